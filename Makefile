@@ -1,0 +1,42 @@
+# eprescrire: `make demo` (install + run the demo), `make test` (install + run the tests).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install system-deps demo test lint bench demo-keys clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# System libraries the tests need (zbar for the second QR engine); the default path needs none.
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: install
+	chmod 600 keys/*.p12
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+test: install system-deps
+	chmod 600 keys/*.p12
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check eprescrire tests
+	$(BIN)/ruff format --check eprescrire tests
+	$(BIN)/mypy
+
+bench: install
+	chmod 600 keys/*.p12
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash bench/run-all.sh
+
+demo-keys: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/make-demo-keys.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-out

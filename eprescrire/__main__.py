@@ -1,0 +1,3 @@
+from eprescrire.cli import main
+
+main()

@@ -1,0 +1,331 @@
+"""Key and certificate generation, encrypted storage (PKCS#12) and loading.
+
+Private keys only ever live in PKCS#12 files encrypted with PBKDF2-HMAC-SHA256 (600,000 rounds)
+and AES-256-CBC, created with mode 0600 and never overwritten. A key file readable by group or
+others, or stored without encryption, is refused unless the caller passes ``insecure=True``.
+Nothing here prints or logs key material or passphrases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from eprescrire.errors import KeyFileError, UsageError
+
+KDF_ROUNDS = 600_000
+RPPS_PREFIX = "8"  # IGC-Santé convention: the national identifier is 8 + RPPS
+DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-documentSigning
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A private key with its certificate and the chain above it (authority last)."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = ()
+
+    @property
+    def kid(self) -> str:
+        return kid_of(self.certificate)
+
+
+def kid_of(certificate: x509.Certificate) -> str:
+    """Key id: base64url of the first 8 bytes of SHA-256 over the certificate's DER (as EU DCC)."""
+    from eprescrire.jws import b64url_encode
+
+    return b64url_encode(fingerprint(certificate)[:8])
+
+
+def fingerprint(certificate: x509.Certificate) -> bytes:
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def rpps_of(certificate: x509.Certificate) -> str | None:
+    """The RPPS carried in the certificate subject's serialNumber (``8`` + 11 digits)."""
+    values = certificate.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)
+    if len(values) != 1:
+        return None
+    value = str(values[0].value)
+    if len(value) == 12 and value.startswith(RPPS_PREFIX) and value.isdigit():
+        return value[1:]
+    return None
+
+
+def common_name(certificate: x509.Certificate) -> str:
+    values = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else certificate.subject.rfc4514_string()
+
+
+def _serial() -> int:
+    return x509.random_serial_number()
+
+
+def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier.from_public_key(key)
+
+
+def new_authority(
+    name: str,
+    *,
+    organization: str | None = None,
+    not_before: dt.datetime,
+    days: int,
+) -> Credentials:
+    """A P-256 certification authority: key and self-signed certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"))
+    subject = x509.Name(attributes)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(_ski(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return Credentials(key=key, certificate=certificate)
+
+
+def new_prescriber(
+    authority: Credentials,
+    *,
+    name: str,
+    rpps: str,
+    specialty: str,
+    not_before: dt.datetime,
+    days: int,
+) -> Credentials:
+    """A prescriber's P-256 key and certificate signed by ``authority``.
+
+    The subject carries the name (CN), the RPPS (serialNumber ``8`` + RPPS) and the specialty
+    (title); the certificate is for signing documents only.
+    """
+    if not authority.certificate.not_valid_before_utc <= not_before:
+        not_before = authority.certificate.not_valid_before_utc
+    not_after = min(
+        not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, RPPS_PREFIX + rpps),
+            x509.NameAttribute(NameOID.TITLE, specialty),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
+        ]
+    )
+    authority_key = authority.key.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(authority.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:rpps:{rpps}")]),
+            critical=False,
+        )
+        .add_extension(_ski(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority_key), critical=False
+        )
+        .sign(authority.key, hashes.SHA256())
+    )
+    return Credentials(key=key, certificate=certificate, chain=(authority.certificate,))
+
+
+def new_crl(
+    authority: Credentials,
+    *,
+    revoked: dict[int, dt.datetime] | None = None,
+    number: int = 1,
+    now: dt.datetime,
+    days: int = 30,
+) -> x509.CertificateRevocationList:
+    """A CRL signed by the authority listing ``revoked`` serials (serial -> revocation time)."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(authority.certificate.subject)
+        .last_update(now)
+        .next_update(now + dt.timedelta(days=days))
+        .add_extension(x509.CRLNumber(number), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
+            critical=False,
+        )
+    )
+    for serial, when in sorted((revoked or {}).items()):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
+        )
+    return builder.sign(authority.key, hashes.SHA256())
+
+
+def revoke(
+    authority: Credentials,
+    crl: x509.CertificateRevocationList,
+    serial: int,
+    *,
+    now: dt.datetime,
+) -> x509.CertificateRevocationList:
+    """A new CRL with ``serial`` added and the CRL number increased."""
+    if not crl.is_signature_valid(authority.key.public_key()):
+        raise UsageError("the CRL was not signed by this authority")
+    revoked = {entry.serial_number: entry.revocation_date_utc for entry in crl}
+    revoked.setdefault(serial, now)
+    try:
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+    except x509.ExtensionNotFound:
+        number = 1
+    return new_crl(authority, revoked=revoked, number=number, now=now)
+
+
+# --------------------------------------------------------------------------------------------
+# Storage
+
+
+def _encryption(passphrase: bytes) -> serialization.KeySerializationEncryption:
+    return (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(passphrase)
+    )
+
+
+def write_exclusive(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode``; never overwrite. Raises KeyFileError if it exists."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError as e:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite it") from e
+    except OSError as e:
+        raise KeyFileError(f"cannot create {path}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as e:
+        raise KeyFileError(f"cannot write {path}: {e.strerror}") from e
+    os.chmod(path, mode)  # umask may have narrowed it; never widen beyond ``mode``
+
+
+def save_pkcs12(path: Path, credentials: Credentials, passphrase: bytes, label: str) -> None:
+    """Write key + certificate + chain as an encrypted PKCS#12 file, mode 0600."""
+    if len(passphrase) < 8:
+        raise UsageError("a passphrase must have at least 8 characters")
+    data = pkcs12.serialize_key_and_certificates(
+        label.encode("utf-8"),
+        credentials.key,
+        credentials.certificate,
+        list(credentials.chain) or None,
+        _encryption(passphrase),
+    )
+    write_exclusive(path, data, 0o600)
+
+
+def load_pkcs12(path: Path, passphrase: bytes | None, *, insecure: bool = False) -> Credentials:
+    """Load credentials. On failure, raises :class:`KeyFileError` with one clear line."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as e:
+        raise KeyFileError(f"key file not found: {path}") from e
+    except OSError as e:
+        raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from e
+    if not stat.S_ISREG(info.st_mode):
+        raise KeyFileError(f"key file is not a regular file: {path}")
+    if info.st_mode & 0o077 and not insecure:
+        raise KeyFileError(
+            f"key file {path} is accessible by others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            f"run chmod 600 on it, or pass --insecure-key"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise KeyFileError(f"cannot read key file {path}: {e.strerror}") from e
+    try:
+        pkcs12.load_key_and_certificates(data, None)
+    except (ValueError, TypeError):
+        pass  # encrypted, as it must be
+    else:
+        if not insecure:
+            raise KeyFileError(f"key file {path} is not encrypted; refusing it (--insecure-key)")
+    if passphrase is None:
+        raise KeyFileError(
+            f"no passphrase for {path}: set EPRESCRIRE_PASSPHRASE or use --passphrase-file"
+        )
+    try:
+        key, certificate, chain = pkcs12.load_key_and_certificates(data, passphrase)
+    except ValueError as e:
+        raise KeyFileError(
+            f"cannot open key file {path}: wrong passphrase or not a PKCS#12 file"
+        ) from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
+        key.curve, ec.SECP256R1
+    ):
+        raise KeyFileError(f"key file {path} does not hold a P-256 private key")
+    if certificate is None:
+        raise KeyFileError(f"key file {path} holds no certificate")
+    if certificate.public_key() != key.public_key():
+        raise KeyFileError(f"key file {path}: certificate does not match the private key")
+    return Credentials(key=key, certificate=certificate, chain=tuple(chain))
+
+
+def pem(certificate: x509.Certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)

@@ -1,0 +1,673 @@
+"""The prescription model: frozen, validated on construction.
+
+A :class:`Prescription` only comes from :func:`from_input` (a prescriber's TOML/JSON input,
+checked field by field before anything is signed) or :func:`from_payload` (the signed JSON,
+checked again on the verifier's side). Both report *every* broken rule at once, each naming
+the field and the rule, in a :class:`~eprescrire.errors.ValidationError`.
+
+The signed bytes of a prescription are ``canonical.dumps(to_payload(p))``: a pure function of
+the model, so that the compact QR form can rebuild them exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from stdnum import ean, luhn
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.fr import nir
+
+from eprescrire import ids
+from eprescrire.errors import FieldError, ValidationError
+
+FORMAT_VERSION = 1
+NS_REASONS = ("MTE", "EFG", "CIF")  # marge thérapeutique étroite, enfant < 6 ans, contre-indication
+MAX_RENEWALS = 11
+MAX_NARCOTIC_DAYS = 28
+MAX_TREATMENT_DAYS = 365  # 12 months including renewals
+MAX_LINES = 40
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+Sex = Literal["F", "M"]
+
+
+@dataclass(frozen=True)
+class Facility:
+    name: str
+    address: str
+    finess: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class Prescriber:
+    name: str
+    rpps: str
+    specialty: str
+    facility: Facility
+
+
+@dataclass(frozen=True)
+class Patient:
+    family_name: str
+    given_name: str
+    birth_date: dt.date
+    sex: Sex | None = None
+    ins: str | None = None
+    weight_kg: float | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    posology: str
+    duration_days: int
+    quantity: int
+    unit: str | None = None
+    renewals: int = 0
+    substitutable: bool = True
+    ns_reason: str | None = None
+    ald: bool = False
+    narcotic: bool = False
+    cip13: str | None = None
+    cis: str | None = None
+    days_per_dispensing: int | None = None
+
+    @property
+    def total_days(self) -> int:
+        return self.duration_days * (self.renewals + 1)
+
+
+@dataclass(frozen=True)
+class Prescription:
+    id: ids.PrescriptionId
+    issued_at: dt.datetime  # aware, UTC, whole seconds
+    prescriber: Prescriber
+    patient: Patient
+    lines: tuple[Line, ...]
+    notes: str | None = None
+    share_opposition: bool = False  # the patient opposed sharing dispensing data with the prescriber
+    version: int = field(default=FORMAT_VERSION)
+
+    @property
+    def has_ald(self) -> bool:
+        return any(line.ald for line in self.lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Checker:
+    """Collects every broken rule instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def table(self, value: Any, path: str) -> Mapping[str, Any] | None:
+        if not isinstance(value, Mapping):
+            self.fail(path, "must be a table/object")
+            return None
+        return value
+
+    def known(self, data: Mapping[str, Any], path: str, allowed: set[str]) -> None:
+        for key in data:
+            if key not in allowed:
+                self.fail(_join(path, str(key)), "unknown field")
+
+    def text(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        key: str,
+        *,
+        required: bool = True,
+        max_length: int = 200,
+    ) -> str | None:
+        where = _join(path, key)
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(where, "is required")
+            return None
+        if not isinstance(value, str):
+            self.fail(where, "must be text")
+            return None
+        if value != value.strip() or not value:
+            self.fail(where, "must not be empty or start/end with spaces")
+            return None
+        if len(value) > max_length:
+            self.fail(where, f"is longer than {max_length} characters")
+            return None
+        if any(ord(c) < 32 and c not in "\n" for c in value):
+            self.fail(where, "contains control characters")
+            return None
+        return value
+
+    def integer(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        key: str,
+        *,
+        low: int,
+        high: int,
+        required: bool = True,
+        default: int | None = None,
+    ) -> int | None:
+        where = _join(path, key)
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(where, "is required")
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(where, "must be a whole number")
+            return default
+        if not low <= value <= high:
+            self.fail(where, f"must be between {low} and {high}")
+            return default
+        return value
+
+    def flag(self, data: Mapping[str, Any], path: str, key: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(_join(path, key), "must be true or false")
+            return default
+        return value
+
+    def checked(
+        self,
+        value: str | None,
+        where: str,
+        validate: Callable[[str], object],
+        rule: str,
+    ) -> str | None:
+        if value is None:
+            return None
+        try:
+            validate(value)
+        except StdnumError:
+            self.fail(where, rule)
+            return None
+        return value
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _date(checker: _Checker, value: Any, where: str) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        checker.fail(where, "must be a date (YYYY-MM-DD), not a date and time")
+        return None
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    checker.fail(where, "must be a date YYYY-MM-DD")
+    return None
+
+
+def _timestamp(checker: _Checker, value: Any, where: str) -> dt.datetime | None:
+    """An aware UTC datetime with whole seconds, as signed: ``2026-11-25T17:30:00Z``."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+        try:
+            return dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
+        except ValueError:
+            pass
+    checker.fail(where, "must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    return None
+
+
+def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetime | None:
+    """The input's optional ``issued``: a date (today or earlier) or a date and time."""
+    from eprescrire.rules import PARIS
+
+    if value is None:
+        return now.replace(microsecond=0)
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=PARIS)
+    elif isinstance(value, dt.date):
+        if value == now.astimezone(PARIS).date():
+            moment = now
+        else:
+            moment = dt.datetime.combine(value, dt.time(12, 0), tzinfo=PARIS)
+    elif isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            checker.fail("issued", "must be a date YYYY-MM-DD or an ISO 8601 date and time")
+            return None
+        if len(value) == 10:
+            return _issued_input(checker, parsed.date(), now)
+        return _issued_input(checker, parsed, now)
+    else:
+        checker.fail("issued", "must be a date YYYY-MM-DD or an ISO 8601 date and time")
+        return None
+    moment = moment.astimezone(dt.UTC).replace(microsecond=0)
+    if moment > now + CLOCK_SKEW:
+        checker.fail("issued", "issue date is in the future")
+        return None
+    return moment
+
+
+def _rpps(value: str) -> None:
+    if not re.fullmatch(r"\d{11}", value):
+        raise StdnumError()
+    luhn.validate(value)
+
+
+def _finess(value: str) -> None:
+    # FINESS: 9 characters, Luhn key; Corsican numbers start with 2A/2B and are checked as 20.
+    if not re.fullmatch(r"(\d{2}|2A|2B)\d{7}", value):
+        raise StdnumError()
+    luhn.validate(value[:2].replace("2A", "20").replace("2B", "20") + value[2:])
+
+
+def _cip13(value: str) -> None:
+    if not re.fullmatch(r"3400\d{9}", value):
+        raise StdnumError()
+    ean.validate(value)
+
+
+def _cis(value: str) -> None:
+    if not re.fullmatch(r"\d{8}", value):
+        raise StdnumError()
+
+
+def _ins(value: str) -> None:
+    if not re.fullmatch(r"[12]\d{4}(\d{2}|2A|2B)\d{8}", value):
+        raise StdnumError()
+    nir.validate(value)
+
+
+def _facility(c: _Checker, value: Any, path: str) -> Facility | None:
+    data = c.table(value, path)
+    if data is None:
+        return None
+    c.known(data, path, {"name", "address", "finess", "phone"})
+    name = c.text(data, path, "name")
+    address = c.text(data, path, "address", max_length=300)
+    finess = c.checked(
+        c.text(data, path, "finess", required=False),
+        _join(path, "finess"),
+        _finess,
+        "FINESS must be 9 characters with a valid Luhn key",
+    )
+    phone = c.text(data, path, "phone", required=False, max_length=30)
+    if phone is not None and not re.fullmatch(r"[+0-9 .()-]{6,30}", phone):
+        c.fail(_join(path, "phone"), "must be a telephone number")
+    if name is None or address is None:
+        return None
+    return Facility(name=name, address=address, finess=finess, phone=phone)
+
+
+def _prescriber(c: _Checker, value: Any) -> Prescriber | None:
+    path = "prescriber"
+    data = c.table(value, path)
+    if data is None:
+        return None
+    c.known(data, path, {"name", "rpps", "specialty", "facility"})
+    name = c.text(data, path, "name", max_length=100)
+    rpps = c.checked(
+        c.text(data, path, "rpps", max_length=11),
+        "prescriber.rpps",
+        _rpps,
+        "RPPS must be 11 digits with a valid Luhn key",
+    )
+    specialty = c.text(data, path, "specialty", max_length=100)
+    if "facility" not in data:
+        c.fail("prescriber.facility", "is required")
+        facility = None
+    else:
+        facility = _facility(c, data["facility"], "prescriber.facility")
+    if None in (name, rpps, specialty, facility):
+        return None
+    assert name and rpps and specialty and facility
+    return Prescriber(name=name, rpps=rpps, specialty=specialty, facility=facility)
+
+
+def _patient(c: _Checker, value: Any, today: dt.date | None) -> Patient | None:
+    path = "patient"
+    data = c.table(value, path)
+    if data is None:
+        return None
+    c.known(data, path, {"family_name", "given_name", "birth_date", "sex", "ins", "weight_kg"})
+    family = c.text(data, path, "family_name", max_length=100)
+    given = c.text(data, path, "given_name", max_length=100)
+    birth = None
+    if "birth_date" not in data:
+        c.fail("patient.birth_date", "is required")
+    else:
+        birth = _date(c, data["birth_date"], "patient.birth_date")
+        if birth is not None and birth.year < 1890:
+            c.fail("patient.birth_date", "is before 1890")
+            birth = None
+        elif birth is not None and today is not None and birth > today:
+            c.fail("patient.birth_date", "is in the future")
+            birth = None
+    sex = data.get("sex")
+    if sex is not None and sex not in ("F", "M"):
+        c.fail("patient.sex", "must be F or M")
+        sex = None
+    ins = c.checked(
+        c.text(data, path, "ins", required=False, max_length=15),
+        "patient.ins",
+        _ins,
+        "INS/NIR must be 15 characters with a valid key (97 - n mod 97)",
+    )
+    if ins is not None:
+        if sex is not None and ins[0] != ("2" if sex == "F" else "1"):
+            c.fail("patient.ins", "first digit does not match the patient's sex")
+        if birth is not None and ins[1:3] != f"{birth.year % 100:02d}":
+            c.fail("patient.ins", "year of birth does not match patient.birth_date")
+        elif birth is not None and ins[3:5].isdigit() and 1 <= int(ins[3:5]) <= 12:
+            if int(ins[3:5]) != birth.month:
+                c.fail("patient.ins", "month of birth does not match patient.birth_date")
+    weight = data.get("weight_kg")
+    if weight is not None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            c.fail("patient.weight_kg", "must be a number")
+            weight = None
+        elif not math.isfinite(weight) or not 0.3 <= weight <= 400:
+            c.fail("patient.weight_kg", "must be between 0.3 and 400 kg")
+            weight = None
+        elif round(weight, 2) != weight:
+            c.fail("patient.weight_kg", "at most two decimals")
+            weight = None
+        else:
+            weight = int(weight) if float(weight).is_integer() else float(weight)
+    if family is None or given is None or birth is None:
+        return None
+    return Patient(
+        family_name=family,
+        given_name=given,
+        birth_date=birth,
+        sex=sex,
+        ins=ins,
+        weight_kg=weight,
+    )
+
+
+_LINE_FIELDS = {
+    "label",
+    "posology",
+    "duration_days",
+    "quantity",
+    "unit",
+    "renewals",
+    "substitutable",
+    "ns_reason",
+    "ald",
+    "narcotic",
+    "cip13",
+    "cis",
+    "days_per_dispensing",
+}
+
+
+def _line(c: _Checker, value: Any, path: str) -> Line | None:
+    data = c.table(value, path)
+    if data is None:
+        return None
+    c.known(data, path, _LINE_FIELDS)
+    before = len(c.errors)
+    label = c.text(data, path, "label", max_length=200)
+    posology = c.text(data, path, "posology", max_length=500)
+    duration = c.integer(data, path, "duration_days", low=1, high=MAX_TREATMENT_DAYS)
+    quantity = c.integer(data, path, "quantity", low=1, high=999)
+    unit = c.text(data, path, "unit", required=False, max_length=40)
+    renewals = c.integer(
+        data, path, "renewals", low=0, high=MAX_RENEWALS, required=False, default=0
+    )
+    substitutable = c.flag(data, path, "substitutable", True)
+    ns_reason = data.get("ns_reason")
+    if substitutable:
+        if ns_reason is not None:
+            c.fail(_join(path, "ns_reason"), "only for a non-substitutable line")
+    elif ns_reason not in NS_REASONS:
+        c.fail(
+            _join(path, "ns_reason"),
+            "a non-substitutable line needs a reason: MTE, EFG or CIF",
+        )
+    ald = c.flag(data, path, "ald", False)
+    narcotic = c.flag(data, path, "narcotic", False)
+    cip13 = c.checked(
+        c.text(data, path, "cip13", required=False, max_length=13),
+        _join(path, "cip13"),
+        _cip13,
+        "CIP13 must be 13 digits starting 3400 with a valid EAN-13 key",
+    )
+    cis = c.checked(
+        c.text(data, path, "cis", required=False, max_length=8),
+        _join(path, "cis"),
+        _cis,
+        "CIS must be 8 digits",
+    )
+    per = c.integer(
+        data, path, "days_per_dispensing", low=1, high=MAX_TREATMENT_DAYS, required=False
+    )
+    if narcotic and duration is not None and duration > MAX_NARCOTIC_DAYS:
+        c.fail(
+            _join(path, "duration_days"),
+            f"a narcotic line is limited to {MAX_NARCOTIC_DAYS} days",
+        )
+    if narcotic and renewals:
+        c.fail(_join(path, "renewals"), "a narcotic prescription cannot be renewed")
+    if duration is not None and renewals is not None:
+        if duration * (renewals + 1) > MAX_TREATMENT_DAYS:
+            c.fail(
+                _join(path, "renewals"),
+                "total treatment with renewals exceeds 12 months",
+            )
+    if per is not None and duration is not None and per > duration:
+        c.fail(_join(path, "days_per_dispensing"), "exceeds the line's duration")
+    if len(c.errors) > before:
+        return None
+    assert label and posology and duration and quantity and renewals is not None
+    return Line(
+        label=label,
+        posology=posology,
+        duration_days=duration,
+        quantity=quantity,
+        unit=unit,
+        renewals=renewals,
+        substitutable=substitutable,
+        ns_reason=None if substitutable else ns_reason,
+        ald=ald,
+        narcotic=narcotic,
+        cip13=cip13,
+        cis=cis,
+        days_per_dispensing=per,
+    )
+
+
+def _lines(c: _Checker, value: Any) -> tuple[Line, ...] | None:
+    if not isinstance(value, list):
+        c.fail("lines", "is required: a list of prescription lines")
+        return None
+    if not value:
+        c.fail("lines", "needs at least one line")
+        return None
+    if len(value) > MAX_LINES:
+        c.fail("lines", f"at most {MAX_LINES} lines")
+        return None
+    built = [_line(c, item, f"lines[{n}]") for n, item in enumerate(value, start=1)]
+    if any(line is None for line in built):
+        return None
+    return tuple(line for line in built if line is not None)
+
+
+_TOP_INPUT = {"issued", "prescriber", "patient", "lines", "notes", "share_opposition"}
+_TOP_PAYLOAD = {"version", "id", "issued_at", "prescriber", "patient", "lines", "notes"} | {
+    "share_opposition"
+}
+
+
+def _body(
+    c: _Checker, data: Mapping[str, Any], today: dt.date | None
+) -> tuple[Prescriber | None, Patient | None, tuple[Line, ...] | None, str | None, bool]:
+    prescriber = _prescriber(c, data.get("prescriber")) if "prescriber" in data else None
+    if "prescriber" not in data:
+        c.fail("prescriber", "is required")
+    patient = _patient(c, data.get("patient"), today) if "patient" in data else None
+    if "patient" not in data:
+        c.fail("patient", "is required")
+    lines = _lines(c, data.get("lines"))
+    notes = c.text(data, "", "notes", required=False, max_length=1000)
+    opposition = c.flag(data, "", "share_opposition", False)
+    return prescriber, patient, lines, notes, opposition
+
+
+def from_input(
+    data: Any,
+    *,
+    now: dt.datetime,
+    prescription_id: ids.PrescriptionId | None = None,
+    source: str | None = None,
+) -> Prescription:
+    """Validate a prescriber's input (TOML or JSON, already parsed) into a Prescription.
+
+    ``now`` is the issuing clock (aware). On failure, raises
+    :class:`~eprescrire.errors.ValidationError` listing every broken rule.
+    """
+    c = _Checker()
+    table = c.table(data, "")
+    if table is None:
+        raise ValidationError(c.errors, source)
+    c.known(table, "", _TOP_INPUT)
+    issued_at = _issued_input(c, table.get("issued"), now)
+    from eprescrire.rules import local_date
+
+    today = local_date(now)
+    prescriber, patient, lines, notes, opposition = _body(c, table, today)
+    if c.errors:
+        raise ValidationError(c.errors, source)
+    assert issued_at and prescriber and patient and lines
+    if patient.birth_date > local_date(issued_at):
+        raise ValidationError(
+            [FieldError("patient.birth_date", "is after the issue date")], source
+        )
+    return Prescription(
+        id=prescription_id or ids.new_id(),
+        issued_at=issued_at,
+        prescriber=prescriber,
+        patient=patient,
+        lines=lines,
+        notes=notes,
+        share_opposition=opposition,
+    )
+
+
+def from_payload(data: Any) -> Prescription:
+    """Rebuild a Prescription from its signed JSON form, checking every rule again.
+
+    On failure, raises :class:`~eprescrire.errors.ValidationError`.
+    """
+    c = _Checker()
+    table = c.table(data, "")
+    if table is None:
+        raise ValidationError(c.errors)
+    c.known(table, "", _TOP_PAYLOAD)
+    if table.get("version") != FORMAT_VERSION:
+        c.fail("version", f"unsupported format version (expected {FORMAT_VERSION})")
+    raw_id = table.get("id")
+    if not isinstance(raw_id, str) or not ids.is_valid(raw_id) or ids.compact(raw_id) != raw_id:
+        c.fail("id", "is not a valid prescription identifier")
+    issued_at = _timestamp(c, table.get("issued_at"), "issued_at")
+    prescriber, patient, lines, notes, opposition = _body(c, table, None)
+    if c.errors:
+        raise ValidationError(c.errors)
+    assert issued_at and prescriber and patient and lines and isinstance(raw_id, str)
+    return Prescription(
+        id=ids.PrescriptionId(raw_id),
+        issued_at=issued_at,
+        prescriber=prescriber,
+        patient=patient,
+        lines=lines,
+        notes=notes,
+        share_opposition=opposition,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Serialisation
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def format_timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_payload(p: Prescription) -> dict[str, Any]:
+    """The JSON object that is signed; ``canonical.dumps`` of it gives the signed bytes."""
+    f = p.prescriber.facility
+    return _drop_none(
+        {
+            "version": p.version,
+            "id": p.id,
+            "issued_at": format_timestamp(p.issued_at),
+            "prescriber": {
+                "name": p.prescriber.name,
+                "rpps": p.prescriber.rpps,
+                "specialty": p.prescriber.specialty,
+                "facility": _drop_none(
+                    {"name": f.name, "address": f.address, "finess": f.finess, "phone": f.phone}
+                ),
+            },
+            "patient": _drop_none(
+                {
+                    "family_name": p.patient.family_name,
+                    "given_name": p.patient.given_name,
+                    "birth_date": p.patient.birth_date.isoformat(),
+                    "sex": p.patient.sex,
+                    "ins": p.patient.ins,
+                    "weight_kg": p.patient.weight_kg,
+                }
+            ),
+            "lines": [
+                _drop_none(
+                    {
+                        "label": line.label,
+                        "posology": line.posology,
+                        "duration_days": line.duration_days,
+                        "quantity": line.quantity,
+                        "unit": line.unit,
+                        "renewals": line.renewals,
+                        "substitutable": line.substitutable,
+                        "ns_reason": line.ns_reason,
+                        "ald": line.ald,
+                        "narcotic": line.narcotic,
+                        "cip13": line.cip13,
+                        "cis": line.cis,
+                        "days_per_dispensing": line.days_per_dispensing,
+                    }
+                )
+                for line in p.lines
+            ],
+            "notes": p.notes,
+            "share_opposition": p.share_opposition,
+        }
+    )
+
+
+def signed_bytes(p: Prescription) -> bytes:
+    """The exact bytes that are signed (the JWS payload before base64url)."""
+    from eprescrire import canonical
+
+    return canonical.dumps(to_payload(p))

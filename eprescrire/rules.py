@@ -1,0 +1,42 @@
+"""French validity rules (Code de la santé publique), with an injectable clock.
+
+Dates on a French ordonnance are local dates: every "3 months to the day" is counted on the
+Europe/Paris calendar, not in UTC.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+FIRST_DISPENSING_MONTHS = 3
+NARCOTIC_FULL_WINDOW_DAYS = 3
+MAX_DAYS_AT_ONCE = 30
+
+
+def now() -> dt.datetime:
+    """The real clock; callers take ``--at`` instead when given."""
+    return dt.datetime.now(dt.UTC)
+
+
+def local_date(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(PARIS).date()
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """Same day ``months`` later, clamped to the month's end (31 Jan + 1 month = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year = day.year + month_index // 12
+    month = month_index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def first_dispensing_deadline(issued_at: dt.datetime) -> dt.date:
+    """Last local date on which a first dispensing is allowed (inclusive)."""
+    return add_months(local_date(issued_at), FIRST_DISPENSING_MONTHS)
+
+
+def within_first_window(issued_at: dt.datetime, at: dt.datetime) -> bool:
+    return local_date(at) <= first_dispensing_deadline(issued_at)

@@ -1,0 +1,311 @@
+"""Issue signed prescriptions and verify them: ``sign()`` and ``verify_*() -> Verdict``.
+
+A signed document (``rx.json``) is::
+
+    {"format": "eprescrire/1", "id": ID, "jws": COMPACT-JWS,
+     "certificates": [signer DER (base64), ...], "readable": {...}}
+
+Only the JWS is trusted. ``readable`` is a convenience copy for people and is never used by the
+verifier: what a verdict shows is decoded from the verified JWS payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from eprescrire import canonical, jws, model, rules
+from eprescrire.errors import (
+    UNREADABLE_REASONS,
+    ExitCode,
+    Reason,
+    ValidationError,
+    VerificationError,
+)
+from eprescrire.keys import Credentials, common_name, kid_of, rpps_of
+from eprescrire.trust import TrustStore
+
+DOCUMENT_FORMAT = "eprescrire/1"
+MAX_CERTIFICATES = 4
+
+Status = Literal["valid", "rejected", "unreadable"]
+#: Reasons that leave the prescription authentic: its content can be shown.
+AUTHENTIC_REASONS = frozenset(
+    {Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.CANCELLED, Reason.FULLY_DISPENSED,
+     Reason.QUANTITY_EXCEEDED}
+)
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    token: str
+    certificates: tuple[x509.Certificate, ...]
+    prescription: model.Prescription
+
+    def to_json_bytes(self) -> bytes:
+        body = {
+            "format": DOCUMENT_FORMAT,
+            "id": self.prescription.id,
+            "jws": self.token,
+            "certificates": [
+                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
+                for c in self.certificates
+            ],
+            "readable": model.to_payload(self.prescription),
+        }
+        import json
+
+        return (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDocument:
+    """Sign ``prescription`` with the prescriber's credentials (ES256, kid from the certificate).
+
+    The certificate's RPPS must be the prescription's prescriber RPPS, and the certificate must
+    be valid at the issue time; otherwise raises :class:`~eprescrire.errors.ValidationError`.
+    """
+    certificate = credentials.certificate
+    problems = []
+    if rpps_of(certificate) != prescription.prescriber.rpps:
+        problems.append(
+            model.FieldError(
+                "prescriber.rpps", "does not match the RPPS of the signing certificate"
+            )
+        )
+    if not certificate.not_valid_before_utc <= prescription.issued_at <= (
+        certificate.not_valid_after_utc
+    ):
+        problems.append(
+            model.FieldError("issued", "the signing certificate is not valid at the issue date")
+        )
+    if problems:
+        raise ValidationError(problems)
+    token = jws.sign(model.signed_bytes(prescription), credentials.key, kid_of(certificate))
+    return SignedDocument(
+        token=token,
+        certificates=(certificate, *credentials.chain),
+        prescription=prescription,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts
+
+
+@dataclass(frozen=True)
+class ReasonItem:
+    code: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Signer:
+    rpps: str | None
+    name: str
+    kid: str
+
+
+@dataclass
+class Verdict:
+    input: str
+    id: str | None = None
+    reasons: list[ReasonItem] = field(default_factory=list)
+    prescription: model.Prescription | None = None
+    signer: Signer | None = None
+    warnings: list[str] = field(default_factory=list)
+    dispensing: dict[str, Any] | None = None
+    token: str | None = None  # the verified compact JWS, when the signature held
+
+    @property
+    def status(self) -> Status:
+        if not self.reasons:
+            return "valid"
+        if all(r.code in UNREADABLE_REASONS for r in self.reasons):
+            return "unreadable"
+        return "rejected"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            "valid": ExitCode.OK,
+            "rejected": ExitCode.REJECTED,
+            "unreadable": ExitCode.UNREADABLE,
+        }[self.status]
+
+    @property
+    def authentic(self) -> bool:
+        """Signed by a trusted, unrevoked prescriber: the content may be shown."""
+        return self.prescription is not None and all(
+            r.code in AUTHENTIC_REASONS for r in self.reasons
+        )
+
+    def reject(self, code: Reason, message: str) -> None:
+        self.reasons.append(ReasonItem(code, message))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "status": self.status,
+            "id": self.id,
+            "reasons": [{"code": r.code.value, "message": r.message} for r in self.reasons],
+            "prescription": model.to_payload(self.prescription) if self.authentic and
+            self.prescription else None,
+            "signer": None if self.signer is None else {
+                "rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid
+            },
+            "dispensing": self.dispensing,
+            "warnings": self.warnings,
+        }
+
+
+def overall_exit(verdicts: list[Verdict]) -> ExitCode:
+    """SPEC §3: 1 if any was rejected, else 3 if any was unreadable, else 0."""
+    codes = {v.exit_code for v in verdicts}
+    if ExitCode.REJECTED in codes:
+        return ExitCode.REJECTED
+    if ExitCode.UNREADABLE in codes:
+        return ExitCode.UNREADABLE
+    return ExitCode.OK
+
+
+def failed(source: str, error: VerificationError) -> Verdict:
+    verdict = Verdict(input=source)
+    assert error.reason is not None
+    verdict.reject(error.reason, str(error))
+    return verdict
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+
+def parse_document(data: bytes) -> tuple[str, list[x509.Certificate], Any]:
+    """Split a signed JSON document into token, presented certificates and readable copy.
+
+    On failure, raises :class:`VerificationError` (``malformed`` or ``not_a_prescription``).
+    """
+    try:
+        body = canonical.loads(data)
+    except canonical.StrictJSONError as e:
+        raise VerificationError(Reason.MALFORMED, f"signed document is not strict JSON: {e}") from e
+    if not isinstance(body, dict) or body.get("format") != DOCUMENT_FORMAT:
+        raise VerificationError(
+            Reason.NOT_A_PRESCRIPTION, "not an eprescrire signed document (format field)"
+        )
+    unknown = set(body) - {"format", "id", "jws", "certificates", "readable"}
+    if unknown:
+        raise VerificationError(Reason.MALFORMED, "signed document has unexpected fields")
+    token = body.get("jws")
+    if not isinstance(token, str) or len(token) > 64_000:
+        raise VerificationError(Reason.MALFORMED, "signed document has no JWS")
+    raw_certs = body.get("certificates", [])
+    if not isinstance(raw_certs, list) or len(raw_certs) > MAX_CERTIFICATES:
+        raise VerificationError(Reason.MALFORMED, "certificates must be a short list")
+    certificates = []
+    for item in raw_certs:
+        try:
+            if not isinstance(item, str):
+                raise ValueError
+            certificates.append(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
+        except (ValueError, binascii.Error) as e:
+            raise VerificationError(Reason.MALFORMED, "a presented certificate is not X.509") from e
+    return token, certificates, body.get("readable")
+
+
+def verify_token(
+    source: str,
+    token: str,
+    store: TrustStore,
+    at: dt.datetime,
+    presented: list[x509.Certificate] | None = None,
+) -> Verdict:
+    """Verify a compact JWS against the trust store as of ``at``; never raises for bad input."""
+    verdict = Verdict(input=source)
+    try:
+        parsed = jws.parse(token, store.algorithms)
+    except VerificationError as e:
+        assert e.reason is not None
+        verdict.reject(e.reason, str(e))
+        return verdict
+    presented = presented or []
+    certificate = store.find_signer(parsed.kid, presented)
+    if certificate is None:
+        verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
+        return verdict
+    verdict.signer = Signer(
+        rpps=rpps_of(certificate), name=common_name(certificate), kid=parsed.kid
+    )
+    try:
+        jws.verify(parsed, certificate.public_key())  # type: ignore[arg-type]
+    except VerificationError as e:
+        assert e.reason is not None
+        verdict.reject(e.reason, str(e))
+        return verdict
+    try:
+        payload = canonical.loads(parsed.payload)
+        prescription = model.from_payload(payload)
+    except canonical.StrictJSONError as e:
+        verdict.reject(Reason.MALFORMED, f"signed content is not strict JSON: {e}")
+        return verdict
+    except ValidationError as e:
+        verdict.reject(Reason.MALFORMED, f"signed content breaks the format: {e}")
+        return verdict
+    if model.signed_bytes(prescription) != parsed.payload:
+        verdict.reject(Reason.MALFORMED, "signed content is not in canonical form")
+        return verdict
+    verdict.id = prescription.id
+    verdict.token = token
+    verdict.prescription = prescription
+    intermediates = [c for c in presented if c is not certificate and _is_intermediate(c)]
+    try:
+        store.validate(certificate, intermediates, prescription.issued_at)
+    except VerificationError as e:
+        assert e.reason is not None
+        verdict.reject(e.reason, str(e))
+    if verdict.signer.rpps != prescription.prescriber.rpps:
+        verdict.reject(
+            Reason.PRESCRIBER_MISMATCH,
+            "the prescriber RPPS differs from the RPPS of the signing certificate",
+        )
+    check_dates(verdict, prescription, at)
+    return verdict
+
+
+def _is_intermediate(certificate: x509.Certificate) -> bool:
+    # Authorities presented with a document are never anchors; only the trust store's are.
+    return certificate.issuer != certificate.subject
+
+
+def check_dates(verdict: Verdict, prescription: model.Prescription, at: dt.datetime) -> None:
+    """Issue date not in the future, first dispensing within three months (SPEC §6)."""
+    if prescription.issued_at > at + model.CLOCK_SKEW:
+        verdict.reject(
+            Reason.NOT_YET_VALID,
+            f"issued {model.format_timestamp(prescription.issued_at)}, after the verification time",
+        )
+    elif not rules.within_first_window(prescription.issued_at, at):
+        deadline = rules.first_dispensing_deadline(prescription.issued_at)
+        verdict.reject(
+            Reason.EXPIRED,
+            f"first dispensing was due by {deadline.isoformat()} (3 months after issue)",
+        )
+
+
+def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime) -> Verdict:
+    """Verify a signed JSON document; never raises for bad input."""
+    try:
+        token, certificates, readable = parse_document(data)
+    except VerificationError as e:
+        return failed(source, e)
+    verdict = verify_token(source, token, store, at, certificates)
+    if verdict.prescription is not None and readable != model.to_payload(verdict.prescription):
+        verdict.warnings.append(
+            "the readable copy in the file differs from the signed content; it was ignored"
+        )
+    return verdict
