@@ -1,0 +1,82 @@
+"""Shared fixtures: demo credentials copied with safe modes, trust stores, issued documents."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eprescrire import inputs, keys, model, signing
+from eprescrire.trust import TrustStore
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ROOT / "keys"
+EXAMPLES = ROOT / "examples"
+ASSETS = Path(__file__).resolve().parent / "assets"
+PASSPHRASE = b"demo-only"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.toml"))
+
+
+@pytest.fixture(scope="session")
+def demo_credentials() -> keys.Credentials:
+    """The demo prescriber (Dr Claire Martin, RPPS 10003456786)."""
+    return keys.load_pkcs12(KEYS / "demo-prescriber.p12", PASSPHRASE, insecure=True)
+
+
+@pytest.fixture(scope="session")
+def demo_authority() -> keys.Credentials:
+    return keys.load_pkcs12(KEYS / "demo-authority.p12", PASSPHRASE, insecure=True)
+
+
+@pytest.fixture()
+def demo_trust(tmp_path: Path) -> TrustStore:
+    """A private copy of keys/demo-trust, safe to modify."""
+    target = tmp_path / "trust"
+    shutil.copytree(KEYS / "demo-trust", target)
+    return TrustStore.open(target)
+
+
+@pytest.fixture()
+def key_file(tmp_path: Path) -> Path:
+    """A copy of the demo prescriber's PKCS#12 file with mode 0600."""
+    target = tmp_path / "prescriber.p12"
+    shutil.copyfile(KEYS / "demo-prescriber.p12", target)
+    target.chmod(0o600)
+    return target
+
+
+@pytest.fixture()
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI runs: demo passphrase, a private EPRESCRIRE_HOME."""
+    env = {"EPRESCRIRE_PASSPHRASE": "demo-only", "EPRESCRIRE_HOME": str(tmp_path / "home")}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("EPRESCRIRE_TRUST", raising=False)
+    monkeypatch.delenv("EPRESCRIRE_LEDGER", raising=False)
+    return env
+
+
+def load_example(name: str = "reference.toml") -> Any:
+    return inputs.read_input(EXAMPLES / name)
+
+
+@pytest.fixture()
+def issue_document(
+    demo_credentials: keys.Credentials,
+) -> Callable[..., signing.SignedDocument]:
+    """issue_document(name="reference.toml", now=None, **overrides) -> SignedDocument."""
+
+    def make(
+        name: str = "reference.toml", now: dt.datetime | None = None, data: Any = None
+    ) -> signing.SignedDocument:
+        moment = now or dt.datetime.now(dt.UTC)
+        prescription = model.from_input(
+            data if data is not None else load_example(name), now=moment
+        )
+        return signing.sign(prescription, demo_credentials)
+
+    return make
