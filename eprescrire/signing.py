@@ -309,3 +309,33 @@ def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime
             "the readable copy in the file differs from the signed content; it was ignored"
         )
     return verdict
+
+
+def load_document(data: bytes) -> SignedDocument:
+    """Read a signed JSON document for re-use on the issuing side (render, qr, cancel).
+
+    The content is taken from the JWS payload, never from the readable copy, and the signature
+    is checked against the signer certificate presented in the document (whose trust is the
+    verifier's business). On failure, raises :class:`VerificationError`.
+    """
+    token, certificates, _ = parse_document(data)
+    parsed = jws.parse(token)
+    signer = next((c for c in certificates if kid_of(c) == parsed.kid), None)
+    if signer is None:
+        raise VerificationError(
+            Reason.UNKNOWN_SIGNER, "the document does not carry its signer certificate"
+        )
+    jws.verify(parsed, signer.public_key())  # type: ignore[arg-type]
+    try:
+        prescription = model.from_payload(canonical.loads(parsed.payload))
+    except (canonical.StrictJSONError, ValidationError) as e:
+        raise VerificationError(Reason.MALFORMED, f"signed content breaks the format: {e}") from e
+    if model.signed_bytes(prescription) != parsed.payload:
+        raise VerificationError(Reason.MALFORMED, "signed content is not in canonical form")
+    ordered = (signer, *(c for c in certificates if c is not signer))
+    return SignedDocument(token=token, certificates=ordered, prescription=prescription)
+
+
+def signature_of(document: SignedDocument) -> bytes:
+    """The raw 64-byte ES256 signature (r || s) of a signed document."""
+    return jws.b64url_decode(document.token.rsplit(".", 1)[1])
