@@ -40,3 +40,43 @@ def first_dispensing_deadline(issued_at: dt.datetime) -> dt.date:
 
 def within_first_window(issued_at: dt.datetime, at: dt.datetime) -> bool:
     return local_date(at) <= first_dispensing_deadline(issued_at)
+
+
+# --------------------------------------------------------------------------------------------
+# Dispensing rules (SPEC §6), used by :mod:`eprescrire.dispensing`.
+
+TREATMENT_MONTHS = 12
+#: A renewal (or the next fraction) may be dispensed this share of its period early...
+RENEWAL_TOLERANCE_SHARE = 10  # 1/10 of the period
+#: ...but never more than this many days early.
+RENEWAL_TOLERANCE_MAX_DAYS = 3
+
+
+def treatment_deadline(issued_at: dt.datetime) -> dt.date:
+    """Last local date on which any dispensing is allowed: 12 months after issue (inclusive)."""
+    return add_months(local_date(issued_at), TREATMENT_MONTHS)
+
+
+def within_treatment(issued_at: dt.datetime, at: dt.datetime) -> bool:
+    return local_date(at) <= treatment_deadline(issued_at)
+
+
+def renewal_tolerance(period_days: int) -> int:
+    """Days a renewal or next fraction may come before the previous supply runs out.
+
+    A tenth of the period, at most three days: 3 days for a monthly treatment, 1 for ten
+    days, none for a 7-day narcotic fraction (whose schedule the law fixes strictly).
+    """
+    return min(RENEWAL_TOLERANCE_MAX_DAYS, period_days // RENEWAL_TOLERANCE_SHARE)
+
+
+def narcotic_full_window_ends(reference: dt.date) -> dt.date:
+    """Last local date on which a narcotic (fraction) may be dispensed in full: the issue
+    date, or the end of the previous fraction, plus three days (Code de la santé publique,
+    R5132-33)."""
+    return reference + dt.timedelta(days=NARCOTIC_FULL_WINDOW_DAYS)
+
+
+def max_days_at_once(days_per_dispensing: int | None) -> int:
+    """Days of treatment that may be handed over at once: the line's fractioning, else 30."""
+    return days_per_dispensing if days_per_dispensing else MAX_DAYS_AT_ONCE

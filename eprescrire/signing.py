@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, jws, model, rules
@@ -212,10 +213,21 @@ def parse_document(data: bytes) -> tuple[str, list[x509.Certificate], Any]:
         try:
             if not isinstance(item, str):
                 raise ValueError
-            certificates.append(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
-        except (ValueError, binascii.Error) as e:
+            certificates.append(
+                fully_parsed(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
+            )
+        except (ValueError, TypeError, UnsupportedAlgorithm, binascii.Error) as e:
             raise VerificationError(Reason.MALFORMED, "a presented certificate is not X.509") from e
     return token, certificates, body.get("readable")
+
+
+def fully_parsed(certificate: x509.Certificate) -> x509.Certificate:
+    """Force the lazy parts of a certificate to parse now, so that a broken one is refused
+    here (ValueError) rather than deep inside verification."""
+    _ = certificate.subject, certificate.issuer, certificate.serial_number
+    _ = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    _ = list(certificate.extensions), certificate.public_key(), certificate.signature
+    return certificate
 
 
 def verify_token(
@@ -264,10 +276,15 @@ def verify_token(
     verdict.prescription = prescription
     intermediates = [c for c in presented if c is not certificate and _is_intermediate(c)]
     try:
-        store.validate(certificate, intermediates, prescription.issued_at)
+        chain = store.validate(certificate, intermediates, prescription.issued_at)
     except VerificationError as e:
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
+    else:
+        if any(c not in chain for c in presented):
+            verdict.reject(
+                Reason.MALFORMED, "the document presents a certificate outside the signer's chain"
+            )
     if verdict.signer.rpps != prescription.prescriber.rpps:
         verdict.reject(
             Reason.PRESCRIBER_MISMATCH,
@@ -298,16 +315,31 @@ def check_dates(verdict: Verdict, prescription: model.Prescription, at: dt.datet
 
 
 def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime) -> Verdict:
-    """Verify a signed JSON document; never raises for bad input."""
+    """Verify a signed JSON document; never raises for bad input.
+
+    The file is a signed artefact: besides the JWS, its readable copy and its layout must be
+    exactly what ``issue`` wrote (line endings aside), so that no byte of it can be changed
+    without the verdict saying so.
+    """
     try:
         token, certificates, readable = parse_document(data)
     except VerificationError as e:
         return failed(source, e)
     verdict = verify_token(source, token, store, at, certificates)
-    if verdict.prescription is not None and readable != model.to_payload(verdict.prescription):
-        verdict.warnings.append(
-            "the readable copy in the file differs from the signed content; it was ignored"
-        )
+    if verdict.prescription is not None and verdict.token is not None:
+        expected = SignedDocument(
+            token=token, certificates=tuple(certificates), prescription=verdict.prescription
+        ).to_json_bytes()
+        if data.replace(b"\r\n", b"\n") != expected:
+            if readable != model.to_payload(verdict.prescription):
+                verdict.reject(
+                    Reason.SIGNATURE_INVALID,
+                    "the readable copy in the file differs from the signed content",
+                )
+            else:
+                verdict.reject(
+                    Reason.MALFORMED, "the document was altered outside its signature"
+                )
     return verdict
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
@@ -47,10 +48,14 @@ def _load_cert(path: Path) -> x509.Certificate:
         raise TrustStoreError(f"cannot read {path}: {e.strerror}") from e
     try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError as e:
-        raise TrustStoreError(f"{path} is not an X.509 certificate") from e
+            certificate = x509.load_pem_x509_certificate(data)
+        else:
+            certificate = x509.load_der_x509_certificate(data)
+        _ = certificate.subject, certificate.issuer, list(certificate.extensions)
+        _ = certificate.public_key()
+        return certificate
+    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+        raise TrustStoreError(f"{path} is not a valid X.509 certificate") from e
 
 
 def _load_crl(path: Path) -> x509.CertificateRevocationList:
@@ -175,8 +180,9 @@ class TrustStore:
         certificate: x509.Certificate,
         intermediates: list[x509.Certificate],
         at: dt.datetime,
-    ) -> None:
-        """Validate the signer's chain as of ``at`` (the signing time) and its revocation.
+    ) -> list[x509.Certificate]:
+        """Validate the signer's chain as of ``at`` (the signing time) and its revocation;
+        return the chain, signer first, trust anchor last.
 
         On failure, raises :class:`VerificationError` with ``certificate_expired``,
         ``untrusted_chain`` or ``certificate_revoked``.
@@ -220,6 +226,7 @@ class TrustStore:
                     Reason.CERTIFICATE_REVOKED,
                     f"certificate {child.serial_number:x} was revoked by {common_name(parent)!r}",
                 )
+        return list(chain)
 
     # ---------------------------------------------------------------------------- edits
 

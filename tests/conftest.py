@@ -80,3 +80,42 @@ def issue_document(
         return signing.sign(prescription, demo_credentials)
 
     return make
+
+
+class CliResult:
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code = code
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def json_lines(self) -> list[Any]:
+        import json
+
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+@pytest.fixture()
+def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
+    """run_cli(*args, stdin=b"") runs ``eprescrire.cli.main`` in-process, as the console script
+    does (same error mapping and exit codes), and captures its output."""
+    import contextlib
+    import io
+    import sys
+
+    from eprescrire.cli import main
+
+    def run(*args: str, stdin: bytes = b"") -> CliResult:
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        code = 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main([str(a) for a in args])
+            except SystemExit as e:
+                code = int(e.code or 0)
+        return CliResult(code, out.getvalue(), err.getvalue())
+
+    return run
