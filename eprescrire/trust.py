@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
@@ -54,7 +53,7 @@ def _load_cert(path: Path) -> x509.Certificate:
         _ = certificate.subject, certificate.issuer, list(certificate.extensions)
         _ = certificate.public_key()
         return certificate
-    except (ValueError, TypeError, UnsupportedAlgorithm) as e:
+    except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
         raise TrustStoreError(f"{path} is not a valid X.509 certificate") from e
 
 
