@@ -1,0 +1,584 @@
+"""The French ordonnance layout (reportlab): header, numbered lines, bizone, QR and signature.
+
+Every page repeats the header (prescriber, date, patient) and the footer (the QR code
+bottom-left with the identifier beneath it, the signature box bottom-right, "n/N"), so each
+sheet of a long prescription can be scanned on its own. Lines keep the number they have in the
+prescription (the number ``dispense --line`` takes), including in the bizone layout where ALD
+lines are printed first.
+
+Text is set in Bitstream Vera (shipped with reportlab, so the output does not depend on the
+machine); characters Vera lacks are drawn with DejaVu Sans when the system has it, else shown
+as "?". The QR code is vector: one filled path of module runs, no bitmap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import unicodedata
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape
+
+import reportlab
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas as pdfcanvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+)
+from reportlab.platypus.flowables import HRFlowable
+
+from eprescrire import ids, model, rules
+
+if TYPE_CHECKING:
+    from eprescrire.render import QrSymbol
+
+PAGE_SIZES_MM = {"A5": (148.0, 210.0), "A4": (210.0, 297.0)}
+MARGIN_MM = {"A5": 10.0, "A4": 15.0}
+FONT_SIZE = {"A5": 8.0, "A4": 10.0}
+SIGNATURE_BOX_MAX_MM = 70.0
+
+ALD_CAPTION = (
+    "Prescriptions relatives au traitement de l'affection de longue durée reconnue "
+    "(liste ou hors liste) (AFFECTION EXONÉRANTE)"
+)
+OTHER_CAPTION = (
+    "Prescriptions SANS RAPPORT avec l'affection de longue durée (MALADIES INTERCURRENTES)"
+)
+NS_MEANING = {
+    "MTE": "marge thérapeutique étroite",
+    "EFG": "enfant de moins de 6 ans, sans générique de forme adaptée",
+    "CIF": "contre-indication formelle à un excipient à effet notoire",
+}
+
+REGULAR, BOLD, ITALIC, BOLD_ITALIC = "EPVera", "EPVera-Bold", "EPVera-Italic", "EPVera-BoldItalic"
+FALLBACK, FALLBACK_BOLD = "EPDejaVu", "EPDejaVu-Bold"
+IDENT_FONT = "Courier-Bold"  # identifiers are ASCII: a fixed-width face avoids 0/O, 1/I doubts
+_FALLBACK_PATHS = (
+    "/usr/share/fonts/truetype/dejavu",
+    "/usr/share/fonts/dejavu",
+    "/usr/share/fonts/TTF",
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+)
+GREY = colors.Color(0.35, 0.35, 0.35)
+LIGHT = colors.Color(0.92, 0.92, 0.92)
+
+
+# --------------------------------------------------------------------------------------------
+# Fonts
+
+
+@cache
+def _fonts() -> tuple[frozenset[int], frozenset[int]]:
+    """Register the fonts once; return (codepoints Vera covers, codepoints of the fallback)."""
+    base = Path(reportlab.__file__).parent / "fonts"
+    faces = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf", BOLD_ITALIC: "VeraBI.ttf"}
+    for name, file in faces.items():
+        pdfmetrics.registerFont(TTFont(name, str(base / file)))
+    pdfmetrics.registerFontFamily(
+        REGULAR, normal=REGULAR, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC
+    )
+    primary = _coverage(pdfmetrics.getFont(REGULAR))
+    for directory in _FALLBACK_PATHS:
+        regular = Path(directory) / "DejaVuSans.ttf"
+        bold = Path(directory) / "DejaVuSans-Bold.ttf"
+        if regular.is_file() and bold.is_file():
+            try:
+                pdfmetrics.registerFont(TTFont(FALLBACK, str(regular)))
+                pdfmetrics.registerFont(TTFont(FALLBACK_BOLD, str(bold)))
+            except Exception:  # an unreadable system font only costs the fallback
+                continue
+            pdfmetrics.registerFontFamily(
+                FALLBACK, normal=FALLBACK, bold=FALLBACK_BOLD, italic=FALLBACK, boldItalic=FALLBACK_BOLD
+            )
+            return primary, _coverage(pdfmetrics.getFont(FALLBACK)) - primary
+    return primary, frozenset()
+
+
+def _coverage(font: Any) -> frozenset[int]:
+    return frozenset(font.face.charToGlyph)
+
+
+def markup(text: str) -> str:
+    """Paragraph markup for untrusted text: escaped, NFC, per-glyph font fallback.
+
+    Characters neither font covers become "?" rather than an invisible box.
+    """
+    primary, fallback = _fonts()
+    out: list[str] = []
+    run: list[str] = []
+    run_is_fallback = False
+
+    def flush() -> None:
+        if run:
+            chunk = escape("".join(run))
+            out.append(f'<font face="{FALLBACK}">{chunk}</font>' if run_is_fallback else chunk)
+            run.clear()
+
+    for char in unicodedata.normalize("NFC", text):
+        if char == "\n":
+            flush()
+            out.append("<br/>")
+            continue
+        code = ord(char)
+        if code in primary:
+            is_fallback = False
+        elif code in fallback:
+            is_fallback = True
+        else:
+            char, is_fallback = "?", False
+        if is_fallback != run_is_fallback:
+            flush()
+            run_is_fallback = is_fallback
+        run.append(char)
+    flush()
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------------------------
+# French wording
+
+
+def french_date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def french_number(value: float) -> str:
+    """84 -> "84", 16.5 -> "16,5"."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text.replace(".", ",")
+
+
+_UNITS = (
+    "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze "
+    "seize dix-sept dix-huit dix-neuf"
+).split()
+_TENS = {2: "vingt", 3: "trente", 4: "quarante", 5: "cinquante", 6: "soixante"}
+
+
+def in_words(n: int) -> str:
+    """A whole number from 0 to 999 in French words (traditional spelling), for narcotics."""
+    if not 0 <= n <= 999:
+        raise ValueError("in_words takes 0..999")
+    if n < 20:
+        return _UNITS[n]
+    if n < 100:
+        tens, unit = divmod(n, 10)
+        if tens in (7, 9):  # soixante-dix..., quatre-vingt-dix...
+            head = "soixante" if tens == 7 else "quatre-vingt"
+            joiner = " et " if n == 71 else "-"
+            return head + joiner + _UNITS[10 + unit]
+        if tens == 8:
+            return "quatre-vingts" if unit == 0 else "quatre-vingt-" + _UNITS[unit]
+        if unit == 0:
+            return _TENS[tens]
+        return _TENS[tens] + (" et un" if unit == 1 else "-" + _UNITS[unit])
+    hundreds, rest = divmod(n, 100)
+    head = "cent" if hundreds == 1 else _UNITS[hundreds] + " cent"
+    if rest == 0:
+        return head + ("s" if hundreds > 1 else "")
+    return head + " " + in_words(rest)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n > 1 else ''}"
+
+
+def _age(birth: dt.date, on: dt.date) -> str:
+    months = (on.year - birth.year) * 12 + on.month - birth.month - (on.day < birth.day)
+    if months >= 24:
+        return _plural(months // 12, "an")
+    if months >= 1:
+        return f"{months} mois"
+    return "moins d'un mois"
+
+
+def _quantity(line: model.Line) -> str:
+    if line.unit is None:
+        return str(line.quantity)
+    if line.quantity == 1:
+        return f"1 {line.unit}"
+    return f"{line.quantity} × {line.unit}"
+
+
+# --------------------------------------------------------------------------------------------
+# Styles
+
+
+class _Styles:
+    def __init__(self, size: float) -> None:
+        lead = size * 1.25
+
+        def style(name: str, **kw: Any) -> ParagraphStyle:
+            base: dict[str, Any] = {"fontName": REGULAR, "fontSize": size, "leading": lead}
+            base.update(kw)
+            return ParagraphStyle(name, **base)
+
+        indent = 5 * mm
+        self.name = style("name", fontName=BOLD, fontSize=size + 2.5, leading=(size + 2.5) * 1.25)
+        self.text = style("text")
+        self.small = style("small", fontSize=size - 1, leading=(size - 1) * 1.25, textColor=GREY)
+        self.right = style("right", alignment=TA_RIGHT)
+        self.right_small = style(
+            "right_small", alignment=TA_RIGHT, fontSize=size - 1, leading=(size - 1) * 1.25,
+            textColor=GREY,
+        )
+        self.patient = style("patient", fontName=BOLD, fontSize=size + 1.5, leading=(size + 1.5) * 1.25)
+        self.label = style(
+            "label", fontName=BOLD, leftIndent=indent, firstLineIndent=-indent, spaceBefore=size * 0.5
+        )
+        self.detail = style("detail", leftIndent=indent)
+        self.detail_small = style(
+            "detail_small", leftIndent=indent, fontSize=size - 1, leading=(size - 1) * 1.25,
+            textColor=GREY,
+        )
+        self.caption = style(
+            "caption", fontName=BOLD, fontSize=size - 0.5, leading=(size - 0.5) * 1.25,
+            backColor=LIGHT, borderPadding=(0.8 * mm, 1 * mm), spaceBefore=1.5 * mm,
+            spaceAfter=1 * mm,
+        )
+        self.notes = style("notes", spaceBefore=3 * mm)
+        self.mention = style(
+            "mention", fontName=ITALIC, fontSize=size - 1, leading=(size - 1) * 1.25,
+            textColor=GREY, spaceBefore=2 * mm,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks
+
+
+def _para(text: str, style: ParagraphStyle) -> Paragraph:
+    """A paragraph of untrusted ``text``."""
+    return Paragraph(markup(text), style)
+
+
+def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
+    who = p.prescriber
+    place = who.facility
+    block: list[Flowable] = [
+        _para(who.name, s.name),
+        _para(f"{who.specialty} — RPPS {who.rpps}", s.text),
+        Paragraph(f"<b>{markup(place.name)}</b>", s.text),
+        _para(place.address, s.text),
+    ]
+    contact = [f"FINESS {place.finess}"] if place.finess else []
+    if place.phone:
+        contact.append(f"Tél. {place.phone}")
+    if contact:
+        block.append(_para(" · ".join(contact), s.text))
+    return block
+
+
+def _date_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
+    issued = rules.local_date(p.issued_at)
+    return [
+        _para(f"Le {french_date(issued)}", s.right),
+        _para(f"Ordonnance n° {ids.grouped(p.id)}", s.right_small),
+    ]
+
+
+def _patient_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
+    who = p.patient
+    title = {"F": "Mme ", "M": "M. "}.get(who.sex or "", "")
+    born = {"F": "Née", "M": "Né"}.get(who.sex or "", "Né(e)")
+    age = _age(who.birth_date, rules.local_date(p.issued_at))
+    facts = f"{born} le {french_date(who.birth_date)} ({age})"
+    if who.weight_kg is not None:
+        facts += f" — Poids : {french_number(who.weight_kg)} kg"
+    return [
+        Paragraph(
+            f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient
+        ),
+        _para(facts, s.text),
+    ]
+
+
+def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
+    title = f"{number}. {markup(line.label)}"
+    codes = [f"CIP13 {line.cip13}"] if line.cip13 else []
+    if line.cis:
+        codes.append(f"CIS {line.cis}")
+    if codes:
+        # Identifiers in small grey after the label: they help the pharmacist, not the patient.
+        title += f'  <font face="{REGULAR}" size="{s.small.fontSize}" color="#595959">'
+        title += f"{' · '.join(codes)}</font>"
+    parts: list[Flowable] = [Paragraph(title, s.label), _para(line.posology, s.detail)]
+    facts = markup(f"Durée : {_plural(line.duration_days, 'jour')} · Quantité : {_quantity(line)}")
+    if line.renewals:
+        facts += f" · <b>À renouveler {line.renewals} fois</b>"
+    parts.append(Paragraph(facts, s.detail))
+    if not line.substitutable and line.ns_reason:
+        meaning = NS_MEANING.get(line.ns_reason, "")
+        parts.append(
+            Paragraph(
+                f"<b>NS ({markup(line.ns_reason)}) — Non substituable</b> : {markup(meaning)}",
+                s.detail,
+            )
+        )
+    if line.narcotic:
+        words = f"quantité {in_words(line.quantity)}"
+        if line.unit:
+            words += f" ({line.unit})"
+        words += f", durée {in_words(line.duration_days)} jours"
+        parts.append(Paragraph(f"<b>Stupéfiant</b> — en toutes lettres : {markup(words)}", s.detail))
+    if line.days_per_dispensing:
+        parts.append(
+            _para(
+                f"Délivrance fractionnée : {_plural(line.days_per_dispensing, 'jour')} "
+                "par délivrance",
+                s.detail,
+            )
+        )
+    return parts
+
+
+def _zone(head: list[Flowable], blocks: list[list[Flowable]]) -> list[Flowable]:
+    """A zone's caption kept with its first line, then its other lines, each kept whole.
+
+    KeepTogether must not be nested: an inner one reports a huge height and would push the
+    outer one to the next page.
+    """
+    first = blocks[0] if blocks else []
+    zone: list[Flowable] = [KeepTogether(head + first)] if head or first else []
+    return zone + [KeepTogether(block) for block in blocks[1:]]
+
+
+def _body(p: model.Prescription, s: _Styles) -> list[Flowable]:
+    numbered = list(enumerate(p.lines, start=1))
+    story: list[Flowable] = []
+    if p.has_ald:
+        ald = [_line_block(n, line, s) for n, line in numbered if line.ald]
+        other = [_line_block(n, line, s) for n, line in numbered if not line.ald]
+        story += _zone([_para(ALD_CAPTION, s.caption)], ald)
+        separator = HRFlowable(
+            width="100%", thickness=1.2, color=colors.black, spaceBefore=3 * mm, spaceAfter=0
+        )
+        story += _zone([separator, _para(OTHER_CAPTION, s.caption)], other)
+    else:
+        story += _zone([], [_line_block(n, line, s) for n, line in numbered])
+    story.append(
+        KeepTogether(
+            [
+                HRFlowable(width="30%", thickness=0.5, color=GREY, spaceBefore=3 * mm, hAlign="LEFT"),
+                _para(f"Nombre de lignes prescrites : {len(p.lines)}", s.small),
+            ]
+        )
+    )
+    if p.notes:
+        story.append(Paragraph(f"<b>Remarques :</b> {markup(p.notes)}", s.notes))
+    if p.share_opposition:
+        story.append(
+            _para(
+                "Le patient s'oppose au partage des informations de délivrance avec le "
+                "prescripteur.",
+                s.mention,
+            )
+        )
+    return story
+
+
+# --------------------------------------------------------------------------------------------
+# Page furniture
+
+
+def _stack(flowables: Iterable[Flowable], width: float) -> tuple[list[tuple[Flowable, float]], float]:
+    """Wrap flowables in a column; return (flowable, height) pairs and the total height."""
+    placed = []
+    total = 0.0
+    for item in flowables:
+        _, height = item.wrap(width, 10_000)
+        placed.append((item, height))
+        total += height
+    return placed, total
+
+
+def _draw_stack(canvas: Any, placed: list[tuple[Flowable, float]], x: float, top: float) -> None:
+    y = top
+    for item, height in placed:
+        y -= height
+        item.drawOn(canvas, x, y)
+
+
+def draw_qr(canvas: Any, symbol: QrSymbol, x: float, y: float) -> None:
+    """Draw the symbol with its quiet zone's lower-left corner at (x, y), as one vector path.
+
+    Dark modules are merged into horizontal runs and filled as a single path, so a rasteriser
+    leaves no hairline seams between neighbouring modules.
+    """
+    from eprescrire.render import QUIET_ZONE
+
+    module = symbol.module_mm * mm
+    n = symbol.modules
+    canvas.saveState()
+    canvas.setFillColor(colors.white)
+    canvas.rect(x, y, symbol.side_mm * mm, symbol.side_mm * mm, stroke=0, fill=1)
+    canvas.setFillColor(colors.black)
+    path = canvas.beginPath()
+    for r, row in enumerate(symbol.matrix):
+        top = y + (QUIET_ZONE + n - r) * module
+        c = 0
+        while c < n:
+            if not row[c]:
+                c += 1
+                continue
+            start = c
+            while c < n and row[c]:
+                c += 1
+            path.rect(x + (QUIET_ZONE + start) * module, top - module, (c - start) * module, module)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
+def _frame(name: str, x: float, y: float, width: float, height: float) -> Frame:
+    return Frame(
+        x, y, width, height, leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0, id=name
+    )
+
+
+class _Layout:
+    """Geometry of one page size for one prescription."""
+
+    def __init__(self, p: model.Prescription, symbol: QrSymbol, page: str) -> None:
+        from eprescrire.render import QUIET_ZONE
+
+        width_mm, height_mm = PAGE_SIZES_MM[page]
+        self.page_size = (width_mm * mm, height_mm * mm)
+        self.margin = MARGIN_MM[page] * mm
+        self.font_size = FONT_SIZE[page]
+        self.styles = _Styles(self.font_size)
+        self.symbol = symbol
+        self.p = p
+        inner = self.page_size[0] - 2 * self.margin
+        self.inner = inner
+        s = self.styles
+        self.left_width = inner * 0.62
+        self.right_width = inner - self.left_width - 3 * mm
+        self.left, left_h = _stack(_prescriber_block(p, s), self.left_width)
+        self.right, right_h = _stack(_date_block(p, s), self.right_width)
+        self.patient, patient_h = _stack(_patient_block(p, s), inner)
+        self.top_block = max(left_h, right_h)
+        self.header_height = self.top_block + 3 * mm + patient_h + 3 * mm
+        # Footer: identifier and mention under the code, code box, gap.
+        self.text_line = (self.font_size + 1) * 1.2
+        self.qr_bottom = self.margin + 2 * self.text_line
+        self.qr_side = symbol.side_mm * mm
+        self.qr_module = symbol.module_mm * mm
+        self.quiet = QUIET_ZONE * self.qr_module
+        self.footer_top = self.qr_bottom + self.qr_side + 2 * mm
+        frame_top = self.page_size[1] - self.margin - self.header_height
+        if frame_top - self.footer_top < 30 * mm:
+            from eprescrire.errors import InputError
+
+            raise InputError("the prescription header is too long to lay out on this page size")
+        self.frames = [
+            _frame("lines", self.margin, self.footer_top, inner, frame_top - self.footer_top)
+        ]
+
+    def draw_page(self, canvas: Any, _doc: Any) -> None:
+        """Header and footer of every page (the page number is added once the count is known)."""
+        width, height = self.page_size
+        m = self.margin
+        top = height - m
+        canvas.saveState()
+        _draw_stack(canvas, self.left, m, top)
+        _draw_stack(canvas, self.right, width - m - self.right_width, top)
+        rule_y = top - self.top_block - 1.5 * mm
+        canvas.setStrokeColor(colors.black)
+        canvas.setLineWidth(0.6)
+        canvas.line(m, rule_y, width - m, rule_y)
+        _draw_stack(canvas, self.patient, m, rule_y - 1.5 * mm)
+        rule_y = top - self.header_height + 1.5 * mm
+        canvas.setLineWidth(0.3)
+        canvas.line(m, rule_y, width - m, rule_y)
+        # The code bottom-left; the identifier in clear beneath it, aligned on the modules.
+        draw_qr(canvas, self.symbol, m, self.qr_bottom)
+        text_x = m + self.quiet
+        canvas.setFillColor(colors.black)
+        canvas.setFont(IDENT_FONT, self.font_size + 1)
+        canvas.drawString(text_x, self.margin + self.text_line + 0.5 * mm, ids.grouped(self.p.id))
+        canvas.setFont(REGULAR, self.font_size - 1)
+        canvas.drawString(text_x, self.margin + 0.5 * mm, "Ordonnance signée électroniquement")
+        # Signature box bottom-right, level with the code's modules.
+        box_left = max(m + self.qr_side + 4 * mm, width - m - SIGNATURE_BOX_MAX_MM * mm)
+        box_bottom = self.qr_bottom + self.quiet
+        box_height = self.qr_side - 2 * self.quiet
+        canvas.setLineWidth(0.5)
+        canvas.rect(box_left, box_bottom, width - m - box_left, box_height, stroke=1, fill=0)
+        canvas.setFont(REGULAR, self.font_size - 1)
+        canvas.setFillColor(GREY)
+        canvas.drawString(
+            box_left + 1.5 * mm,
+            box_bottom + box_height - self.font_size - 1 * mm,
+            "Signature du prescripteur",
+        )
+        canvas.restoreState()
+
+    def canvas_class(self) -> type:
+        """A canvas that writes "n/N" on every page once the number of pages is known."""
+        layout = self
+
+        class NumberedCanvas(pdfcanvas.Canvas):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                self._pages: list[dict[str, Any]] = []
+
+            def showPage(self) -> None:  # noqa: N802 - reportlab's name
+                self._pages.append(dict(self.__dict__))
+                self._startPage()
+
+            def save(self) -> None:
+                total = len(self._pages)
+                for number, state in enumerate(self._pages, start=1):
+                    self.__dict__.update(state)
+                    self.setFont(REGULAR, layout.font_size - 1)
+                    self.setFillColor(colors.black)
+                    self.drawRightString(
+                        layout.page_size[0] - layout.margin,
+                        layout.margin / 2,
+                        f"{number}/{total}",
+                    )
+                    super().showPage()
+                super().save()
+
+        return NumberedCanvas
+
+
+def build(p: model.Prescription, symbol: QrSymbol, page: str) -> bytes:
+    """The ordonnance of ``p`` as PDF bytes, with ``symbol`` as its QR code."""
+    _fonts()
+    layout = _Layout(p, symbol, page)
+    buffer = io.BytesIO()
+    doc = BaseDocTemplate(
+        buffer,
+        pagesize=layout.page_size,
+        leftMargin=layout.margin,
+        rightMargin=layout.margin,
+        topMargin=layout.margin,
+        bottomMargin=layout.margin,
+        title=f"Ordonnance {ids.grouped(p.id)}",
+        subject="Ordonnance signée électroniquement",
+        creator="eprescrire",
+        author="",
+        lang="fr-FR",
+        invariant=1,
+    )
+    doc.addPageTemplates(
+        [PageTemplate(id="ordonnance", frames=layout.frames, onPage=layout.draw_page)]
+    )
+    doc.build(_body(p, layout.styles), canvasmaker=layout.canvas_class())
+    return buffer.getvalue()
