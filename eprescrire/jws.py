@@ -107,7 +107,8 @@ def parse(token: str, allowed: frozenset[str] = frozenset({ALGORITHM})) -> Token
     if embedded:
         raise VerificationError(
             Reason.SIGNATURE_INVALID,
-            f"JWS header carries {', '.join(sorted(embedded))}: keys come from the trust store only",
+            f"JWS header carries {', '.join(sorted(embedded))}: "
+            "keys come from the trust store only",
         )
     unknown = set(header) - {"alg", "kid", "typ"}
     if unknown:

@@ -135,9 +135,7 @@ def new_prescriber(
     """
     if not authority.certificate.not_valid_before_utc <= not_before:
         not_before = authority.certificate.not_valid_before_utc
-    not_after = min(
-        not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc
-    )
+    not_after = min(not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
@@ -316,9 +314,7 @@ def load_pkcs12(path: Path, passphrase: bytes | None, *, insecure: bool = False)
         raise KeyFileError(
             f"cannot open key file {path}: wrong passphrase or not a PKCS#12 file"
         ) from e
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise KeyFileError(f"key file {path} does not hold a P-256 private key")
     if certificate is None:
         raise KeyFileError(f"key file {path} holds no certificate")

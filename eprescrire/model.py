@@ -91,7 +91,9 @@ class Prescription:
     patient: Patient
     lines: tuple[Line, ...]
     notes: str | None = None
-    share_opposition: bool = False  # the patient opposed sharing dispensing data with the prescriber
+    share_opposition: bool = (
+        False  # the patient opposed sharing dispensing data with the prescriber
+    )
     version: int = field(default=FORMAT_VERSION)
 
     @property
@@ -373,9 +375,13 @@ def _patient(c: _Checker, value: Any, today: dt.date | None) -> Patient | None:
             c.fail("patient.ins", "first digit does not match the patient's sex")
         if birth is not None and ins[1:3] != f"{birth.year % 100:02d}":
             c.fail("patient.ins", "year of birth does not match patient.birth_date")
-        elif birth is not None and ins[3:5].isdigit() and 1 <= int(ins[3:5]) <= 12:
-            if int(ins[3:5]) != birth.month:
-                c.fail("patient.ins", "month of birth does not match patient.birth_date")
+        elif (
+            birth is not None
+            and ins[3:5].isdigit()
+            and 1 <= int(ins[3:5]) <= 12  # 20-42 and 50-99 are used when the month is unknown
+            and int(ins[3:5]) != birth.month
+        ):
+            c.fail("patient.ins", "month of birth does not match patient.birth_date")
     weight = data.get("weight_kg")
     if weight is not None:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):
@@ -466,12 +472,12 @@ def _line(c: _Checker, value: Any, path: str) -> Line | None:
         )
     if narcotic and renewals:
         c.fail(_join(path, "renewals"), "a narcotic prescription cannot be renewed")
-    if duration is not None and renewals is not None:
-        if duration * (renewals + 1) > MAX_TREATMENT_DAYS:
-            c.fail(
-                _join(path, "renewals"),
-                "total treatment with renewals exceeds 12 months",
-            )
+    if (
+        duration is not None
+        and renewals is not None
+        and duration * (renewals + 1) > MAX_TREATMENT_DAYS
+    ):
+        c.fail(_join(path, "renewals"), "total treatment with renewals exceeds 12 months")
     if per is not None and duration is not None and per > duration:
         c.fail(_join(path, "days_per_dispensing"), "exceeds the line's duration")
     if len(c.errors) > before:
@@ -557,9 +563,7 @@ def from_input(
         raise ValidationError(c.errors, source)
     assert issued_at and prescriber and patient and lines
     if patient.birth_date > local_date(issued_at):
-        raise ValidationError(
-            [FieldError("patient.birth_date", "is after the issue date")], source
-        )
+        raise ValidationError([FieldError("patient.birth_date", "is after the issue date")], source)
     return Prescription(
         id=prescription_id or ids.new_id(),
         issued_at=issued_at,

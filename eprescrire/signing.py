@@ -23,6 +23,7 @@ from eprescrire import canonical, jws, model, rules
 from eprescrire.errors import (
     UNREADABLE_REASONS,
     ExitCode,
+    FieldError,
     Reason,
     ValidationError,
     VerificationError,
@@ -36,8 +37,13 @@ MAX_CERTIFICATES = 4
 Status = Literal["valid", "rejected", "unreadable"]
 #: Reasons that leave the prescription authentic: its content can be shown.
 AUTHENTIC_REASONS = frozenset(
-    {Reason.EXPIRED, Reason.NOT_YET_VALID, Reason.CANCELLED, Reason.FULLY_DISPENSED,
-     Reason.QUANTITY_EXCEEDED}
+    {
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.CANCELLED,
+        Reason.FULLY_DISPENSED,
+        Reason.QUANTITY_EXCEEDED,
+    }
 )
 
 
@@ -73,15 +79,17 @@ def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDo
     problems = []
     if rpps_of(certificate) != prescription.prescriber.rpps:
         problems.append(
-            model.FieldError(
+            FieldError(
                 "prescriber.rpps", "does not match the RPPS of the signing certificate"
             )
         )
-    if not certificate.not_valid_before_utc <= prescription.issued_at <= (
-        certificate.not_valid_after_utc
+    if (
+        not certificate.not_valid_before_utc
+        <= prescription.issued_at
+        <= (certificate.not_valid_after_utc)
     ):
         problems.append(
-            model.FieldError("issued", "the signing certificate is not valid at the issue date")
+            FieldError("issued", "the signing certificate is not valid at the issue date")
         )
     if problems:
         raise ValidationError(problems)
@@ -153,11 +161,12 @@ class Verdict:
             "status": self.status,
             "id": self.id,
             "reasons": [{"code": r.code.value, "message": r.message} for r in self.reasons],
-            "prescription": model.to_payload(self.prescription) if self.authentic and
-            self.prescription else None,
-            "signer": None if self.signer is None else {
-                "rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid
-            },
+            "prescription": model.to_payload(self.prescription)
+            if self.authentic and self.prescription
+            else None,
+            "signer": None
+            if self.signer is None
+            else {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid},
             "dispensing": self.dispensing,
             "warnings": self.warnings,
         }
@@ -339,9 +348,7 @@ def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime
                     "the readable copy in the file differs from the signed content",
                 )
             else:
-                verdict.reject(
-                    Reason.MALFORMED, "the document was altered outside its signature"
-                )
+                verdict.reject(Reason.MALFORMED, "the document was altered outside its signature")
     return verdict
 
 

@@ -15,6 +15,7 @@ whose chain does not end in ``authorities/``, not a kid used as a path.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import tomllib
 from collections.abc import Iterable
@@ -116,7 +117,8 @@ class TrustStore:
                 or not set(algorithms) <= SUPPORTED_ALGORITHMS
             ):
                 raise TrustStoreError(
-                    f"{config}: algorithms must be a non-empty subset of {sorted(SUPPORTED_ALGORITHMS)}"
+                    f"{config}: algorithms must be a non-empty subset of "
+                    f"{sorted(SUPPORTED_ALGORITHMS)}"
                 )
             store.algorithms = frozenset(algorithms)
         for file in sorted((path / "authorities").glob("*.pem")):
@@ -196,7 +198,8 @@ class TrustStore:
                 raise VerificationError(
                     Reason.CERTIFICATE_EXPIRED,
                     f"{which} certificate was not valid at signing time "
-                    f"(valid {cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d})",
+                    f"(valid {cert.not_valid_before_utc:%Y-%m-%d} "
+                    f"to {cert.not_valid_after_utc:%Y-%m-%d})",
                 )
         if not self.authorities:
             raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
@@ -213,7 +216,7 @@ class TrustStore:
                 Reason.UNTRUSTED_CHAIN,
                 "signer certificate does not chain to a trusted authority",
             ) from e
-        for child, parent in zip(chain, chain[1:], strict=False):
+        for child, parent in itertools.pairwise(chain):
             crl = self.crl_for(parent)
             if crl is None:
                 raise VerificationError(
@@ -236,8 +239,12 @@ class TrustStore:
                 raise UsageError("only self-signed authorities can be trust anchors")
             target = self.path / "authorities" / f"{short_fingerprint(certificate)}.pem"
             self.authorities.append(certificate)
-            entry = Entry("authority", common_name(certificate), short_fingerprint(certificate),
-                          certificate.not_valid_after_utc)
+            entry = Entry(
+                "authority",
+                common_name(certificate),
+                short_fingerprint(certificate),
+                certificate.not_valid_after_utc,
+            )
         else:
             if rpps_of(certificate) is None:
                 raise UsageError("the certificate carries no RPPS: not a prescriber certificate")
@@ -250,8 +257,13 @@ class TrustStore:
             kid = kid_of(certificate)
             target = self.path / "signers" / f"{kid}.pem"
             self.signers[kid] = certificate
-            entry = Entry("signer", common_name(certificate), kid, certificate.not_valid_after_utc,
-                          f"RPPS {rpps_of(certificate)}")
+            entry = Entry(
+                "signer",
+                common_name(certificate),
+                kid,
+                certificate.not_valid_after_utc,
+                f"RPPS {rpps_of(certificate)}",
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(target, certificate.public_bytes(serialization.Encoding.PEM))
         return entry
@@ -265,14 +277,20 @@ class TrustStore:
                 current = self.crl_for(authority)
                 if current is not None and _crl_number(current) > _crl_number(crl):
                     raise UsageError(
-                        f"refusing an older CRL (number {_crl_number(crl)} < {_crl_number(current)})"
+                        "refusing an older CRL "
+                        f"(number {_crl_number(crl)} < {_crl_number(current)})"
                     )
                 target = self.path / "crls" / f"{short_fingerprint(authority)}.pem"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _write_atomic(target, crl.public_bytes(serialization.Encoding.PEM))
                 self.crls = [c for c in self.crls if c.issuer != crl.issuer] + [crl]
-                return Entry("crl", common_name(authority), short_fingerprint(authority),
-                             crl.next_update_utc, f"{len(list(crl))} revoked")
+                return Entry(
+                    "crl",
+                    common_name(authority),
+                    short_fingerprint(authority),
+                    crl.next_update_utc,
+                    f"{len(list(crl))} revoked",
+                )
         raise UsageError("the CRL is not signed by an authority of this trust store")
 
     def remove(self, ident: str) -> Entry:
@@ -296,8 +314,15 @@ class TrustStore:
         for authority in self.authorities:
             crl = self.crl_for(authority)
             if crl is not None:
-                rows.append(Entry("crl", common_name(authority), short_fingerprint(authority),
-                                  crl.next_update_utc, f"{len(list(crl))} revoked"))
+                rows.append(
+                    Entry(
+                        "crl",
+                        common_name(authority),
+                        short_fingerprint(authority),
+                        crl.next_update_utc,
+                        f"{len(list(crl))} revoked",
+                    )
+                )
         rows.extend(
             Entry("signer", common_name(c), kid, c.not_valid_after_utc, f"RPPS {rpps_of(c)}")
             for kid, c in sorted(self.signers.items())

@@ -50,7 +50,8 @@ def verify_bytes(source: str, data: bytes, store: TrustStore, at: dt.datetime) -
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return signing.failed(
-            source, VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire document or code")
+            source,
+            VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire document or code"),
         )
     return verify_text(source, text, store, at)
 
@@ -67,14 +68,18 @@ def verify_input(
     input. An image or PDF yields one verdict per code found."""
     if name == "-":
         if stdin is None:
-            yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, "no standard input"))
+            yield signing.failed(
+                name, VerificationError(Reason.UNREADABLE_INPUT, "no standard input")
+            )
             return
         data = stdin.read(MAX_TEXT_BYTES + 1)
         if len(data) > MAX_TEXT_BYTES:
             yield signing.failed(name, VerificationError(Reason.MALFORMED, "input too large"))
             return
         if not data.strip():
-            yield signing.failed(name, VerificationError(Reason.NO_CODE_FOUND, "standard input is empty"))
+            yield signing.failed(
+                name, VerificationError(Reason.NO_CODE_FOUND, "standard input is empty")
+            )
             return
         # A scanner may type several codes, one per line.
         if not data.lstrip().startswith(b"{") and b"\n" in data.strip():
@@ -89,13 +94,19 @@ def verify_input(
         with open(path, "rb") as handle:
             head = handle.read(16)
     except FileNotFoundError:
-        yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: no such file"))
+        yield signing.failed(
+            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: no such file")
+        )
         return
     except IsADirectoryError:
-        yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: is a directory"))
+        yield signing.failed(
+            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: is a directory")
+        )
         return
     except OSError as e:
-        yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: {e.strerror}"))
+        yield signing.failed(
+            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: {e.strerror}")
+        )
         return
     if _is_image(head):
         yield from _verify_image(path, store, at, engine)
@@ -121,7 +132,9 @@ def _verify_image(path: Path, store: TrustStore, at: dt.datetime, engine: str) -
         yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, str(e)))
         return
     if not texts:
-        yield signing.failed(name, VerificationError(Reason.NO_CODE_FOUND, f"{name}: no QR code found"))
+        yield signing.failed(
+            name, VerificationError(Reason.NO_CODE_FOUND, f"{name}: no QR code found")
+        )
         return
     for number, text in enumerate(texts, start=1):
         source = name if len(texts) == 1 else f"{name}#{number}"

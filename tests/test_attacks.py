@@ -66,6 +66,12 @@ def test_generator_reproduces_the_same_verdicts(tmp_path: Path, run_cli) -> None
     assert manifest.keys() == MANIFEST["cases"].keys()
     for name in ("tampered-field.json", "revoked-certificate.json", "exactly-3-months.json"):
         result = run_cli(
-            "verify", tmp_path / name, "--trust", tmp_path / "trust", "--at", MANIFEST["at"], "--json"
+            "verify",
+            tmp_path / name,
+            "--trust",
+            tmp_path / "trust",
+            "--at",
+            MANIFEST["at"],
+            "--json",
         )
         assert result.code == manifest[name]["exit"], result

@@ -75,7 +75,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "field", "words"), CASES, ids=[c[0] + "=" + str(c[1]) for c in CASES])
+@pytest.mark.parametrize(
+    ("path", "value", "field", "words"), CASES, ids=[c[0] + "=" + str(c[1]) for c in CASES]
+)
 def test_each_rule_names_field_and_rule(path: str, value: Any, field: str, words: str) -> None:
     errors = errors_of(patched(path, value))
     assert field in errors, errors
@@ -141,9 +143,9 @@ def test_json_and_toml_inputs_are_one_schema() -> None:
     toml_data = load_example()
     as_json = json.dumps(toml_data, default=str).encode()
     from_json = inputs.parse_input(as_json, "reference.json")
-    assert model.from_input(from_json, now=NOW, prescription_id=model.ids.PrescriptionId("A" * 15 + "0")).lines == (
-        model.from_input(toml_data, now=NOW).lines
-    )
+    assert model.from_input(
+        from_json, now=NOW, prescription_id=model.ids.PrescriptionId("A" * 15 + "0")
+    ).lines == (model.from_input(toml_data, now=NOW).lines)
 
 
 def test_issue_date_defaults_to_now_and_accepts_the_past() -> None:
@@ -162,7 +164,14 @@ def test_signed_bytes_are_canonical_and_stable() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"a":1,"a":2}', '{"a":NaN}', '{"a":Infinity}', '{"a":' + "1" * 40 + "}", "[" * 40 + "]" * 40, '{"a":1e999}'],
+    [
+        '{"a":1,"a":2}',
+        '{"a":NaN}',
+        '{"a":Infinity}',
+        '{"a":' + "1" * 40 + "}",
+        "[" * 40 + "]" * 40,
+        '{"a":1e999}',
+    ],
 )
 def test_strict_json_refuses_ambiguous_documents(text: str) -> None:
     with pytest.raises(canonical.StrictJSONError):

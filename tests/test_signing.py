@@ -21,8 +21,10 @@ def test_issued_jws_verifies_with_an_independent_jose_library(issue_document) ->
     from joserfc.jwk import ECKey
 
     document = issue_document()
-    public_pem = document.certificates[0].public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    public_pem = (
+        document.certificates[0]
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
     key = ECKey.import_key(public_pem)
     result = jose_jws.deserialize_compact(document.token, key, algorithms=["ES256"])
@@ -33,15 +35,31 @@ def test_issued_jws_verifies_with_an_independent_jose_library(issue_document) ->
 
 def test_signed_document_verifies_and_shows_what_was_signed(issue_document, demo_trust) -> None:
     document = issue_document("chronic-ald.toml")
-    verdict = signing.verify_document("rx.json", document.to_json_bytes(), demo_trust, dt.datetime.now(dt.UTC))
+    verdict = signing.verify_document(
+        "rx.json", document.to_json_bytes(), demo_trust, dt.datetime.now(dt.UTC)
+    )
     assert verdict.status == "valid", verdict.reasons
     shown = verdict.to_json()
     assert shown["prescription"] == model.to_payload(document.prescription)
-    assert shown["signer"] == {"rpps": "10003456786", "name": "Dr Claire Martin", "kid": kid_of(document.certificates[0])}
-    assert set(shown) >= {"input", "status", "id", "reasons", "prescription", "signer", "dispensing"}
+    assert shown["signer"] == {
+        "rpps": "10003456786",
+        "name": "Dr Claire Martin",
+        "kid": kid_of(document.certificates[0]),
+    }
+    assert set(shown) >= {
+        "input",
+        "status",
+        "id",
+        "reasons",
+        "prescription",
+        "signer",
+        "dispensing",
+    }
 
 
-def test_qr_like_verification_needs_the_signer_in_the_trust_store(issue_document, demo_trust, tmp_path) -> None:
+def test_qr_like_verification_needs_the_signer_in_the_trust_store(
+    issue_document, demo_trust, tmp_path
+) -> None:
     """A bare token (as from a QR code) carries no certificate: the store must know the signer."""
     document = issue_document()
     now = dt.datetime.now(dt.UTC)
@@ -57,28 +75,42 @@ def test_missing_crl_means_revocation_unknown(issue_document, demo_trust) -> Non
     for crl in (demo_trust.path / "crls").glob("*.pem"):
         crl.unlink()
     store = TrustStore.open(demo_trust.path)
-    verdict = signing.verify_document("rx", issue_document().to_json_bytes(), store, dt.datetime.now(dt.UTC))
+    verdict = signing.verify_document(
+        "rx", issue_document().to_json_bytes(), store, dt.datetime.now(dt.UTC)
+    )
     assert [r.code.value for r in verdict.reasons] == ["untrusted_chain"]
     assert "CRL" in verdict.reasons[0].message
 
 
-def test_revocation_through_the_library(issue_document, demo_trust, demo_authority, demo_credentials) -> None:
+def test_revocation_through_the_library(
+    issue_document, demo_trust, demo_authority, demo_credentials
+) -> None:
     from eprescrire import keys
 
     now = dt.datetime.now(dt.UTC)
     (crl,) = demo_trust.crls
-    demo_trust.add_crl(keys.revoke(demo_authority, crl, demo_credentials.certificate.serial_number, now=now))
-    verdict = signing.verify_document("rx", issue_document().to_json_bytes(), TrustStore.open(demo_trust.path), now)
+    demo_trust.add_crl(
+        keys.revoke(demo_authority, crl, demo_credentials.certificate.serial_number, now=now)
+    )
+    verdict = signing.verify_document(
+        "rx", issue_document().to_json_bytes(), TrustStore.open(demo_trust.path), now
+    )
     assert [r.code.value for r in verdict.reasons] == ["certificate_revoked"]
 
 
 # ------------------------------------------------------------------------------ properties
 
-_text = st.text(
-    alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "Zs"), exclude_characters="\u2028\u2029"),
-    min_size=1,
-    max_size=40,
-).map(str.strip).filter(bool)
+_text = (
+    st.text(
+        alphabet=st.characters(
+            codec="utf-8", categories=("L", "N", "P", "Zs"), exclude_characters="\u2028\u2029"
+        ),
+        min_size=1,
+        max_size=40,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
 
 
 @st.composite
@@ -123,7 +155,9 @@ def prescription_inputs(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=prescription_inputs())
 def test_sign_verify_round_trip(data: dict[str, Any], demo_credentials, demo_trust) -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -137,9 +171,13 @@ def test_sign_verify_round_trip(data: dict[str, Any], demo_credentials, demo_tru
 _SIGNED: dict[str, bytes] = {}
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(position=st.integers(0, 10**9), flip=st.integers(1, 255))
-def test_any_single_byte_change_is_refused(position: int, flip: int, issue_document, demo_trust) -> None:
+def test_any_single_byte_change_is_refused(
+    position: int, flip: int, issue_document, demo_trust
+) -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
     if "doc" not in _SIGNED:
         _SIGNED["doc"] = issue_document(now=now).to_json_bytes()
@@ -151,11 +189,16 @@ def test_any_single_byte_change_is_refused(position: int, flip: int, issue_docum
     assert verdict.status != "valid", (index, original[index : index + 1], bytes([changed[index]]))
 
 
-def test_unchanged_document_is_valid_and_line_endings_do_not_matter(issue_document, demo_trust) -> None:
+def test_unchanged_document_is_valid_and_line_endings_do_not_matter(
+    issue_document, demo_trust
+) -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
     data = issue_document(now=now).to_json_bytes()
     assert signing.verify_document("rx", data, demo_trust, now).status == "valid"
-    assert signing.verify_document("rx", data.replace(b"\n", b"\r\n"), demo_trust, now).status == "valid"
+    assert (
+        signing.verify_document("rx", data.replace(b"\n", b"\r\n"), demo_trust, now).status
+        == "valid"
+    )
 
 
 def test_token_parts_are_strict() -> None:

@@ -14,7 +14,8 @@ from eprescrire.errors import ExitCode, InputError, KeyFileError, UsageError, Va
 
 def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
     """(name, parsed input or InputError) for each input; ``-`` reads NDJSON from stdin."""
-    from eprescrire import canonical, inputs as loader
+    from eprescrire import canonical
+    from eprescrire import inputs as loader
 
     items: list[tuple[str, Any]] = []
     for name in inputs:
@@ -25,13 +26,17 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
                 try:
                     items.append((f"-:{number}", canonical.loads(line)))
                 except canonical.StrictJSONError as e:
-                    items.append((f"-:{number}", InputError(f"stdin line {number}: invalid JSON: {e}")))
+                    items.append(
+                        (f"-:{number}", InputError(f"stdin line {number}: invalid JSON: {e}"))
+                    )
             continue
         path = Path(name)
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix in (".toml", ".json"))
             if not files:
-                items.append((name, InputError(f"{name}: no .toml or .json input in the directory")))
+                items.append(
+                    (name, InputError(f"{name}: no .toml or .json input in the directory"))
+                )
         else:
             files = [path]
         for file in files:
@@ -43,13 +48,23 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
 
 
 def issue(
-    inputs: list[str] = typer.Argument(..., help="Prescription inputs (.toml/.json), directories, or - for NDJSON on stdin."),
+    inputs: list[str] = typer.Argument(
+        ..., help="Prescription inputs (.toml/.json), directories, or - for NDJSON on stdin."
+    ),
     key: Path = typer.Option(..., "--key", help="Prescriber PKCS#12 file."),
     out: Path | None = typer.Option(None, "--out", help="Signed JSON output (one input only)."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Directory for ID.json (and ID.pdf / ID.png)."),
-    pdf: Path | None = typer.Option(None, "--pdf", help="Also write the printable ordonnance PDF here (one input)."),
-    qr: Path | None = typer.Option(None, "--qr", help="Also write the QR image here, .png or .svg (one input)."),
-    with_pdf: bool = typer.Option(False, "--with-pdf", help="With --out-dir: also write ID.pdf for each input."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Directory for ID.json (and ID.pdf / ID.png)."
+    ),
+    pdf: Path | None = typer.Option(
+        None, "--pdf", help="Also write the printable ordonnance PDF here (one input)."
+    ),
+    qr: Path | None = typer.Option(
+        None, "--qr", help="Also write the QR image here, .png or .svg (one input)."
+    ),
+    with_pdf: bool = typer.Option(
+        False, "--with-pdf", help="With --out-dir: also write ID.pdf for each input."
+    ),
     page: str = typer.Option("A5", "--page", help="PDF page size: A5 or A4."),
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,

@@ -11,7 +11,9 @@ from eprescrire import config
 from eprescrire.cli import _common
 from eprescrire.errors import KeyFileError, UsageError
 
-keys_app = typer.Typer(help="Create authorities and prescriber credentials; revoke them.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Create authorities and prescriber credentials; revoke them.", no_args_is_help=True
+)
 
 
 def _start(not_before: str | None) -> dt.datetime:
@@ -42,11 +44,17 @@ def _authority_credentials(path: Path, file: Path | None, insecure: bool):  # ty
 @keys_app.command("authority")
 def authority(
     name: str = typer.Option(..., "--name", help="Common name of the authority."),
-    out: Path = typer.Option(..., "--out", help="Output prefix: writes PREFIX.pem, PREFIX.p12, PREFIX.crl.pem."),
+    out: Path = typer.Option(
+        ..., "--out", help="Output prefix: writes PREFIX.pem, PREFIX.p12, PREFIX.crl.pem."
+    ),
     organization: str | None = typer.Option(None, "--organization", help="Organisation name."),
     days: int = typer.Option(3650, "--days", min=1, max=36500, help="Validity in days."),
-    not_before: str | None = typer.Option(None, "--not-before", help="Start of validity (ISO date), default now."),
-    crl_days: int = typer.Option(30, "--crl-days", min=1, max=3650, help="Validity of the CRL in days."),
+    not_before: str | None = typer.Option(
+        None, "--not-before", help="Start of validity (ISO date), default now."
+    ),
+    crl_days: int = typer.Option(
+        30, "--crl-days", min=1, max=3650, help="Validity of the CRL in days."
+    ),
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
     quiet: bool = _common.QUIET_OPTION,
 ) -> None:
@@ -60,7 +68,11 @@ def authority(
             raise KeyFileError(f"{path} already exists; refusing to overwrite it")
     start = _start(not_before)
     credentials = keys.new_authority(name, organization=organization, not_before=start, days=days)
-    crl = keys.new_crl(credentials, now=max(start, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)), days=crl_days)
+    crl = keys.new_crl(
+        credentials,
+        now=max(start, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)),
+        days=crl_days,
+    )
     keys.save_pkcs12(paths[0], credentials, passphrase, name)
     keys.write_exclusive(paths[1], keys.pem(credentials.certificate), 0o644)
     from cryptography.hazmat.primitives import serialization
@@ -79,12 +91,24 @@ def prescriber(
     name: str = typer.Option(..., "--name", help="Prescriber's name as printed (Dr …)."),
     rpps: str = typer.Option(..., "--rpps", help="RPPS number (11 digits, Luhn key)."),
     specialty: str = typer.Option(..., "--specialty", help="Specialty (Médecine générale, …)."),
-    out: Path = typer.Option(..., "--out", help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem."),
+    out: Path = typer.Option(
+        ..., "--out", help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem."
+    ),
     days: int = typer.Option(1095, "--days", min=1, max=3650, help="Validity in days."),
-    not_before: str | None = typer.Option(None, "--not-before", help="Start of validity (ISO date), default now."),
-    trust: Path | None = typer.Option(None, "--trust", help="Also register the certificate in this trust store."),
-    passphrase_file: Path | None = typer.Option(None, "--passphrase-file", help="Passphrase for the new key [env: EPRESCRIRE_PASSPHRASE]."),
-    authority_passphrase_file: Path | None = typer.Option(None, "--authority-passphrase-file", help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE]."),
+    not_before: str | None = typer.Option(
+        None, "--not-before", help="Start of validity (ISO date), default now."
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="Also register the certificate in this trust store."
+    ),
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help="Passphrase for the new key [env: EPRESCRIRE_PASSPHRASE]."
+    ),
+    authority_passphrase_file: Path | None = typer.Option(
+        None,
+        "--authority-passphrase-file",
+        help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE].",
+    ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_OPTION,
 ) -> None:
@@ -126,16 +150,28 @@ def prescriber(
 
 @keys_app.command("revoke")
 def revoke(
-    certificate: str = typer.Argument(..., help="Certificate file (.pem) or serial number (hex) to revoke."),
+    certificate: str = typer.Argument(
+        ..., help="Certificate file (.pem) or serial number (hex) to revoke."
+    ),
     authority_key: Path = typer.Option(..., "--authority", help="The authority's PKCS#12 file."),
-    crl: Path = typer.Option(..., "--crl", help="The authority's current CRL; replaced by the new one."),
-    trust: Path | None = typer.Option(None, "--trust", help="Also install the new CRL in this trust store."),
-    authority_passphrase_file: Path | None = typer.Option(None, "--authority-passphrase-file", help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE]."),
+    crl: Path = typer.Option(
+        ..., "--crl", help="The authority's current CRL; replaced by the new one."
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="Also install the new CRL in this trust store."
+    ),
+    authority_passphrase_file: Path | None = typer.Option(
+        None,
+        "--authority-passphrase-file",
+        help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE].",
+    ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_OPTION,
 ) -> None:
     """Revoke a prescriber certificate: sign a new CRL listing it."""
-    revoke_serial(certificate, authority_key, crl, trust, authority_passphrase_file, insecure_key, quiet)
+    revoke_serial(
+        certificate, authority_key, crl, trust, authority_passphrase_file, insecure_key, quiet
+    )
 
 
 def revoke_serial(
@@ -163,7 +199,9 @@ def revoke_serial(
         try:
             serial = int(certificate.replace(":", ""), 16)
         except ValueError as e:
-            raise UsageError(f"{certificate!r} is neither a certificate file nor a hex serial") from e
+            raise UsageError(
+                f"{certificate!r} is neither a certificate file nor a hex serial"
+            ) from e
     try:
         current = x509.load_pem_x509_crl(crl_path.read_bytes())
     except (OSError, ValueError) as e:
@@ -174,7 +212,9 @@ def revoke_serial(
     if trust is not None:
         TrustStore.open(trust).add_crl(updated)
     if not quiet:
-        _common.console().print(f"revoked serial {serial:x}; CRL {crl_path} now lists {len(list(updated))}")
+        _common.console().print(
+            f"revoked serial {serial:x}; CRL {crl_path} now lists {len(list(updated))}"
+        )
 
 
 def register(app: typer.Typer) -> None:

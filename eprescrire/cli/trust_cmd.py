@@ -11,7 +11,9 @@ from eprescrire import config
 from eprescrire.cli import _common
 from eprescrire.errors import UsageError
 
-trust_app = typer.Typer(help="Manage the verifier's trust store (authorities, signers, CRLs).", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Manage the verifier's trust store (authorities, signers, CRLs).", no_args_is_help=True
+)
 
 
 def _store(trust: Path | None, create: bool = False):  # type: ignore[no-untyped-def]
@@ -22,12 +24,16 @@ def _store(trust: Path | None, create: bool = False):  # type: ignore[no-untyped
 
 
 def _print_entry(entry, action: str) -> None:  # type: ignore[no-untyped-def]
-    _common.console().print(f"{action} {entry.kind} [bold]{entry.name}[/] ({entry.ident}) {entry.detail}".rstrip())
+    _common.console().print(
+        f"{action} {entry.kind} [bold]{entry.name}[/] ({entry.ident}) {entry.detail}".rstrip()
+    )
 
 
 @trust_app.command("add")
 def add(
-    files: list[Path] = typer.Argument(..., help="Certificates (authority or prescriber) or CRLs, PEM or DER."),
+    files: list[Path] = typer.Argument(
+        ..., help="Certificates (authority or prescriber) or CRLs, PEM or DER."
+    ),
     trust: Path | None = _common.TRUST_OPTION,
     quiet: bool = _common.QUIET_OPTION,
 ) -> None:
@@ -45,7 +51,11 @@ def add(
             entry = store.add_crl(x509.load_pem_x509_crl(data))
         else:
             try:
-                cert = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+                cert = (
+                    x509.load_pem_x509_certificate(data)
+                    if b"-----BEGIN" in data
+                    else x509.load_der_x509_certificate(data)
+                )
             except ValueError as e:
                 raise UsageError(f"{file} is neither a certificate nor a CRL") from e
             entry = store.add_certificate(cert, now=now)
@@ -64,15 +74,22 @@ def list_(
     if json_output:
         for e in rows:
             _common.emit_json(
-                {"kind": e.kind, "name": e.name, "id": e.ident,
-                 "not_after": e.not_after.isoformat() if e.not_after else None, "detail": e.detail}
+                {
+                    "kind": e.kind,
+                    "name": e.name,
+                    "id": e.ident,
+                    "not_after": e.not_after.isoformat() if e.not_after else None,
+                    "detail": e.detail,
+                }
             )
         return
     from rich.table import Table
 
     table = Table("kind", "name", "id", "valid until", "detail")
     for e in rows:
-        table.add_row(e.kind, e.name, e.ident, f"{e.not_after:%Y-%m-%d}" if e.not_after else "", e.detail)
+        table.add_row(
+            e.kind, e.name, e.ident, f"{e.not_after:%Y-%m-%d}" if e.not_after else "", e.detail
+        )
     _common.console(stderr=False).print(table)
 
 
@@ -91,9 +108,15 @@ def remove(
 @trust_app.command("crl")
 def crl(
     file: Path | None = typer.Argument(None, help="A CRL to install (PEM)."),
-    revoke: str | None = typer.Option(None, "--revoke", help="Revoke this certificate (file or hex serial) with --authority."),
-    authority_key: Path | None = typer.Option(None, "--authority", help="Authority PKCS#12 (with --revoke)."),
-    crl_file: Path | None = typer.Option(None, "--crl", help="Authority CRL file to update (with --revoke)."),
+    revoke: str | None = typer.Option(
+        None, "--revoke", help="Revoke this certificate (file or hex serial) with --authority."
+    ),
+    authority_key: Path | None = typer.Option(
+        None, "--authority", help="Authority PKCS#12 (with --revoke)."
+    ),
+    crl_file: Path | None = typer.Option(
+        None, "--crl", help="Authority CRL file to update (with --revoke)."
+    ),
     trust: Path | None = _common.TRUST_OPTION,
     authority_passphrase_file: Path | None = typer.Option(None, "--authority-passphrase-file"),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
@@ -105,8 +128,15 @@ def crl(
             raise UsageError("--revoke needs --authority and --crl")
         from eprescrire.cli.keys_cmd import revoke_serial
 
-        revoke_serial(revoke, authority_key, crl_file, config.trust_dir(trust),
-                      authority_passphrase_file, insecure_key, quiet)
+        revoke_serial(
+            revoke,
+            authority_key,
+            crl_file,
+            config.trust_dir(trust),
+            authority_passphrase_file,
+            insecure_key,
+            quiet,
+        )
         return
     if file is None:
         raise UsageError("give a CRL file to install, or --revoke")

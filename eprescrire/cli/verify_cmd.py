@@ -17,11 +17,18 @@ def register(app: typer.Typer) -> None:
 
 
 def verify(
-    inputs: list[str] = typer.Argument(..., help="Scans/photos (PNG, JPEG, TIFF, BMP, WebP), PDFs, signed JSON files, QR text files, or - for QR text on stdin."),
+    inputs: list[str] = typer.Argument(
+        ...,
+        help="Scans/photos (PNG, JPEG, TIFF, BMP, WebP), PDFs, signed JSON files, QR text files, or - for QR text on stdin.",
+    ),
     trust: Path | None = _common.TRUST_OPTION,
     at: str | None = _common.AT_OPTION,
-    engine: str = typer.Option("zxing", "--engine", help="QR decoding engine for images: zxing or zbar."),
-    show_jws: bool = typer.Option(False, "--show-jws", help="Print the verified compact JWS (standard RFC 7515)."),
+    engine: str = typer.Option(
+        "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
+    ),
+    show_jws: bool = typer.Option(
+        False, "--show-jws", help="Print the verified compact JWS (standard RFC 7515)."
+    ),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
@@ -37,7 +44,9 @@ def verify(
     when = _common.moment(at)
     verdicts = []
     for name in inputs:
-        for verdict in verifying.verify_input(name, store, when, engine=engine, stdin=sys.stdin.buffer):
+        for verdict in verifying.verify_input(
+            name, store, when, engine=engine, stdin=sys.stdin.buffer
+        ):
             verdicts.append(verdict)
             if json_output:
                 _common.emit_json(verdict.to_json())
@@ -102,7 +111,9 @@ def show_verdict(verdict: Any, *, to_stderr: bool) -> None:
             f"qté {line.quantity}{unit}{escape(suffix)}"
         )
     if p.share_opposition:
-        out.print("  [dim]Le patient s'oppose au partage des données de délivrance avec le prescripteur.[/]")
+        out.print(
+            "  [dim]Le patient s'oppose au partage des données de délivrance avec le prescripteur.[/]"
+        )
     if verdict.dispensing:
         out.print(f"  Délivrance   : {escape(str(verdict.dispensing))}")
     _ = model, Reason
