@@ -1,0 +1,610 @@
+"""The QR payload: the whole signed prescription in QR alphanumeric mode (format ``RX1``).
+
+A QR code carries ``RX1:`` followed by the Base45 (RFC 9285) text of::
+
+    kid (8 bytes) | signature (64 bytes, ES256 r||s) | varint n | numbers (n bytes) | text
+
+*numbers* is one mixed-radix integer holding every number, flag and identifier of the
+prescription with no wasted bit (identifiers without their check characters, which are
+recomputed); *text* is the raw DEFLATE (RFC 1951), with a versioned preset dictionary of French
+prescription vocabulary, of the free-text fields, each followed by a NUL byte. The byte-level
+description is in ``docs/qr-format.md``.
+
+The QR form is not signed itself: :func:`decode` rebuilds the prescription's canonical signed
+bytes from it and returns the exact standard compact JWS that was signed, which the caller
+verifies (:func:`eprescrire.signing.verify_token`). Any field lost or altered on the way makes
+that signature check fail, so this module needs no key. :func:`encode` refuses a prescription
+that would not round-trip exactly.
+
+Decoding is bounded: the text is at most a QR code's worth of characters, inflation stops at
+:data:`MAX_INFLATED` bytes (a decompression bomb is refused, not inflated), and truncated
+streams, trailing bytes and out-of-range numbers are ``malformed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from stdnum import ean, luhn
+from stdnum.fr import nir
+from stdnum.iso7064 import mod_37_2
+
+from eprescrire import ids, jws, model
+from eprescrire.errors import Reason, VerificationError
+
+if TYPE_CHECKING:
+    from eprescrire.signing import SignedDocument
+
+__all__ = [
+    "MAX_INFLATED",
+    "MAX_TEXT_LENGTH",
+    "PREFIX",
+    "base45_decode",
+    "base45_encode",
+    "decode",
+    "encode",
+    "encode_parts",
+    "preset_dictionary",
+]
+
+PREFIX = "RX1:"
+#: The largest QR code (version 40, level L) holds 4296 alphanumeric characters.
+MAX_TEXT_LENGTH = 4296
+#: Inflation stops here; the largest valid text section is about 31 KiB.
+MAX_INFLATED = 64 * 1024
+#: Preset dictionary of RX1: its file and the SHA-256 of its bytes, fixed forever for RX1.
+DICTIONARY_FILE = "qr-dictionary-1.txt"
+DICTIONARY_SHA256 = "94d3a77a1bd8739ea427e687159551761ecce0a9ab66e2d1b601a10f5fe6664a"
+
+_KID_BYTES = jws.KID_BYTES
+_SIG_BYTES = jws.SIGNATURE_BYTES
+_SEPARATOR = b"\x00"
+_PREFIX_LIKE = re.compile(r"^RX\d+:")
+
+# Ranges of RX1 (the model's rules when the format was fixed). A value outside cannot be
+# represented and encode() refuses it; changing one is a new format version.
+_MAX_LINES = 40
+_MAX_DAYS = 365
+_MAX_QUANTITY = 999
+_RENEWALS = 12  # 0..11
+_MAX_CENTIKG = 40_000  # 400 kg, two decimals
+_AGE_RADIX = 1 << 16  # days between birth and the issue date, plus one
+_TIME_RADIX = 1 << 32  # Unix seconds, until 2106
+_NS_REASONS = (None, *model.NS_REASONS)  # None: substitutable
+_SEXES = (None, "F", "M")
+_PHONE_SPACED = re.compile(r"0[0-9]( [0-9]{2}){4}")
+_PHONE_COMPACT = re.compile(r"0[0-9]{9}")
+_UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+# --------------------------------------------------------------------------------------------
+# Base45 (RFC 9285)
+
+_BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+_BASE45_VALUES = {c: i for i, c in enumerate(_BASE45)}
+
+
+def base45_encode(data: bytes) -> str:
+    """RFC 9285 Base45: two bytes to three characters, a last odd byte to two."""
+    out = []
+    for i in range(0, len(data) - 1, 2):
+        n = data[i] * 256 + data[i + 1]
+        c, n = divmod(n, 45)[::-1]
+        d, e = divmod(n, 45)[::-1]
+        out.append(_BASE45[c] + _BASE45[d] + _BASE45[e])
+    if len(data) % 2:
+        d, c = divmod(data[-1], 45)
+        out.append(_BASE45[c] + _BASE45[d])
+    return "".join(out)
+
+
+def base45_decode(text: str) -> bytes:
+    """Strict RFC 9285 Base45. On failure, raises ValueError (each text has one meaning)."""
+    if len(text) % 3 == 1:
+        raise ValueError("Base45 length is not a multiple of three characters (plus two)")
+    try:
+        values = [_BASE45_VALUES[c] for c in text]
+    except KeyError:
+        raise ValueError("character outside the Base45 alphabet") from None
+    out = bytearray()
+    for i in range(0, len(values) - 2, 3):
+        n = values[i] + values[i + 1] * 45 + values[i + 2] * 2025
+        if n > 0xFFFF:
+            raise ValueError("Base45 group out of range")
+        out += n.to_bytes(2, "big")
+    if len(values) % 3 == 2:
+        n = values[-2] + values[-1] * 45
+        if n > 0xFF:
+            raise ValueError("Base45 group out of range")
+        out.append(n)
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Preset dictionary
+
+
+@functools.cache
+def preset_dictionary() -> bytes:
+    """The RX1 DEFLATE preset dictionary: French prescription vocabulary, NUL-separated.
+
+    The file keeps one entry per line, least frequent first (DEFLATE reaches the end of the
+    dictionary with the shortest distances). Its bytes are pinned: a changed dictionary would
+    silently break every RX1 code already printed, so it must be a new format version.
+    """
+    raw = resources.files("eprescrire").joinpath("data", DICTIONARY_FILE).read_bytes()
+    entries = [
+        line
+        for line in raw.decode("utf-8").split("\n")
+        if line.strip() and not line.startswith("#")
+    ]
+    data = (_SEPARATOR.join(e.encode("utf-8") for e in entries)) + _SEPARATOR
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != DICTIONARY_SHA256:
+        raise RuntimeError(
+            f"the RX1 QR dictionary {DICTIONARY_FILE} was modified (sha256 {digest}); "
+            "a new dictionary needs a new QR format version"
+        )
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed-radix numbers
+
+
+class _Unrepresentable(ValueError):
+    """The prescription has a value RX1 cannot carry."""
+
+
+class _Digits:
+    """Collects (value, radix) pairs; packs them into one integer, first pair least significant."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[int, int]] = []
+
+    def put(self, value: int, radix: int, what: str) -> None:
+        if not 0 <= value < radix:
+            raise _Unrepresentable(f"{what} is out of the range RX1 can carry")
+        self.pairs.append((value, radix))
+
+    def flag(self, value: bool) -> None:
+        self.pairs.append((int(value), 2))
+
+    def to_bytes(self) -> bytes:
+        number = 0
+        for value, radix in reversed(self.pairs):
+            number = number * radix + value
+        return number.to_bytes((number.bit_length() + 7) // 8, "big")
+
+
+class _Malformed(ValueError):
+    pass
+
+
+class _DigitReader:
+    def __init__(self, data: bytes) -> None:
+        if data[:1] == b"\x00":
+            raise _Malformed("number block is not minimal")
+        self.number = int.from_bytes(data, "big")
+
+    def take(self, radix: int) -> int:
+        self.number, value = divmod(self.number, radix)
+        return value
+
+    def flag(self) -> bool:
+        return bool(self.take(2))
+
+    def finish(self) -> None:
+        if self.number:
+            raise _Malformed("number block has extra data")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(pos, min(pos + 3, len(data))):  # at most 3 bytes: the block is < 2 MiB
+        byte = data[i]
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0 and i > pos:
+                raise _Malformed("length is not minimal")
+            return value, i + 1
+    raise _Malformed("truncated length")
+
+
+# --------------------------------------------------------------------------------------------
+# Identifiers: check characters are recomputed, never carried
+
+
+def _id_value(value: str) -> int:
+    if not ids.is_valid(value) or ids.compact(value) != value:
+        raise _Unrepresentable("identifier is not valid")
+    return int(value[: ids.RANDOM_LENGTH], 36)
+
+
+def _id_text(value: int) -> ids.PrescriptionId:
+    body = ""
+    for _ in range(ids.RANDOM_LENGTH):
+        value, digit = divmod(value, 36)
+        body = ids.ALPHABET[digit] + body
+    return ids.PrescriptionId(body + mod_37_2.calc_check_digit(body))
+
+
+def _digits(value: str, width: int, what: str) -> int:
+    if len(value) != width or not value.isascii() or not value.isdigit():
+        raise _Unrepresentable(f"{what} is not {width} digits")
+    return int(value)
+
+
+def _finess_parts(value: str) -> tuple[int, int]:
+    """(kind, value): 1 = nine digits, 2/3 = Corsican 2A/2B; the Luhn key is dropped."""
+    kind = {"2A": 2, "2B": 3}.get(value[:2], 1)
+    body = value[2:8] if kind > 1 else value[:8]
+    return kind, _digits(body, 6 if kind > 1 else 8, "FINESS")
+
+
+def _finess_text(kind: int, value: int) -> str:
+    if kind == 1:
+        body = f"{value:08d}"
+        return body + luhn.calc_check_digit(body)
+    prefix = "2A" if kind == 2 else "2B"
+    return prefix + f"{value:06d}" + luhn.calc_check_digit("20" + f"{value:06d}")
+
+
+def _ins_parts(value: str) -> tuple[int, int]:
+    """(kind, value): 1 = numeric, 2/3 = born in Corsica (2A/2B); the NIR key is dropped."""
+    department = value[5:7]
+    kind = {"2A": 2, "2B": 3}.get(department, 1)
+    body = value[:5] + value[7:13] if kind > 1 else value[:13]
+    return kind, _digits(body, 11 if kind > 1 else 13, "INS")
+
+
+def _ins_text(kind: int, value: int) -> str:
+    if kind == 1:
+        body = f"{value:013d}"
+    else:
+        digits = f"{value:011d}"
+        body = digits[:5] + ("2A" if kind == 2 else "2B") + digits[5:]
+    return body + nir.calc_check_digits(body)
+
+
+def _cip13_value(value: str) -> int:
+    if not value.startswith("3400"):
+        raise _Unrepresentable("CIP13 does not start with 3400")
+    return _digits(value[4:12], 8, "CIP13")
+
+
+def _cip13_text(value: int) -> str:
+    body = f"3400{value:08d}"
+    return body + ean.calc_check_digit(body)
+
+
+# --------------------------------------------------------------------------------------------
+# Compact form
+
+
+@dataclass
+class _Compact:
+    numbers: bytes
+    texts: list[str]
+
+
+def _compact(p: model.Prescription) -> _Compact:
+    if p.version != model.FORMAT_VERSION or model.FORMAT_VERSION != 1:
+        raise _Unrepresentable("RX1 carries version 1 prescriptions only")
+    d = _Digits()
+    texts: list[str] = []
+    prescriber, facility, patient = p.prescriber, p.prescriber.facility, p.patient
+    d.put(len(p.lines) - 1, _MAX_LINES, "number of lines")
+    d.put(_id_value(p.id), 36**ids.RANDOM_LENGTH, "identifier")
+    if p.issued_at.tzinfo is None:
+        raise _Unrepresentable("issue time has no time zone")
+    d.put(int((p.issued_at - _UNIX_EPOCH).total_seconds()), _TIME_RADIX, "issue time")
+    rpps = _digits(prescriber.rpps, 11, "RPPS")
+    d.put(rpps // 10, 10**10, "RPPS")
+    texts += [prescriber.name, prescriber.specialty, facility.name, facility.address]
+    if facility.finess is None:
+        d.put(0, 4, "FINESS")
+    else:
+        kind, value = _finess_parts(facility.finess)
+        d.put(kind, 4, "FINESS")
+        d.put(value, 10**6 if kind > 1 else 10**8, "FINESS")
+    phone = facility.phone
+    if phone is None:
+        d.put(0, 4, "phone")
+    elif _PHONE_SPACED.fullmatch(phone):
+        d.put(1, 4, "phone")
+        d.put(int(phone.replace(" ", "")), 10**9, "phone")
+    elif _PHONE_COMPACT.fullmatch(phone):
+        d.put(2, 4, "phone")
+        d.put(int(phone), 10**9, "phone")
+    else:
+        d.put(3, 4, "phone")
+        texts.append(phone)
+    texts += [patient.family_name, patient.given_name]
+    d.put(_SEXES.index(patient.sex), len(_SEXES), "sex")
+    if patient.ins is None:
+        d.put(0, 4, "INS")
+    else:
+        kind, value = _ins_parts(patient.ins)
+        d.put(kind, 4, "INS")
+        d.put(value, 10**11 if kind > 1 else 10**13, "INS")
+    issue_day = p.issued_at.astimezone(dt.UTC).date()
+    d.put((issue_day - patient.birth_date).days + 1, _AGE_RADIX, "birth date")
+    d.flag(patient.weight_kg is not None)
+    if patient.weight_kg is not None:
+        d.put(round(patient.weight_kg * 100), _MAX_CENTIKG + 1, "weight")
+    for line in p.lines:
+        if line.substitutable == (line.ns_reason is not None):
+            raise _Unrepresentable("substitution flag and reason disagree")
+        d.put(_NS_REASONS.index(line.ns_reason), len(_NS_REASONS), "substitution")
+        d.flag(line.ald)
+        d.flag(line.narcotic)
+        d.put(line.duration_days - 1, _MAX_DAYS, "duration")
+        d.put(line.quantity - 1, _MAX_QUANTITY, "quantity")
+        d.put(line.renewals, _RENEWALS, "renewals")
+        d.flag(line.cip13 is not None)
+        if line.cip13 is not None:
+            d.put(_cip13_value(line.cip13), 10**8, "CIP13")
+        d.flag(line.cis is not None)
+        if line.cis is not None:
+            d.put(_digits(line.cis, 8, "CIS"), 10**8, "CIS")
+        d.flag(line.days_per_dispensing is not None)
+        if line.days_per_dispensing is not None:
+            d.put(line.days_per_dispensing - 1, _MAX_DAYS, "days per dispensing")
+        d.flag(line.unit is not None)
+        texts += [line.label, line.posology]
+        if line.unit is not None:
+            texts.append(line.unit)
+    d.flag(p.notes is not None)
+    if p.notes is not None:
+        texts.append(p.notes)
+    d.flag(p.share_opposition)
+    return _Compact(d.to_bytes(), texts)
+
+
+def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
+    """Rebuild the model from the compact form (no validation: the signature check decides)."""
+    r = _DigitReader(numbers)
+    count = r.take(_MAX_LINES) + 1
+    identifier = _id_text(r.take(36**ids.RANDOM_LENGTH))
+    issued_at = _UNIX_EPOCH + dt.timedelta(seconds=r.take(_TIME_RADIX))
+    rpps_body = f"{r.take(10**10):010d}"
+    rpps = rpps_body + luhn.calc_check_digit(rpps_body)
+    name, specialty, facility_name, address = (next(texts) for _ in range(4))
+    kind = r.take(4)
+    finess = _finess_text(kind, r.take(10**6 if kind > 1 else 10**8)) if kind else None
+    kind = r.take(4)
+    if kind in (1, 2):
+        digits = f"{r.take(10**9):09d}"
+        phone: str | None = (
+            "0" + digits[0] + "".join(" " + digits[i : i + 2] for i in range(1, 9, 2))
+            if kind == 1
+            else "0" + digits
+        )
+    else:
+        phone = next(texts) if kind == 3 else None
+    family_name, given_name = next(texts), next(texts)
+    sex = _SEXES[r.take(len(_SEXES))]
+    kind = r.take(4)
+    ins = _ins_text(kind, r.take(10**11 if kind > 1 else 10**13)) if kind else None
+    birth_date = issued_at.date() - dt.timedelta(days=r.take(_AGE_RADIX) - 1)
+    weight: float | None = None
+    if r.flag():
+        centi = r.take(_MAX_CENTIKG + 1)
+        weight = centi // 100 if centi % 100 == 0 else centi / 100
+    lines = []
+    for _ in range(count):
+        ns_reason = _NS_REASONS[r.take(len(_NS_REASONS))]
+        ald, narcotic = r.flag(), r.flag()
+        duration = r.take(_MAX_DAYS) + 1
+        quantity = r.take(_MAX_QUANTITY) + 1
+        renewals = r.take(_RENEWALS)
+        cip13 = _cip13_text(r.take(10**8)) if r.flag() else None
+        cis = f"{r.take(10**8):08d}" if r.flag() else None
+        per = r.take(_MAX_DAYS) + 1 if r.flag() else None
+        has_unit = r.flag()
+        label, posology = next(texts), next(texts)
+        lines.append(
+            model.Line(
+                label=label,
+                posology=posology,
+                duration_days=duration,
+                quantity=quantity,
+                unit=next(texts) if has_unit else None,
+                renewals=renewals,
+                substitutable=ns_reason is None,
+                ns_reason=ns_reason,
+                ald=ald,
+                narcotic=narcotic,
+                cip13=cip13,
+                cis=cis,
+                days_per_dispensing=per,
+            )
+        )
+    notes = next(texts) if r.flag() else None
+    share_opposition = r.flag()
+    r.finish()
+    return model.Prescription(
+        id=identifier,
+        issued_at=issued_at,
+        prescriber=model.Prescriber(
+            name=name,
+            rpps=rpps,
+            specialty=specialty,
+            facility=model.Facility(name=facility_name, address=address, finess=finess,
+                                    phone=phone),
+        ),
+        patient=model.Patient(
+            family_name=family_name,
+            given_name=given_name,
+            birth_date=birth_date,
+            sex=sex,  # type: ignore[arg-type]
+            ins=ins,
+            weight_kg=weight,
+        ),
+        lines=tuple(lines),
+        notes=notes,
+        share_opposition=share_opposition,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Compression
+
+
+def _deflate(data: bytes) -> bytes:
+    """Smallest raw DEFLATE among zlib's strategies (any of them inflates the same way)."""
+    zdict = preset_dictionary()
+    best: bytes | None = None
+    for strategy in (zlib.Z_DEFAULT_STRATEGY, zlib.Z_FILTERED, zlib.Z_FIXED):
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, strategy, zdict=zdict)
+        out = compressor.compress(data) + compressor.flush()
+        if best is None or len(out) < len(best):
+            best = out
+    assert best is not None
+    return best
+
+
+def _inflate(data: bytes) -> bytes:
+    """Bounded raw inflate: refuses output above MAX_INFLATED, truncation and trailing bytes.
+
+    Memory and time stay bounded whatever the input: at most MAX_INFLATED + 1 bytes are ever
+    produced. On failure, raises :class:`VerificationError` (``malformed``).
+    """
+    inflater = zlib.decompressobj(-15, zdict=preset_dictionary())
+    try:
+        out = inflater.decompress(data, MAX_INFLATED + 1)
+    except zlib.error as e:
+        raise VerificationError(Reason.MALFORMED, f"QR content is not valid DEFLATE ({e})") from e
+    if len(out) > MAX_INFLATED or inflater.unconsumed_tail:
+        raise VerificationError(
+            Reason.MALFORMED,
+            f"QR content inflates beyond {MAX_INFLATED // 1024} KiB (decompression bomb?)",
+        )
+    if not inflater.eof:
+        raise VerificationError(Reason.MALFORMED, "QR content is truncated")
+    if inflater.unused_data:
+        raise VerificationError(Reason.MALFORMED, "QR content has trailing data")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -> str:
+    """The QR text (``RX1:`` + Base45, QR alphanumeric characters only) of a signed prescription.
+
+    ``kid`` is the JWS kid (base64url of 8 bytes) and ``signature`` the raw 64-byte ES256
+    signature of ``jws.assemble(kid, model.signed_bytes(prescription), signature)``. Raises
+    ValueError when the prescription cannot be carried exactly (a value outside RX1's ranges,
+    a NUL character, a model field RX1 does not know): the QR code would never verify.
+    """
+    kid_bytes = jws.b64url_decode(kid)
+    if len(kid_bytes) != _KID_BYTES or len(signature) != _SIG_BYTES:
+        raise ValueError("the kid must be 8 bytes and the signature 64 bytes")
+    try:
+        compact = _compact(prescription)
+    except _Unrepresentable as e:
+        raise ValueError(f"cannot carry this prescription in a QR code: {e}") from e
+    if any("\x00" in t for t in compact.texts):
+        raise ValueError("cannot carry this prescription in a QR code: text contains NUL")
+    body = b"".join(t.encode("utf-8") + _SEPARATOR for t in compact.texts)
+    frame = (
+        kid_bytes
+        + signature
+        + _varint(len(compact.numbers))
+        + compact.numbers
+        + _deflate(body)
+    )
+    text = PREFIX + base45_encode(frame)
+    expected = jws.assemble(kid, model.signed_bytes(prescription), signature)
+    # The compact form must rebuild the signed bytes exactly, or the code would never verify.
+    if len(text) > MAX_TEXT_LENGTH or decode(text) != expected:
+        raise ValueError("cannot carry this prescription in a QR code: it does not round-trip")
+    return text
+
+
+def encode(document: SignedDocument) -> str:
+    """The QR text of a signed document.
+
+    Raises ValueError when the document's token is not the canonical ES256 JWS of its
+    prescription or the prescription cannot be carried exactly.
+    """
+    try:
+        token = jws.parse(document.token)
+    except VerificationError as e:
+        raise ValueError(f"the document's JWS is not usable: {e}") from e
+    text = encode_parts(document.prescription, token.kid, token.signature)
+    if decode(text) != document.token:
+        raise ValueError("the document's JWS is not the canonical token of its prescription")
+    return text
+
+
+def decode(text: str) -> str:
+    """Rebuild the exact compact JWS (``jws.assemble(kid, signed bytes, signature)``).
+
+    Surrounding whitespace (a scanner's CR/LF) is ignored. The JWS is *not verified* here: pass
+    it to :func:`eprescrire.signing.verify_token`. On failure, raises
+    :class:`VerificationError`: ``not_a_prescription`` for a code that is not RX1 (a URL,
+    another health certificate), ``malformed`` for a damaged RX1 code.
+    """
+    if not isinstance(text, str):
+        raise VerificationError(Reason.NOT_A_PRESCRIPTION, "QR content is not text")
+    text = text.strip()
+    if not text.startswith(PREFIX):
+        if _PREFIX_LIKE.match(text):
+            version = text.split(":", 1)[0]
+            raise VerificationError(
+                Reason.NOT_A_PRESCRIPTION,
+                f"QR format {version} is not supported by this version of eprescrire",
+            )
+        raise VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire QR code")
+    if len(text) > MAX_TEXT_LENGTH:
+        raise VerificationError(Reason.MALFORMED, "QR text is longer than any QR code holds")
+    try:
+        frame = base45_decode(text[len(PREFIX) :])
+    except ValueError as e:
+        raise VerificationError(Reason.MALFORMED, f"QR text is not valid Base45: {e}") from e
+    header = _KID_BYTES + _SIG_BYTES
+    if len(frame) <= header:
+        raise VerificationError(Reason.MALFORMED, "QR content is truncated")
+    kid, signature = frame[:_KID_BYTES], frame[_KID_BYTES:header]
+    try:
+        size, start = _read_varint(frame, header)
+        numbers = frame[start : start + size]
+        if len(numbers) != size:
+            raise _Malformed("QR content is truncated")
+        body = _inflate(frame[start + size :])
+        if not body.endswith(_SEPARATOR):
+            raise _Malformed("text section is not terminated")
+        texts = iter(body[:-1].decode("utf-8").split("\x00"))
+        prescription = _expand(numbers, texts)
+        if next(texts, None) is not None:
+            raise _Malformed("text section has extra fields")
+        payload = model.signed_bytes(prescription)
+    except StopIteration:
+        raise VerificationError(Reason.MALFORMED, "QR text section is missing fields") from None
+    except UnicodeDecodeError as e:
+        raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
+    except (_Malformed, ValueError, OverflowError) as e:
+        raise VerificationError(Reason.MALFORMED, f"QR content is malformed: {e}") from e
+    return jws.assemble(jws.b64url_encode(kid), payload, signature)
