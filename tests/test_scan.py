@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ASSETS, KEYS
 from PIL import Image
 
+from conftest import ASSETS, KEYS
 from eprescrire import scan
 from eprescrire.errors import EnvironmentProblem, InputError, UsageError
 
@@ -393,3 +393,91 @@ def test_cli_zbar_missing_exits_4(cli_env: dict[str, str], monkeypatch: pytest.M
         main(["verify", str(SCAN_ASSETS / "no-code.png"), "--trust", str(TRUST),
               "--engine", "zbar"])
     assert exited.value.code == 4
+
+
+# --------------------------------------------------------------------------------------------
+# End to end with real issued prescriptions: scan -> qr.decode -> verify_token
+
+
+def _prescription_code(document: Any, scale: int = 4) -> Image.Image:
+    from eprescrire import qr
+
+    return qr_image(qr.encode(document), scale=scale)
+
+
+def test_cli_valid_scan_and_pdf(
+    tmp_path: Path, cli_env: dict[str, str], issue_document: Callable[..., Any]
+) -> None:
+    document = issue_document()
+    png = tmp_path / "scan.png"
+    page(_prescription_code(document)).save(png)
+    pdf = pdf_with_pages(tmp_path, [None, _prescription_code(document)])
+    result = _cli(["verify", str(png), str(pdf), "--trust", str(TRUST), "--json"])
+    assert result.exit_code == 0, result.output
+    verdicts = _verdicts(result.stdout)
+    assert [v["status"] for v in verdicts] == ["valid", "valid"]
+    assert {v["id"] for v in verdicts} == {document.prescription.id}
+
+
+def test_inverted_code_is_found_by_a_retry(tmp_path: Path, issue_document: Callable[..., Any]
+                                           ) -> None:
+    from eprescrire import qr
+
+    document = issue_document()
+    path = tmp_path / "inverted.png"
+    page(_prescription_code(document)).point(lambda v: 255 - v).save(path)
+    assert scan.read_codes(path) == [qr.encode(document)]
+
+
+def test_cli_two_prescriptions_on_one_page(
+    tmp_path: Path, cli_env: dict[str, str], issue_document: Callable[..., Any]
+) -> None:
+    first, second = issue_document(), issue_document("antibiotic.toml")
+    path = tmp_path / "two.png"
+    page(_prescription_code(first, 3), _prescription_code(second, 3),
+         size=(1240, 2000)).save(path)
+    result = _cli(["verify", str(path), "--trust", str(TRUST), "--json"])
+    assert result.exit_code == 0, result.output
+    verdicts = _verdicts(result.stdout)
+    assert {v["id"] for v in verdicts} == {first.prescription.id, second.prescription.id}
+    assert sorted(v["input"] for v in verdicts) == [f"{path}#1", f"{path}#2"]
+
+
+def test_cli_malformed_code_in_a_scan(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    from eprescrire import qr
+
+    path = tmp_path / "malformed.png"
+    page(qr_image(qr.PREFIX + "::::ZZZZ")).save(path)  # our prefix, broken Base45
+    result = _cli(["verify", str(path), "--trust", str(TRUST), "--json"])
+    assert result.exit_code == 1, result.output
+    (verdict,) = _verdicts(result.stdout)
+    assert [r["code"] for r in verdict["reasons"]] == ["malformed"]
+
+
+def test_cli_altered_character_in_a_scan(
+    tmp_path: Path, cli_env: dict[str, str], issue_document: Callable[..., Any]
+) -> None:
+    from eprescrire import qr
+    from eprescrire.errors import VerificationError
+
+    text = qr.encode(issue_document())
+    # Change one Base45 character inside the signature (bytes 8..71 of the frame) to another
+    # that still decodes: the code reads fine, the signature no longer holds.
+    position = len(qr.PREFIX) + 3 * 10
+    for replacement in ALPHANUMERIC:
+        altered = text[:position] + replacement + text[position + 1 :]
+        if altered == text:
+            continue
+        try:
+            qr.decode(altered)
+        except VerificationError:
+            continue
+        break
+    else:  # pragma: no cover - every character cannot fail
+        pytest.fail("no decodable alteration found")
+    path = tmp_path / "altered.png"
+    page(qr_image(altered)).save(path)
+    result = _cli(["verify", str(path), "--trust", str(TRUST), "--json"])
+    assert result.exit_code == 1, result.output
+    (verdict,) = _verdicts(result.stdout)
+    assert [r["code"] for r in verdict["reasons"]] == ["signature_invalid"]

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Wall time of ``eprescrire verify scan.png`` against a bare script using the same libraries.
+
+Issues the reference prescription with the demo prescriber, renders its A4 PDF
+(``eprescrire.render.pdf_bytes``) and rasterises it at 150 dpi into ``scan.png``, as a
+pharmacy's flatbed scanner would. Then, alternating in the same run:
+
+- ``eprescrire verify scan.png --trust keys/demo-trust`` (the installed console script), and
+- a bare Python script that opens the PNG with Pillow, decodes the QR code with zxing-cpp,
+  takes the ES256 signature out of the code and checks it with cryptography: the floor any
+  Python verifier pays (interpreter, the three libraries, one decode, one signature check).
+
+Prints the median (and quartiles) of each over ``--runs`` process runs, their ratio, an
+in-process breakdown of the CLI's work, and where its start-up time goes (``-X importtime``).
+
+    /tmp/venv/bin/python bench/verify_latency.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SCAN_DPI = 150
+
+BASELINE = r'''
+import sys
+from PIL import Image
+import zxingcpp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+scan, certificate, signing_input = sys.argv[1:4]
+image = Image.open(scan).convert("L")
+codes = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+text = codes[0].text
+body = text.split(":", 1)[1]
+alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+data = bytearray()
+for i in range(0, len(body), 3):  # Base45, RFC 9285
+    chunk = [alphabet.index(c) for c in body[i:i + 3]]
+    n = sum(v * 45 ** k for k, v in enumerate(chunk))
+    data += n.to_bytes(2 if len(chunk) == 3 else 1, "big")
+signature = bytes(data[8:72])  # after the 8-byte kid: r || s
+der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                 int.from_bytes(signature[32:], "big"))
+with open(certificate, "rb") as f:
+    key = x509.load_pem_x509_certificate(f.read()).public_key()
+with open(signing_input, "rb") as f:
+    key.verify(der, f.read(), ec.ECDSA(hashes.SHA256()))
+print("VALID")
+'''
+
+
+def make_scan(directory: Path) -> tuple[Path, Path, Path, str]:
+    """scan.png (150 dpi A4), the signer certificate, the JWS signing input, the QR text."""
+    from cryptography.hazmat.primitives import serialization
+    from robustness import issue_corpus, rasterise, render_pdf
+
+    from eprescrire import render
+
+    name, document = issue_corpus(quick=True)[0]
+    assert name == "reference"
+    pdf, fallback = render_pdf(document)
+    if fallback is not None:
+        raise SystemExit("eprescrire.render / eprescrire.qr are not available yet")
+    scan = directory / "scan.png"
+    rasterise(pdf, SCAN_DPI).save(scan)
+    certificate = directory / "signer.pem"
+    certificate.write_bytes(document.certificates[0].public_bytes(serialization.Encoding.PEM))
+    signing_input = directory / "signing-input"
+    signing_input.write_bytes(document.token.rsplit(".", 1)[0].encode("ascii"))
+    return scan, certificate, signing_input, render.qr_text(document)
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    process = subprocess.run(command, capture_output=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0:
+        raise SystemExit(
+            f"{' '.join(command)} exited {process.returncode}:\n{process.stderr.decode()[-2000:]}"
+        )
+    return elapsed
+
+
+def summary(label: str, times: list[float]) -> str:
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return (f"{label:34} median {statistics.median(times) * 1000:7.1f} ms   "
+            f"(q1 {q1 * 1000:.1f}, q3 {q3 * 1000:.1f}, min {min(times) * 1000:.1f}, "
+            f"n={len(times)})")
+
+
+def breakdown(scan: Path) -> None:
+    """In-process cost of each step of verify, after imports (median of 5)."""
+    import datetime as dt
+
+    from eprescrire import qr, signing
+    from eprescrire import scan as scanning
+    from eprescrire.trust import TrustStore
+
+    steps: dict[str, list[float]] = {"trust store": [], "read_codes": [], "qr.decode": [],
+                                     "verify_token": []}
+    for _ in range(5):
+        t0 = time.perf_counter()
+        store = TrustStore.open(ROOT / "keys" / "demo-trust")
+        t1 = time.perf_counter()
+        (text,) = scanning.read_codes(scan)
+        t2 = time.perf_counter()
+        token = qr.decode(text)
+        t3 = time.perf_counter()
+        verdict = signing.verify_token("scan.png", token, store, dt.datetime.now(dt.UTC))
+        t4 = time.perf_counter()
+        assert verdict.status == "valid", verdict.to_json()
+        for key, value in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            steps[key].append(value)
+    print("in-process steps (median of 5, modules already imported):")
+    for key, values in steps.items():
+        print(f"  {key:14} {statistics.median(values) * 1000:7.1f} ms")
+
+
+def import_profile(command: list[str], env: dict[str, str], top: int = 12) -> None:
+    """The slowest imports of one CLI run (cumulative microseconds, -X importtime)."""
+    process = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "eprescrire", *command[1:]],
+        capture_output=True, env=env, check=False, text=True,
+    )
+    rows = []
+    for line in process.stderr.splitlines():
+        match = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        if match:
+            rows.append((int(match.group(2)), len(match.group(3)), match.group(4)))
+    total = sum(c for c, depth, _ in rows if depth == 1)
+    print(f"imports of one CLI run: {total / 1000:.1f} ms in total (top-level, cumulative); "
+          f"slowest top-level packages:")
+    tops = sorted((r for r in rows if r[1] == 1), reverse=True)[:top]
+    for cumulative, _, module in tops:
+        print(f"  {cumulative / 1000:7.1f} ms  {module}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15, help="process runs of each (>= 10)")
+    args = parser.parse_args()
+    if args.runs < 10:
+        parser.error("--runs must be at least 10")
+
+    cli = shutil.which("eprescrire", path=str(Path(sys.executable).parent)) or "eprescrire"
+    with tempfile.TemporaryDirectory(prefix="eprescrire-latency-") as tmp:
+        directory = Path(tmp)
+        scan, certificate, signing_input, text = make_scan(directory)
+        baseline = directory / "baseline.py"
+        baseline.write_text(BASELINE)
+        env = {**os.environ, "NO_COLOR": "1", "EPRESCRIRE_HOME": str(directory / "home")}
+        env.pop("EPRESCRIRE_TRUST", None)
+        command = [cli, "verify", str(scan), "--trust", str(ROOT / "keys" / "demo-trust")]
+        bare = [sys.executable, str(baseline), str(scan), str(certificate), str(signing_input)]
+
+        from PIL import Image
+
+        with Image.open(scan) as image:
+            size = image.size
+        print(f"scan.png: {size[0]}×{size[1]} px ({SCAN_DPI} dpi A4), {scan.stat().st_size} bytes;"
+              f" QR text {len(text)} characters")
+        timed(command, env), timed(bare, env)  # warm the page cache
+        cli_times, bare_times = [], []
+        for _ in range(args.runs):  # alternate, so both see the same machine load
+            cli_times.append(timed(command, env))
+            bare_times.append(timed(bare, env))
+        print(summary("eprescrire verify scan.png", cli_times))
+        print(summary("bare Pillow+zxing-cpp+cryptography", bare_times))
+        ratio = statistics.median(cli_times) / statistics.median(bare_times)
+        print(f"ratio (medians): {ratio:.2f}   target <= 2.0 and < 200 ms")
+        print()
+        breakdown(scan)
+        print()
+        import_profile(command, env)
+
+
+if __name__ == "__main__":
+    main()
