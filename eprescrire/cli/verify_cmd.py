@@ -29,6 +29,9 @@ def verify(
     show_jws: bool = typer.Option(
         False, "--show-jws", help="Print the verified compact JWS (standard RFC 7515)."
     ),
+    ledger: str | None = typer.Option(
+        None, "--ledger", help="Also consult this dispensing ledger: cancelled, fully dispensed."
+    ),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
@@ -43,10 +46,19 @@ def verify(
     store = _common.open_trust(trust)
     when = _common.moment(at)
     verdicts = []
+    book = None
+    if ledger is not None:
+        from eprescrire.ledger import open_ledger
+
+        book = open_ledger(ledger, create=False)
     for name in inputs:
         for verdict in verifying.verify_input(
             name, store, when, engine=engine, stdin=sys.stdin.buffer
         ):
+            if book is not None:
+                from eprescrire import dispensing
+
+                dispensing.annotate(verdict, book, when)
             verdicts.append(verdict)
             if json_output:
                 _common.emit_json(verdict.to_json())
@@ -115,5 +127,11 @@ def show_verdict(verdict: Any, *, to_stderr: bool) -> None:
             "  [dim]Le patient s'oppose au partage des données de délivrance avec le prescripteur.[/]"
         )
     if verdict.dispensing:
-        out.print(f"  Délivrance   : {escape(str(verdict.dispensing))}")
+        lines = verdict.dispensing.get("lines", [])
+        done = ", ".join(
+            f"{item['line']}: {item['dispensed']}/{item['prescribed']}"
+            for item in lines
+            if "dispensed" in item
+        )
+        out.print(f"  Délivrance   : {escape(done)}")
     _ = model, Reason
