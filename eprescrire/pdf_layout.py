@@ -251,7 +251,7 @@ class _Styles:
             backColor=LIGHT, borderPadding=(0.8 * mm, 1 * mm), spaceBefore=1.5 * mm,
             spaceAfter=1 * mm,
         )
-        self.notes = style("notes", spaceBefore=3 * mm)
+        self.notes = style("notes", spaceBefore=1.5 * mm)
         self.mention = style(
             "mention", fontName=ITALIC, fontSize=size - 1, leading=(size - 1) * 1.25,
             textColor=GREY, spaceBefore=2 * mm,
@@ -310,9 +310,10 @@ def _patient_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
 
 def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
     title = f"{number}. {markup(line.label)}"
-    codes = [f"CIP13 {line.cip13}"] if line.cip13 else []
+    # No-break spaces: a code never wraps away from its name.
+    codes = [f"CIP13\u00a0{line.cip13}"] if line.cip13 else []
     if line.cis:
-        codes.append(f"CIS {line.cis}")
+        codes.append(f"CIS\u00a0{line.cis}")
     if codes:
         # Identifiers in small grey after the label: they help the pharmacist, not the patient.
         title += f'  <font face="{REGULAR}" size="{s.small.fontSize}" color="#595959">'
@@ -347,34 +348,63 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
     return parts
 
 
-def _zone(head: list[Flowable], blocks: list[list[Flowable]]) -> list[Flowable]:
+class _ZoneMark(Flowable):
+    """Zero-size marker: records which bizone zone the flow is in when it is drawn, so that a
+    page continuing a zone repeats its caption."""
+
+    def __init__(self, tracker: dict[str, str | None], zone: str | None) -> None:
+        super().__init__()
+        self.tracker = tracker
+        self.zone = zone
+        self.width = self.height = 0
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        self.tracker["zone"] = self.zone
+
+
+def _zone(
+    head: list[Flowable], blocks: list[list[Flowable]], marks: tuple[Flowable, Flowable] | None
+) -> list[Flowable]:
     """A zone's caption kept with its first line, then its other lines, each kept whole.
 
     KeepTogether must not be nested: an inner one reports a huge height and would push the
     outer one to the next page.
     """
+    start, end = marks if marks else (None, None)
     first = blocks[0] if blocks else []
-    zone: list[Flowable] = [KeepTogether(head + first)] if head or first else []
-    return zone + [KeepTogether(block) for block in blocks[1:]]
+    group = ([start] if start else []) + head + first
+    zone: list[Flowable] = [KeepTogether(group)] if group else []
+    zone += [KeepTogether(block) for block in blocks[1:]]
+    return zone + ([end] if end else [])
 
 
-def _body(p: model.Prescription, s: _Styles) -> list[Flowable]:
+def _body(
+    p: model.Prescription, s: _Styles, tracker: dict[str, str | None] | None = None
+) -> list[Flowable]:
     numbered = list(enumerate(p.lines, start=1))
     story: list[Flowable] = []
+    tracker = {} if tracker is None else tracker
+
+    def marks(zone: str) -> tuple[Flowable, Flowable]:
+        return _ZoneMark(tracker, zone), _ZoneMark(tracker, None)
+
     if p.has_ald:
         ald = [_line_block(n, line, s) for n, line in numbered if line.ald]
         other = [_line_block(n, line, s) for n, line in numbered if not line.ald]
-        story += _zone([_para(ALD_CAPTION, s.caption)], ald)
+        story += _zone([_para(ALD_CAPTION, s.caption)], ald, marks("ald"))
         separator = HRFlowable(
             width="100%", thickness=1.2, color=colors.black, spaceBefore=3 * mm, spaceAfter=0
         )
-        story += _zone([separator, _para(OTHER_CAPTION, s.caption)], other)
+        story += _zone([separator, _para(OTHER_CAPTION, s.caption)], other, marks("other"))
     else:
-        story += _zone([], [_line_block(n, line, s) for n, line in numbered])
+        story += _zone([], [_line_block(n, line, s) for n, line in numbered], None)
     story.append(
         KeepTogether(
             [
-                HRFlowable(width="30%", thickness=0.5, color=GREY, spaceBefore=3 * mm, hAlign="LEFT"),
+                HRFlowable(width="30%", thickness=0.5, color=GREY, spaceBefore=2 * mm, hAlign="LEFT"),
                 _para(f"Nombre de lignes prescrites : {len(p.lines)}", s.small),
             ]
         )
@@ -485,9 +515,31 @@ class _Layout:
             from eprescrire.errors import InputError
 
             raise InputError("the prescription header is too long to lay out on this page size")
-        self.frames = [
-            _frame("lines", self.margin, self.footer_top, inner, frame_top - self.footer_top)
-        ]
+        self.first_frame = _frame(
+            "lines", self.margin, self.footer_top, inner, frame_top - self.footer_top
+        )
+        # Later pages of a bizone ordonnance keep a strip for the caption of the zone they
+        # continue: a reader must never take an ALD line for an intercurrent one.
+        self.tracker: dict[str, str | None] = {"zone": None}
+        self.continued = {
+            zone: _stack([_para(f"{caption} (suite)", s.caption)], inner)
+            for zone, caption in (("ald", ALD_CAPTION), ("other", OTHER_CAPTION))
+        }
+        strip = max(h for _, h in self.continued.values()) + 3 * mm if p.has_ald else 0.0
+        self.frame_top = frame_top
+        self.later_frame = _frame(
+            "more-lines", self.margin, self.footer_top, inner, frame_top - strip - self.footer_top
+        )
+
+    def draw_later_page(self, canvas: Any, doc: Any) -> None:
+        """A continuation page: the furniture, and the caption of the zone it continues."""
+        self.draw_page(canvas, doc)
+        zone = self.tracker.get("zone")
+        if zone:
+            placed, _ = self.continued[zone]
+            canvas.saveState()
+            _draw_stack(canvas, placed, self.margin, self.frame_top - 1 * mm)
+            canvas.restoreState()
 
     def draw_page(self, canvas: Any, _doc: Any) -> None:
         """Header and footer of every page (the page number is added once the count is known)."""
@@ -578,7 +630,15 @@ def build(p: model.Prescription, symbol: QrSymbol, page: str) -> bytes:
         invariant=1,
     )
     doc.addPageTemplates(
-        [PageTemplate(id="ordonnance", frames=layout.frames, onPage=layout.draw_page)]
+        [
+            PageTemplate(
+                id="first",
+                frames=[layout.first_frame],
+                onPage=layout.draw_page,
+                autoNextPageTemplate="later",
+            ),
+            PageTemplate(id="later", frames=[layout.later_frame], onPage=layout.draw_later_page),
+        ]
     )
-    doc.build(_body(p, layout.styles), canvasmaker=layout.canvas_class())
+    doc.build(_body(p, layout.styles, layout.tracker), canvasmaker=layout.canvas_class())
     return buffer.getvalue()

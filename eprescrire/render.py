@@ -28,7 +28,7 @@ MIN_MODULE_MM = 0.5
 #: Larger modules only cost paper: beyond this, a bigger code does not scan better.
 MAX_MODULE_MM = 0.8
 #: Side of the square (quiet zone included) the code may take at the bottom-left of a page.
-QR_BOX_MM = {"A5": 52.0, "A4": 66.0}
+QR_BOX_MM = {"A5": 50.0, "A4": 66.0}
 #: Error levels tried in order of preference; never below M.
 ERROR_LEVELS = ("Q", "M")
 #: Image formats of ``write_qr`` by file suffix.

@@ -210,6 +210,24 @@ def test_long_prescription_flows_onto_more_pages(
         assert len(re.findall(pattern, every)) == 1, number
     assert scan_page(data, 150, 0) == [text]
     assert scan_page(data, 150, len(pages) - 1) == [text]
+    # Bizone: a page that continues a zone repeats its caption, so no line changes zone.
+    for page in pages[1:]:
+        first = re.search(r"(?<!\d)(\d+)\. METFORMINE|(?<!\d)(\d+)\. [A-ZÉ]{4,}", page)
+        assert first is not None
+        number = int(first.group(1) or first.group(2))
+        caption = pdf_layout.ALD_CAPTION if number % 2 == 1 else pdf_layout.OTHER_CAPTION
+        assert page.index(caption) < first.start(), number
+
+
+def test_continuation_pages_without_ald_have_no_zone_caption(
+    issue_document: Any, long_data: dict[str, Any]
+) -> None:
+    data = copy.deepcopy(long_data)
+    for line in data["lines"]:
+        line["ald"] = False
+    pages = pdf_text(render.pdf_bytes(issue_document(data=data), page="A4"))
+    assert len(pages) >= 2
+    assert not any("(suite)" in page or pdf_layout.ALD_CAPTION in page for page in pages)
 
 
 def test_module_size_and_error_level_for_every_example(issue_document: Any) -> None:
