@@ -64,3 +64,62 @@ def open_trust(trust: Path | None) -> Any:
     from eprescrire.trust import TrustStore
 
     return TrustStore.open(config.trust_dir(trust))
+
+
+def batch_exit(codes: list[int]) -> int:
+    """SPEC §3 over a batch: 1 if any was rejected, else 3 if any unreadable, else the worst."""
+    if not codes:
+        return 0
+    if 1 in codes:
+        return 1
+    if 3 in codes:
+        return 3
+    return max(codes)
+
+
+class _Step:
+    """What a command calls per item; a rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, progress: Any, task: Any, out: Any) -> None:
+        self._progress = progress
+        self._task = task
+        self._out = out
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def log(self, message: str) -> None:
+        (self._progress.console if self._progress is not None else self._out).print(message)
+
+
+class progress:  # noqa: N801 - used as a context manager, reads as a verb
+    """A progress bar on stderr for batches, only on a terminal, never with --json/--quiet."""
+
+    def __init__(self, total: int, label: str, *, enabled: bool) -> None:
+        self.total = total
+        self.label = label
+        self.enabled = enabled and total > 1 and sys.stderr.isatty()
+        self._progress: Any = None
+
+    def __enter__(self) -> _Step:
+        out = console()
+        if not self.enabled:
+            return _Step(None, None, out)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=out,
+            transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=self.total)
+        return _Step(self._progress, task, out)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

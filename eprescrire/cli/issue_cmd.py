@@ -9,52 +9,105 @@ from typing import Any
 import typer
 
 from eprescrire.cli import _common
-from eprescrire.errors import ExitCode, InputError, KeyFileError, UsageError, ValidationError
+from eprescrire.errors import Error, ExitCode, InputError, UsageError, ValidationError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("issue")(issue)
 
 
 def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
-    """(name, parsed input or InputError) for each input; ``-`` reads NDJSON from stdin."""
+    """(name, parsed input or InputError) for each input, in order. ``-`` reads NDJSON (one
+    JSON object per line) or CSV (a header line first) from stdin; a directory is every
+    .toml/.json/.csv file in it, sorted by name."""
     from eprescrire import canonical
     from eprescrire import inputs as loader
 
     items: list[tuple[str, Any]] = []
     for name in inputs:
         if name == "-":
-            for number, line in enumerate(sys.stdin.buffer, start=1):
-                if not line.strip():
-                    continue
+            text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+            if text.lstrip().startswith("{") or not text.strip():
+                for number, line in enumerate(text.splitlines(), start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        items.append((f"-:{number}", canonical.loads(line)))
+                    except canonical.StrictJSONError as e:
+                        items.append((f"-:{number}", InputError(f"-:{number}: invalid JSON: {e}")))
+            else:
                 try:
-                    items.append((f"-:{number}", canonical.loads(line)))
-                except canonical.StrictJSONError as e:
-                    items.append(
-                        (f"-:{number}", InputError(f"stdin line {number}: invalid JSON: {e}"))
-                    )
+                    items.extend(loader.parse_csv(text, "-"))
+                except InputError as e:
+                    items.append(("-", e))
             continue
         path = Path(name)
         if path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.suffix in (".toml", ".json"))
+            files = sorted(p for p in path.iterdir() if p.suffix in (".toml", ".json", ".csv"))
             if not files:
-                items.append(
-                    (name, InputError(f"{name}: no .toml or .json input in the directory"))
-                )
+                items.append((name, InputError(f"{name}: no .toml, .json or .csv input in it")))
         else:
             files = [path]
         for file in files:
             try:
-                items.append((str(file), loader.read_input(file)))
-            except InputError as e:
-                items.append((str(file), e))
+                if file.suffix == ".csv":
+                    items.extend(loader.parse_csv(file.read_text("utf-8"), str(file)))
+                else:
+                    items.append((str(file), loader.read_input(file)))
+            except (InputError, OSError, UnicodeDecodeError) as e:
+                message = str(e) if isinstance(e, InputError) else f"{file}: cannot read ({e})"
+                items.append((str(file), InputError(message)))
     return items
+
+
+def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
+    """Issue one input (in a worker process or in-process); never raises for bad input."""
+    from eprescrire import batch, model, signing
+
+    name, data = item
+    options = batch.shared("issue")
+    summary: dict[str, Any] = {"input": name}
+    try:
+        if isinstance(data, InputError):
+            raise data
+        prescription = model.from_input(data, now=options["now"], source=name)
+        document = signing.sign(prescription, batch.shared("credentials"))
+        out, out_dir = options["out"], options["out_dir"]
+        target = out if out is not None else out_dir / f"{prescription.id}.json"
+        _write_new(target, document.to_json_bytes())
+        summary.update(status="issued", id=prescription.id, out=str(target))
+        if options["pdf"] is not None or (options["with_pdf"] and out_dir is not None):
+            from eprescrire import render
+
+            pdf_target = options["pdf"] or out_dir / f"{prescription.id}.pdf"
+            render.write_pdf(document, pdf_target, page=options["page"])
+            summary["pdf"] = str(pdf_target)
+        if options["qr"] is not None:
+            from eprescrire import render
+
+            render.write_qr(document, options["qr"])
+            summary["qr"] = str(options["qr"])
+    except ValidationError as e:
+        summary.update(
+            status="invalid",
+            errors=[{"field": f.field, "message": f.message} for f in e.errors],
+        )
+        summary["_exit"] = int(ExitCode.UNREADABLE)
+    except Error as e:
+        summary.update(status="invalid", errors=[{"field": "", "message": str(e)}])
+        summary["_exit"] = int(e.exit_code)
+    return summary
 
 
 def issue(
     inputs: list[str] = typer.Argument(
-        ..., help="Prescription inputs (.toml/.json), directories, or - for NDJSON on stdin."
+        ...,
+        help="Prescription inputs (.toml/.json/.csv), directories, or - (NDJSON or CSV on stdin).",
     ),
     key: Path = typer.Option(..., "--key", help="Prescriber PKCS#12 file."),
     out: Path | None = typer.Option(None, "--out", help="Signed JSON output (one input only)."),
     out_dir: Path | None = typer.Option(
-        None, "--out-dir", help="Directory for ID.json (and ID.pdf / ID.png)."
+        None, "--out-dir", help="Directory for ID.json (and ID.pdf with --with-pdf)."
     ),
     pdf: Path | None = typer.Option(
         None, "--pdf", help="Also write the printable ordonnance PDF here (one input)."
@@ -66,6 +119,7 @@ def issue(
         False, "--with-pdf", help="With --out-dir: also write ID.pdf for each input."
     ),
     page: str = typer.Option("A5", "--page", help="PDF page size: A5 or A4."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Processes to use."),
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -73,69 +127,62 @@ def issue(
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Validate and sign prescriptions; write the signed JSON documents."""
-    from eprescrire import model, signing
+    """Validate and sign prescriptions; write the signed JSON documents (and PDFs).
+
+    Output names in --out-dir are ID.json / ID.pdf; an existing file is never overwritten.
+    With --json, one summary object per input on stdout:
+    {"input", "status": "issued"|"invalid", "id", "out", "pdf", "qr", "errors"}.
+    """
+    from eprescrire import batch
 
     if out is not None and out_dir is not None:
         raise UsageError("use --out or --out-dir, not both")
+    if out is None and out_dir is None:
+        raise UsageError("give --out FILE or --out-dir DIR")
+    if page not in ("A5", "A4"):
+        raise UsageError("--page must be A5 or A4")
     sources = _sources(inputs)
     if len(sources) > 1 and (out is not None or pdf is not None or qr is not None):
         raise UsageError("--out, --pdf and --qr take one input; use --out-dir for several")
-    if out is None and out_dir is None:
-        raise UsageError("give --out FILE or --out-dir DIR")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
     credentials = _common.load_credentials(key, passphrase_file, insecure_key)
-    now = _common.moment(at)
+    batch.share(
+        credentials=credentials,
+        issue={
+            "now": _common.moment(at),
+            "out": out,
+            "out_dir": out_dir,
+            "pdf": pdf,
+            "qr": qr,
+            "with_pdf": with_pdf,
+            "page": page,
+        },
+    )
     say = _common.console()
-    worst = ExitCode.OK
+    codes: list[int] = []
     issued = 0
-    for name, data in sources:
-        summary: dict[str, Any] = {"input": name}
-        try:
-            if isinstance(data, InputError):
-                raise data
-            prescription = model.from_input(data, now=now, source=name)
-            document = signing.sign(prescription, credentials)
-            target = out if out is not None else out_dir / f"{prescription.id}.json"  # type: ignore[operator]
-            _write_new(target, document.to_json_bytes())
-            summary.update(status="issued", id=prescription.id, out=str(target))
-            if pdf is not None or (with_pdf and out_dir is not None):
-                from eprescrire import render
-
-                pdf_target = pdf or out_dir / f"{prescription.id}.pdf"  # type: ignore[operator]
-                render.write_pdf(document, pdf_target, page=page)
-                summary["pdf"] = str(pdf_target)
-            if qr is not None:
-                from eprescrire import render
-
-                render.write_qr(document, qr)
-                summary["qr"] = str(qr)
-            issued += 1
-        except ValidationError as e:
-            worst = max(worst, ExitCode.UNREADABLE)
-            summary.update(
-                status="invalid",
-                errors=[{"field": f.field, "message": f.message} for f in e.errors],
-            )
-            if not json_output or not quiet:
-                say.print(f"[red]✗[/] {name}: {len(e.errors)} invalid field(s)")
-                for f in e.errors:
-                    say.print(f"    {f.field}: {f.message}")
-        except KeyFileError:
-            raise
-        except InputError as e:
-            worst = max(worst, ExitCode.UNREADABLE)
-            summary.update(status="invalid", errors=[{"field": "", "message": str(e)}])
-            say.print(f"[red]✗[/] {e}")
-        if json_output:
-            _common.emit_json(summary)
-        elif summary["status"] == "issued" and not quiet:
-            extra = "".join(f", {summary[k]}" for k in ("pdf", "qr") if k in summary)
-            say.print(f"[green]✓[/] {name} → {summary['out']}{extra} (id {summary['id']})")
+    with _common.progress(len(sources), "Issuing", enabled=not json_output and not quiet) as step:
+        for summary in batch.run(_issue_one, sources, min(jobs, max(1, len(sources)))):
+            code = summary.pop("_exit", 0)
+            codes.append(code)
+            if summary["status"] == "issued":
+                issued += 1
+            if json_output:
+                _common.emit_json(summary)
+            if summary["status"] == "issued":
+                if not quiet and not json_output:
+                    extra = "".join(f", {summary[k]}" for k in ("pdf", "qr") if k in summary)
+                    step.log(f"[green]✓[/] {summary['input']} → {summary['out']}{extra}")
+            elif not (quiet and json_output):
+                step.log(f"[red]✗[/] {summary['input']}: {len(summary['errors'])} problem(s)")
+                for error in summary["errors"]:
+                    field = f"{error['field']}: " if error["field"] else ""
+                    step.log(f"    {field}{error['message']}")
+            step.advance()
     if len(sources) > 1 and not quiet:
-        say.print(f"{issued} issued, {len(sources) - issued} invalid")
-    raise typer.Exit(int(worst))
+        say.print(f"{issued} issued, {len(sources) - issued} not issued")
+    raise typer.Exit(_common.batch_exit(codes))
 
 
 def _write_new(target: Path, data: bytes) -> None:
@@ -146,8 +193,4 @@ def _write_new(target: Path, data: bytes) -> None:
     except FileExistsError as e:
         raise InputError(f"{target} already exists; refusing to overwrite it") from e
     except OSError as e:
-        raise UsageError(f"cannot write {target}: {e.strerror}") from e
-
-
-def register(app: typer.Typer) -> None:
-    app.command("issue")(issue)
+        raise InputError(f"cannot write {target}: {e.strerror}") from e
