@@ -46,6 +46,7 @@ def read_input(path: Path) -> Any:
 _INTEGER_COLUMNS = {"duration_days", "quantity", "renewals", "days_per_dispensing"}
 _BOOLEAN_COLUMNS = {"substitutable", "ald", "narcotic", "share_opposition"}
 _NUMBER_COLUMNS = {"weight_kg"}
+_CSV_ROOTS = {"prescriber", "patient", "line", "notes", "issued", "share_opposition"}
 _TRUE = {"true", "1", "yes", "oui", "y", "o"}
 _FALSE = {"false", "0", "no", "non", "n"}
 
@@ -93,8 +94,7 @@ def parse_csv(text: str, name: str = "-") -> list[tuple[str, Any]]:
         c
         for c in reader.fieldnames
         if c != "rx"
-        and not c.split(".")[0]
-        in {"prescriber", "patient", "line", "notes", "issued", "share_opposition"}
+        and c.split(".")[0] not in _CSV_ROOTS
     ]
     if unknown:
         raise InputError(f"{name}: unknown CSV column(s): {', '.join(unknown)}")

@@ -93,7 +93,7 @@ class _Step:
         (self._progress.console if self._progress is not None else self._out).print(message)
 
 
-class progress:  # noqa: N801 - used as a context manager, reads as a verb
+class progress:
     """A progress bar on stderr for batches, only on a terminal, never with --json/--quiet."""
 
     def __init__(self, total: int, label: str, *, enabled: bool) -> None:
