@@ -37,7 +37,6 @@ from reportlab.platypus import (
     KeepTogether,
     PageTemplate,
     Paragraph,
-    Spacer,
 )
 from reportlab.platypus.flowables import HRFlowable
 
@@ -86,7 +85,12 @@ LIGHT = colors.Color(0.92, 0.92, 0.92)
 def _fonts() -> tuple[frozenset[int], frozenset[int]]:
     """Register the fonts once; return (codepoints Vera covers, codepoints of the fallback)."""
     base = Path(reportlab.__file__).parent / "fonts"
-    faces = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf", ITALIC: "VeraIt.ttf", BOLD_ITALIC: "VeraBI.ttf"}
+    faces = {
+        REGULAR: "Vera.ttf",
+        BOLD: "VeraBd.ttf",
+        ITALIC: "VeraIt.ttf",
+        BOLD_ITALIC: "VeraBI.ttf",
+    }
     for name, file in faces.items():
         pdfmetrics.registerFont(TTFont(name, str(base / file)))
     pdfmetrics.registerFontFamily(
@@ -103,7 +107,11 @@ def _fonts() -> tuple[frozenset[int], frozenset[int]]:
             except Exception:  # an unreadable system font only costs the fallback
                 continue
             pdfmetrics.registerFontFamily(
-                FALLBACK, normal=FALLBACK, bold=FALLBACK_BOLD, italic=FALLBACK, boldItalic=FALLBACK_BOLD
+                FALLBACK,
+                normal=FALLBACK,
+                bold=FALLBACK_BOLD,
+                italic=FALLBACK,
+                boldItalic=FALLBACK_BOLD,
             )
             return primary, _coverage(pdfmetrics.getFont(FALLBACK)) - primary
     return primary, frozenset()
@@ -163,10 +171,28 @@ def french_number(value: float) -> str:
     return text.replace(".", ",")
 
 
-_UNITS = (
-    "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze "
-    "seize dix-sept dix-huit dix-neuf"
-).split()
+_UNITS = [
+    "zéro",
+    "un",
+    "deux",
+    "trois",
+    "quatre",
+    "cinq",
+    "six",
+    "sept",
+    "huit",
+    "neuf",
+    "dix",
+    "onze",
+    "douze",
+    "treize",
+    "quatorze",
+    "quinze",
+    "seize",
+    "dix-sept",
+    "dix-huit",
+    "dix-neuf",
+]
 _TENS = {2: "vingt", 3: "trente", 4: "quarante", 5: "cinquante", 6: "soixante"}
 
 
@@ -234,27 +260,48 @@ class _Styles:
         self.small = style("small", fontSize=size - 1, leading=(size - 1) * 1.25, textColor=GREY)
         self.right = style("right", alignment=TA_RIGHT)
         self.right_small = style(
-            "right_small", alignment=TA_RIGHT, fontSize=size - 1, leading=(size - 1) * 1.25,
+            "right_small",
+            alignment=TA_RIGHT,
+            fontSize=size - 1,
+            leading=(size - 1) * 1.25,
             textColor=GREY,
         )
-        self.patient = style("patient", fontName=BOLD, fontSize=size + 1.5, leading=(size + 1.5) * 1.25)
+        self.patient = style(
+            "patient", fontName=BOLD, fontSize=size + 1.5, leading=(size + 1.5) * 1.25
+        )
         self.label = style(
-            "label", fontName=BOLD, leftIndent=indent, firstLineIndent=-indent, spaceBefore=size * 0.5
+            "label",
+            fontName=BOLD,
+            leftIndent=indent,
+            firstLineIndent=-indent,
+            spaceBefore=size * 0.5,
         )
         self.detail = style("detail", leftIndent=indent)
         self.detail_small = style(
-            "detail_small", leftIndent=indent, fontSize=size - 1, leading=(size - 1) * 1.25,
+            "detail_small",
+            leftIndent=indent,
+            fontSize=size - 1,
+            leading=(size - 1) * 1.25,
             textColor=GREY,
         )
         self.caption = style(
-            "caption", fontName=BOLD, fontSize=size - 0.5, leading=(size - 0.5) * 1.25,
-            backColor=LIGHT, borderPadding=(0.8 * mm, 1 * mm), spaceBefore=1.5 * mm,
+            "caption",
+            fontName=BOLD,
+            fontSize=size - 0.5,
+            leading=(size - 0.5) * 1.25,
+            backColor=LIGHT,
+            borderPadding=(0.8 * mm, 1 * mm),
+            spaceBefore=1.5 * mm,
             spaceAfter=1 * mm,
         )
         self.notes = style("notes", spaceBefore=1.5 * mm)
         self.mention = style(
-            "mention", fontName=ITALIC, fontSize=size - 1, leading=(size - 1) * 1.25,
-            textColor=GREY, spaceBefore=2 * mm,
+            "mention",
+            fontName=ITALIC,
+            fontSize=size - 1,
+            leading=(size - 1) * 1.25,
+            textColor=GREY,
+            spaceBefore=2 * mm,
         )
 
 
@@ -301,9 +348,7 @@ def _patient_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     if who.weight_kg is not None:
         facts += f" — Poids : {french_number(who.weight_kg)} kg"
     return [
-        Paragraph(
-            f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient
-        ),
+        Paragraph(f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient),
         _para(facts, s.text),
     ]
 
@@ -336,7 +381,9 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
         if line.unit:
             words += f" ({line.unit})"
         words += f", durée {in_words(line.duration_days)} jours"
-        parts.append(Paragraph(f"<b>Stupéfiant</b> — en toutes lettres : {markup(words)}", s.detail))
+        parts.append(
+            Paragraph(f"<b>Stupéfiant</b> — en toutes lettres : {markup(words)}", s.detail)
+        )
     if line.days_per_dispensing:
         parts.append(
             _para(
@@ -348,7 +395,7 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
     return parts
 
 
-class _ZoneMark(Flowable):
+class _ZoneMark(Flowable):  # type: ignore[misc]
     """Zero-size marker: records which bizone zone the flow is in when it is drawn, so that a
     page continuing a zone repeats its caption."""
 
@@ -404,7 +451,9 @@ def _body(
     story.append(
         KeepTogether(
             [
-                HRFlowable(width="30%", thickness=0.5, color=GREY, spaceBefore=2 * mm, hAlign="LEFT"),
+                HRFlowable(
+                    width="30%", thickness=0.5, color=GREY, spaceBefore=2 * mm, hAlign="LEFT"
+                ),
                 _para(f"Nombre de lignes prescrites : {len(p.lines)}", s.small),
             ]
         )
@@ -426,7 +475,9 @@ def _body(
 # Page furniture
 
 
-def _stack(flowables: Iterable[Flowable], width: float) -> tuple[list[tuple[Flowable, float]], float]:
+def _stack(
+    flowables: Iterable[Flowable], width: float
+) -> tuple[list[tuple[Flowable, float]], float]:
     """Wrap flowables in a column; return (flowable, height) pairs and the total height."""
     placed = []
     total = 0.0
@@ -584,12 +635,12 @@ class _Layout:
         """A canvas that writes "n/N" on every page once the number of pages is known."""
         layout = self
 
-        class NumberedCanvas(pdfcanvas.Canvas):
+        class NumberedCanvas(pdfcanvas.Canvas):  # type: ignore[misc]
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self._pages: list[dict[str, Any]] = []
 
-            def showPage(self) -> None:  # noqa: N802 - reportlab's name
+            def showPage(self) -> None:
                 self._pages.append(dict(self.__dict__))
                 self._startPage()
 

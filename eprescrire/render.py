@@ -81,9 +81,7 @@ def choose_symbol(text: str, box_mm: float) -> QrSymbol:
             code = segno.make_qr(text, error=error, boost_error=False)
         except segno.DataOverflowError:
             continue
-        matrix = tuple(
-            tuple(bool(v) for v in row) for row in code.matrix_iter(scale=1, border=0)
-        )
+        matrix = tuple(tuple(bool(v) for v in row) for row in code.matrix_iter(scale=1, border=0))
         side = len(matrix) + 2 * QUIET_ZONE
         module = min(MAX_MODULE_MM, box_mm / side)
         symbol = QrSymbol(text, error, int(code.version), matrix, max(module, MIN_MODULE_MM))
@@ -142,9 +140,7 @@ def write_qr(document: Any, path: Path, scale: int | None = None) -> None:
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
         raise UsageError(f"--scale must be a whole number from 1 to {MAX_SCALE}")
     symbol = choose_symbol(qr_text(document), QR_BOX_MM["A5"])
-    code = segno.make_qr(
-        symbol.text, error=symbol.error, version=symbol.version, boost_error=False
-    )
+    code = segno.make_qr(symbol.text, error=symbol.error, version=symbol.version, boost_error=False)
     buffer = io.BytesIO()
     options: dict[str, Any] = {"kind": kind, "scale": scale, "border": QUIET_ZONE}
     if kind == "svg":

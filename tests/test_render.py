@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import io
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -31,7 +30,9 @@ def pdf_text(data: bytes) -> list[str]:
 def scan_page(data: bytes, dpi: int, index: int = 0) -> list[str]:
     """Rasterise one page as a scanner would and return the QR texts found on it."""
     image = pdfium.PdfDocument(data)[index].render(scale=dpi / 72, grayscale=True).to_pil()
-    return [r.text for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode]
+    return [
+        r.text for r in zxingcpp.read_barcodes(image) if r.format == zxingcpp.BarcodeFormat.QRCode
+    ]
 
 
 @pytest.fixture()
@@ -179,7 +180,9 @@ def test_numbers_in_french_words(number: int, words: str) -> None:
 # Layout
 
 
-@pytest.mark.parametrize(("page", "size_mm"), [("A5", (148, 210)), ("A4", (210, 297)), ("a4", (210, 297))])
+@pytest.mark.parametrize(
+    ("page", "size_mm"), [("A5", (148, 210)), ("A4", (210, 297)), ("a4", (210, 297))]
+)
 def test_page_sizes(reference: signing.SignedDocument, page: str, size_mm: tuple[int, int]) -> None:
     pdf = pdfium.PdfDocument(render.pdf_bytes(reference, page=page))
     width, height = pdf[0].get_size()
@@ -251,7 +254,9 @@ def test_error_level_choice() -> None:
         render.choose_symbol("A" * 5000, 52.0)
 
 
-def test_printed_modules_measure_at_least_half_a_millimetre(reference: signing.SignedDocument) -> None:
+def test_printed_modules_measure_at_least_half_a_millimetre(
+    reference: signing.SignedDocument,
+) -> None:
     """Measure the printed code on a 600 dpi raster: finder pattern width / 7 modules."""
     data = render.pdf_bytes(reference)
     image = pdfium.PdfDocument(data)[0].render(scale=600 / 72, grayscale=True).to_pil()
@@ -345,7 +350,7 @@ def test_svg_qr_decodes_to_the_qr_text(reference: signing.SignedDocument, tmp_pa
 def test_qr_image_format_and_scale_are_checked(
     reference: signing.SignedDocument, tmp_path: Path
 ) -> None:
-    with pytest.raises(UsageError, match=".png or .svg"):
+    with pytest.raises(UsageError, match=r"\.png or \.svg"):
         render.write_qr(reference, tmp_path / "rx.jpg")
     for bad in (0, 41, -1):
         with pytest.raises(UsageError, match="scale"):
@@ -395,9 +400,7 @@ def test_cli_render_and_refuse_overwrite(signed_file: Path, tmp_path: Path, run_
     assert again.stderr.count("\n") == 1, "one line, no traceback"
 
 
-def test_cli_render_many_with_json(
-    issue_document: Any, tmp_path: Path, run_cli: Any
-) -> None:
+def test_cli_render_many_with_json(issue_document: Any, tmp_path: Path, run_cli: Any) -> None:
     names = []
     for example in ("antibiotic.toml", "narcotic.toml"):
         document = issue_document(example)
@@ -409,7 +412,7 @@ def test_cli_render_many_with_json(
     lines = [line for line in result.stdout.splitlines() if line]
     assert len(lines) == 2
     for line, (path, ident) in zip(lines, names, strict=True):
-        assert f'"status":"rendered"' in line and ident in line and str(path) in line
+        assert '"status":"rendered"' in line and ident in line and str(path) in line
         assert (tmp_path / "pdf" / f"{ident}.pdf").is_file()
 
 
@@ -430,7 +433,9 @@ def test_cli_render_bad_inputs(signed_file: Path, tmp_path: Path, run_cli: Any) 
     mixed = run_cli("render", signed_file, tmp_path / "nope.json", "--out-dir", tmp_path / "d")
     assert mixed.code == 3
     assert run_cli("render", signed_file, "--out", tmp_path / "e.pdf", "--page", "B5").code == 2
-    assert run_cli("render", signed_file, "--out", tmp_path / "f.pdf", "--out-dir", tmp_path).code == 2
+    assert (
+        run_cli("render", signed_file, "--out", tmp_path / "f.pdf", "--out-dir", tmp_path).code == 2
+    )
     assert run_cli("render", signed_file, signed_file, "--out", tmp_path / "g.pdf").code == 2
     assert run_cli("render", signed_file).code == 2
     for result in (missing, toml, rejected):
