@@ -449,8 +449,9 @@ def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
             name=name,
             rpps=rpps,
             specialty=specialty,
-            facility=model.Facility(name=facility_name, address=address, finess=finess,
-                                    phone=phone),
+            facility=model.Facility(
+                name=facility_name, address=address, finess=finess, phone=phone
+            ),
         ),
         patient=model.Patient(
             family_name=family_name,
@@ -528,13 +529,7 @@ def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -
     if any("\x00" in t for t in compact.texts):
         raise ValueError("cannot carry this prescription in a QR code: text contains NUL")
     body = b"".join(t.encode("utf-8") + _SEPARATOR for t in compact.texts)
-    frame = (
-        kid_bytes
-        + signature
-        + _varint(len(compact.numbers))
-        + compact.numbers
-        + _deflate(body)
-    )
+    frame = kid_bytes + signature + _varint(len(compact.numbers)) + compact.numbers + _deflate(body)
     text = PREFIX + base45_encode(frame)
     expected = jws.assemble(kid, model.signed_bytes(prescription), signature)
     # The compact form must rebuild the signed bytes exactly, or the code would never verify.

@@ -89,7 +89,7 @@ def test_golden_vector_decodes_to_the_exact_jws() -> None:
 def test_golden_vector_encodes_back() -> None:
     text = qr.encode(golden_document())
     assert qr.decode(text) == GOLDEN["jws"]
-    if zlib.ZLIB_RUNTIME_VERSION == GOLDEN["zlib"]:  # DEFLATE output may differ across zlibs
+    if GOLDEN["zlib"] == zlib.ZLIB_RUNTIME_VERSION:  # DEFLATE output may differ across zlibs
         assert text == GOLDEN["qr"]
 
 
@@ -118,7 +118,9 @@ def test_fresh_reference_prescription(issue_document: Any, demo_trust: TrustStor
     code = segno.make(text, error="m", micro=False, boost_error=False)
     assert code.mode == "alphanumeric"
     assert code.version <= 16  # the product's size target; measured in bench/qr_size.py
-    verdict = signing.verify_token("qr", qr.decode(text), demo_trust, document.prescription.issued_at)
+    verdict = signing.verify_token(
+        "qr", qr.decode(text), demo_trust, document.prescription.issued_at
+    )
     assert verdict.status == "valid"
 
 
@@ -206,7 +208,9 @@ def test_inflate_limit_is_exact() -> None:
         qr._inflate(stream(qr.MAX_INFLATED + 1))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(position=st.integers(min_value=4), replacement=st.sampled_from(qr._BASE45))
 def test_any_altered_character_is_rejected(
     position: int, replacement: str, demo_trust: TrustStore
@@ -311,7 +315,9 @@ def prescriptions(draw: Any) -> model.Prescription:
     now = draw(
         st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2035, 12, 31))
     ).replace(tzinfo=dt.UTC)
-    birth = draw(st.dates(min_value=dt.date(1890, 1, 1), max_value=now.date() - dt.timedelta(days=1)))
+    birth = draw(
+        st.dates(min_value=dt.date(1890, 1, 1), max_value=now.date() - dt.timedelta(days=1))
+    )
     sex = draw(st.sampled_from([None, "F", "M"]))
     patient: dict[str, Any] = {
         "family_name": draw(_TEXT),
@@ -388,7 +394,16 @@ def _reference() -> model.Prescription:
         lambda p: {"id": "7K3Q9ZP2M4XD8RTA"},
         lambda p: {"version": 2},
     ],
-    ids=["nul", "renewals", "quantity", "ns-reason", "weight-float", "birth-after", "id", "version"],
+    ids=[
+        "nul",
+        "renewals",
+        "quantity",
+        "ns-reason",
+        "weight-float",
+        "birth-after",
+        "id",
+        "version",
+    ],
 )
 def test_unrepresentable_prescriptions_are_refused(change: Any) -> None:
     import dataclasses

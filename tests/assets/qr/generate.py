@@ -87,62 +87,129 @@ def main() -> int:
         old.unlink()
 
     payload = text[len(qr.PREFIX) :]
-    case("base45-bad-character", qr.PREFIX + payload[:50] + "#" + payload[51:], "malformed",
-         "a character outside the Base45 alphabet")
-    case("base45-lowercase", qr.PREFIX + payload.lower(), "malformed",
-         "the Base45 text lower-cased")
-    case("base45-bad-length", text + "A", "malformed",
-         "a Base45 length that is 1 modulo 3")
-    case("base45-group-overflow", qr.PREFIX + ":::" + payload[3:], "malformed",
-         "a three-character Base45 group above 65535")
-    case("truncated-header", text_of(frame[:40]), "malformed",
-         "cut inside the signature")
-    case("truncated-numbers", text_of(frame[:73 + len(numbers) // 2]), "malformed",
-         "cut inside the number block")
-    case("truncated-deflate", text_of(frame[:-6]), "malformed",
-         "the DEFLATE stream cut short")
-    case("trailing-bytes", text_of(frame + b"\x00\x2a"), "malformed",
-         "two bytes after the end of the DEFLATE stream")
-    case("length-not-minimal", text_of(head + b"\xbf\x00" + numbers + deflated), "malformed",
-         "the number block length as a non-minimal varint")
-    case("numbers-extra", text_of(join(head, b"\x01" + numbers, deflated)), "malformed",
-         "the number block with an extra most significant byte")
-    case("numbers-leading-zero", text_of(join(head, b"\x00" + numbers, deflated)), "malformed",
-         "the number block with a leading zero byte")
-    case("text-missing-field", text_of(join(head, numbers, deflate_plain(
-        body.rsplit(b"\x00", 2)[0] + b"\x00"))), "malformed",
-         "the text section without its last field")
-    case("text-extra-field", text_of(join(head, numbers, deflate_plain(body + b"extra\x00"))),
-         "malformed", "the text section with one field too many")
-    case("text-unterminated", text_of(join(head, numbers, deflate_plain(body[:-1]))),
-         "malformed", "the text section without its final NUL")
-    case("text-not-utf8", text_of(join(head, numbers, deflate_plain(b"\xff" + body))),
-         "malformed", "the text section with a byte that is not UTF-8")
-    case("not-deflate", text_of(join(head, numbers, b"\xff" * 20)), "malformed",
-         "a text section that is not DEFLATE (invalid block type)")
+    case(
+        "base45-bad-character",
+        qr.PREFIX + payload[:50] + "#" + payload[51:],
+        "malformed",
+        "a character outside the Base45 alphabet",
+    )
+    case(
+        "base45-lowercase", qr.PREFIX + payload.lower(), "malformed", "the Base45 text lower-cased"
+    )
+    case("base45-bad-length", text + "A", "malformed", "a Base45 length that is 1 modulo 3")
+    case(
+        "base45-group-overflow",
+        qr.PREFIX + ":::" + payload[3:],
+        "malformed",
+        "a three-character Base45 group above 65535",
+    )
+    case("truncated-header", text_of(frame[:40]), "malformed", "cut inside the signature")
+    case(
+        "truncated-numbers",
+        text_of(frame[: 73 + len(numbers) // 2]),
+        "malformed",
+        "cut inside the number block",
+    )
+    case("truncated-deflate", text_of(frame[:-6]), "malformed", "the DEFLATE stream cut short")
+    case(
+        "trailing-bytes",
+        text_of(frame + b"\x00\x2a"),
+        "malformed",
+        "two bytes after the end of the DEFLATE stream",
+    )
+    case(
+        "length-not-minimal",
+        text_of(head + b"\xbf\x00" + numbers + deflated),
+        "malformed",
+        "the number block length as a non-minimal varint",
+    )
+    case(
+        "numbers-extra",
+        text_of(join(head, b"\x01" + numbers, deflated)),
+        "malformed",
+        "the number block with an extra most significant byte",
+    )
+    case(
+        "numbers-leading-zero",
+        text_of(join(head, b"\x00" + numbers, deflated)),
+        "malformed",
+        "the number block with a leading zero byte",
+    )
+    case(
+        "text-missing-field",
+        text_of(join(head, numbers, deflate_plain(body.rsplit(b"\x00", 2)[0] + b"\x00"))),
+        "malformed",
+        "the text section without its last field",
+    )
+    case(
+        "text-extra-field",
+        text_of(join(head, numbers, deflate_plain(body + b"extra\x00"))),
+        "malformed",
+        "the text section with one field too many",
+    )
+    case(
+        "text-unterminated",
+        text_of(join(head, numbers, deflate_plain(body[:-1]))),
+        "malformed",
+        "the text section without its final NUL",
+    )
+    case(
+        "text-not-utf8",
+        text_of(join(head, numbers, deflate_plain(b"\xff" + body))),
+        "malformed",
+        "the text section with a byte that is not UTF-8",
+    )
+    case(
+        "not-deflate",
+        text_of(join(head, numbers, b"\xff" * 20)),
+        "malformed",
+        "a text section that is not DEFLATE (invalid block type)",
+    )
     # 2 MiB of zeros compress to about 2 KiB: a bomb that fits in a real QR code.
     bomb = zlib.compressobj(9, zlib.DEFLATED, -15)
     bomb_stream = bomb.compress(bytes(2 << 20)) + bomb.flush()
-    case("inflate-bomb", text_of(join(head, numbers, bomb_stream)), "malformed",
-         "2 MiB of zeros deflated (inflation is capped at 64 KiB)")
-    case("too-long", text_of(frame + bytes(3000)), "malformed",
-         "more characters than any QR code holds")
-    case("foreign-url", "https://example.org/ordonnance?id=42", "not_a_prescription",
-         "a URL, as in a foreign QR code")
-    case("foreign-dcc", "HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEXWK G2EP4J0B",
-         "not_a_prescription", "an EU DCC prefix")
-    case("foreign-shc", "shc:/5676295953265460346029254077280433602870286471674522280928",
-         "not_a_prescription", "a SMART Health Card prefix")
-    case("prefix-lowercase", "rx1:" + payload, "not_a_prescription",
-         "our prefix lower-cased")
-    case("unsupported-version", "RX9:" + payload, "not_a_prescription",
-         "a future format version")
+    case(
+        "inflate-bomb",
+        text_of(join(head, numbers, bomb_stream)),
+        "malformed",
+        "2 MiB of zeros deflated (inflation is capped at 64 KiB)",
+    )
+    case(
+        "too-long",
+        text_of(frame + bytes(3000)),
+        "malformed",
+        "more characters than any QR code holds",
+    )
+    case(
+        "foreign-url",
+        "https://example.org/ordonnance?id=42",
+        "not_a_prescription",
+        "a URL, as in a foreign QR code",
+    )
+    case(
+        "foreign-dcc",
+        "HC1:6BFOXN*TS0BI$ZD4N9:9S6RCVN5+O30K3/XIV0W23NTDEXWK G2EP4J0B",
+        "not_a_prescription",
+        "an EU DCC prefix",
+    )
+    case(
+        "foreign-shc",
+        "shc:/5676295953265460346029254077280433602870286471674522280928",
+        "not_a_prescription",
+        "a SMART Health Card prefix",
+    )
+    case("prefix-lowercase", "rx1:" + payload, "not_a_prescription", "our prefix lower-cased")
+    case("unsupported-version", "RX9:" + payload, "not_a_prescription", "a future format version")
     case("empty-after-prefix", qr.PREFIX, "malformed", "the prefix alone")
 
     signature_case = bytearray(frame)
     signature_case[40] ^= 0x01
-    case("altered-signature", text_of(bytes(signature_case)), "signature_invalid",
-         "one bit of the signature flipped")
+    case(
+        "altered-signature",
+        text_of(bytes(signature_case)),
+        "signature_invalid",
+        "one bit of the signature flipped",
+    )
     # One character of the number block changed so that the frame still decodes: a different
     # prescription (another quantity, date or code) that the signature no longer covers.
     start = len(qr.PREFIX) + (73 // 2) * 3 + 6
@@ -156,8 +223,12 @@ def main() -> int:
             except VerificationError:
                 continue
             if token != document.token and jws.parse(token).kid == jws.parse(document.token).kid:
-                case("altered-character", altered, "signature_invalid",
-                     f"character {position} changed to {replacement!r}: another prescription")
+                case(
+                    "altered-character",
+                    altered,
+                    "signature_invalid",
+                    f"character {position} changed to {replacement!r}: another prescription",
+                )
                 break
         else:
             continue
