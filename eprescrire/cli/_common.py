@@ -85,6 +85,13 @@ class _Step:
         self._task = task
         self._out = out
 
+    @property
+    def active(self) -> bool:
+        return self._progress is not None
+
+    def print(self, message: str) -> None:
+        self.log(message)
+
     def advance(self) -> None:
         if self._progress is not None:
             self._progress.advance(self._task)
