@@ -474,3 +474,25 @@ def test_cli_through_typer_runner(signed_file: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     helped = runner.invoke(app, ["render", "--help"])
     assert helped.exit_code == 0 and "--page" in helped.output
+
+
+def test_longest_fields_the_model_allows_still_lay_out(issue_document: Any) -> None:
+    data = copy.deepcopy(load_example("reference.toml"))
+    data["prescriber"]["specialty"] = ("Spécialité " * 10)[:100].strip()
+    data["prescriber"]["facility"]["name"] = ("Centre hospitalier " * 11)[:200].strip()
+    data["prescriber"]["facility"]["address"] = ("Bâtiment B, escalier C, " * 13)[:300].strip()
+    data["patient"]["given_name"] = "Marie-" * 16 + "Anne"
+    data["notes"] = ("Surveillance clinique et biologique. " * 28)[:1000].strip()
+    data["lines"] = [
+        dict(
+            data["lines"][n % 4],
+            label=("ACIDE ACÉTYLSALICYLIQUE/" * 9)[:200],
+            posology=("1 comprimé le matin, " * 24)[:500].strip(),
+        )
+        for n in range(3)
+    ]
+    document = issue_document(data=data)
+    pages = pdf_text(render.pdf_bytes(document))
+    assert len(pages) >= 2
+    assert all(ids.grouped(document.prescription.id) in page for page in pages)
+    assert "Surveillance clinique" in pages[-1]

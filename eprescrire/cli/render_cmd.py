@@ -64,8 +64,7 @@ def render(
 ) -> None:
     """Print signed prescriptions as French ordonnances (PDF with the QR code bottom-left).
 
-    Never overwrites an existing file. Exit 0 when every PDF was written, 1 if a document's
-    signature does not hold, 3 if a document is unreadable or a PDF already exists.
+    Never overwrites a file. Exit 1 if a signature does not hold, 3 if an input is unreadable.
     """
     from eprescrire import render as renderer
 
