@@ -380,7 +380,24 @@ def _compact(p: model.Prescription) -> _Compact:
     return _Compact(d.to_bytes(), texts)
 
 
-def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
+class _Texts:
+    """The fields of the text section, in order; running out is malformed."""
+
+    def __init__(self, fields: list[str]) -> None:
+        self._fields: Iterator[str] = iter(fields)
+
+    def next(self) -> str:
+        value = next(self._fields, None)
+        if value is None:
+            raise _Malformed("text section is missing fields")
+        return value
+
+    def finish(self) -> None:
+        if next(self._fields, None) is not None:
+            raise _Malformed("text section has extra fields")
+
+
+def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
     """Rebuild the model from the compact form (no validation: the signature check decides)."""
     r = _DigitReader(numbers)
     count = r.take(_MAX_LINES) + 1
@@ -388,7 +405,7 @@ def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
     issued_at = _UNIX_EPOCH + dt.timedelta(seconds=r.take(_TIME_RADIX))
     rpps_body = f"{r.take(10**10):010d}"
     rpps = rpps_body + luhn.calc_check_digit(rpps_body)
-    name, specialty, facility_name, address = (next(texts) for _ in range(4))
+    name, specialty, facility_name, address = [texts.next() for _ in range(4)]
     kind = r.take(4)
     finess = _finess_text(kind, r.take(10**6 if kind > 1 else 10**8)) if kind else None
     kind = r.take(4)
@@ -400,8 +417,8 @@ def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
             else "0" + digits
         )
     else:
-        phone = next(texts) if kind == 3 else None
-    family_name, given_name = next(texts), next(texts)
+        phone = texts.next() if kind == 3 else None
+    family_name, given_name = texts.next(), texts.next()
     sex = _SEXES[r.take(len(_SEXES))]
     kind = r.take(4)
     ins = _ins_text(kind, r.take(10**11 if kind > 1 else 10**13)) if kind else None
@@ -421,14 +438,14 @@ def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
         cis = f"{r.take(10**8):08d}" if r.flag() else None
         per = r.take(_MAX_DAYS) + 1 if r.flag() else None
         has_unit = r.flag()
-        label, posology = next(texts), next(texts)
+        label, posology = texts.next(), texts.next()
         lines.append(
             model.Line(
                 label=label,
                 posology=posology,
                 duration_days=duration,
                 quantity=quantity,
-                unit=next(texts) if has_unit else None,
+                unit=texts.next() if has_unit else None,
                 renewals=renewals,
                 substitutable=ns_reason is None,
                 ns_reason=ns_reason,
@@ -439,7 +456,7 @@ def _expand(numbers: bytes, texts: Iterator[str]) -> model.Prescription:
                 days_per_dispensing=per,
             )
         )
-    notes = next(texts) if r.flag() else None
+    notes = texts.next() if r.flag() else None
     share_opposition = r.flag()
     r.finish()
     return model.Prescription(
@@ -591,13 +608,10 @@ def decode(text: str) -> str:
         body = _inflate(frame[start + size :])
         if not body.endswith(_SEPARATOR):
             raise _Malformed("text section is not terminated")
-        texts = iter(body[:-1].decode("utf-8").split("\x00"))
+        texts = _Texts(body[:-1].decode("utf-8").split("\x00"))
         prescription = _expand(numbers, texts)
-        if next(texts, None) is not None:
-            raise _Malformed("text section has extra fields")
+        texts.finish()
         payload = model.signed_bytes(prescription)
-    except StopIteration:
-        raise VerificationError(Reason.MALFORMED, "QR text section is missing fields") from None
     except UnicodeDecodeError as e:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:

@@ -232,10 +232,30 @@ def test_any_altered_character_is_rejected(
 def test_decode_only_raises_verification_errors(data: bytes) -> None:
     head = qr.base45_decode(GOLDEN["qr"][4:])[:72]
     for frame in (data, head + data):
-        try:
+        with pytest.raises(VerificationError) as raised:
             qr.decode(qr.PREFIX + qr.base45_encode(frame))
-        except VerificationError as e:
-            assert e.reason in {Reason.MALFORMED}
+        assert raised.value.reason is Reason.MALFORMED
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=1 << 900),
+    st.lists(st.text(alphabet="ab é\n", max_size=4), max_size=60),
+)
+def test_decode_of_well_framed_garbage_never_crashes(number: int, fields: list[str]) -> None:
+    """A frame that passes Base45, framing and inflation but carries nonsense: a verdict, never
+    a traceback (and never a JWS that was not rebuilt from a whole prescription)."""
+    numbers = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=qr.preset_dictionary())
+    text_section = b"".join(f.encode() + b"\x00" for f in fields)
+    stream = compressor.compress(text_section) + compressor.flush()
+    frame = bytes(72) + qr._varint(len(numbers)) + numbers + stream
+    try:
+        token = qr.decode(qr.PREFIX + qr.base45_encode(frame))
+    except VerificationError as e:
+        assert e.reason is Reason.MALFORMED
+    else:
+        assert jws.parse(token).signature == bytes(64)
 
 
 # --------------------------------------------------------------------------------------------
