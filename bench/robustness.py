@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter, ImageOps  # noqa: E402
 
 from eprescrire import inputs, keys, model, scan, signing  # noqa: E402
 from eprescrire.trust import TrustStore  # noqa: E402
@@ -277,7 +277,7 @@ class Category:
     description: str
 
 
-def _categories() -> list[Category]:
+def _categories(stress: bool = False) -> list[Category]:
     def png(image: Image.Image, directory: Path, name: str) -> Path:
         return _save(image, directory, name, "png", optimize=False, compress_level=1)
 
@@ -320,6 +320,29 @@ def _categories() -> list[Category]:
                  "ink blot and pen stroke over the code"),
         Category("phone-photo", lambda s, d: jpeg(_phone(s), d, f"{s.name}-phone", 70),
                  "tilt + turn + uneven light + blur + noise, JPEG 70"),
+    ] + (_stress_categories(png, jpeg) if stress else [])
+
+
+def _stress_categories(png: Any, jpeg: Any) -> list[Category]:
+    """Beyond the targets: where reading starts to fail, and what the retries rescue."""
+
+    def far_phone(s: Sample, d: Path) -> Path:
+        image = _phone(s)
+        image = image.resize((image.width * 2 // 5, image.height * 2 // 5),
+                             Image.Resampling.BILINEAR)  # the page framed from further away
+        return jpeg(image, d, f"{s.name}-farphone", 60)
+
+    return [
+        Category("x-scan-72dpi", lambda s, d: png(rasterise(s.pdf, 72), d, f"{s.name}-72"),
+                 "PDF rasterised at 72 dpi"),
+        Category("x-blur-3", lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(3)), d,
+                                              f"{s.name}-b3"), "Gaussian blur σ=3 px"),
+        Category("x-salt-15%", lambda s, d: png(_salt(s.base, s.rng, 0.15), d,
+                                                f"{s.name}-salt15"), "salt noise on 15%"),
+        Category("x-jpeg-8", lambda s, d: jpeg(s.base, d, f"{s.name}-q8", 8), "JPEG quality 8"),
+        Category("x-inverted", lambda s, d: png(ImageOps.invert(s.base), d, f"{s.name}-inv"),
+                 "light code on a dark page (a screen in dark mode)"),
+        Category("x-far-phone", far_phone, "phone photo at 40% of the resolution, JPEG 60"),
     ]
 
 
@@ -437,6 +460,8 @@ def main() -> None:
     parser.add_argument("--fallback", action="store_true",
                         help="a bare page with the code instead of eprescrire.render (figures "
                              "then compare texts, not verdicts)")
+    parser.add_argument("--stress", action="store_true",
+                        help="add harder categories (prefixed x-) beyond the targets")
     parser.add_argument("--retries", action="store_true",
                         help="also report which retry variant rescues each first-pass miss")
     args = parser.parse_args()
@@ -444,7 +469,7 @@ def main() -> None:
     store = TrustStore.open(ROOT / "keys" / "demo-trust")
     at = dt.datetime.now(dt.UTC)
     chosen = args.engine or engines()
-    categories = _categories()
+    categories = _categories(args.stress)
     corpus = issue_corpus(args.quick)
     with tempfile.TemporaryDirectory(prefix="eprescrire-robustness-") as tmp:
         directory = args.keep or Path(tmp)

@@ -142,8 +142,12 @@ def _zbar_decoder() -> Decoder:
     symbols = [pyzbar.ZBarSymbol.QRCODE]
 
     def decode(image: PILImage.Image, thorough: bool) -> list[str]:
-        del thorough  # zbar has no search options
-        return [_text_of(r.data) for r in pyzbar.decode(image, symbols=symbols) if r.data]
+        results = pyzbar.decode(image, symbols=symbols)
+        if not results and thorough:  # zbar has no inverted search of its own
+            from PIL import ImageOps
+
+            results = pyzbar.decode(ImageOps.invert(image), symbols=symbols)
+        return [_text_of(r.data) for r in results if r.data]
 
     return decode
 

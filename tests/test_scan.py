@@ -481,3 +481,11 @@ def test_cli_altered_character_in_a_scan(
     assert result.exit_code == 1, result.output
     (verdict,) = _verdicts(result.stdout)
     assert [r["code"] for r in verdict["reasons"]] == ["signature_invalid"]
+
+
+@zbar
+def test_zbar_finds_an_inverted_code(tmp_path: Path) -> None:
+    text = _text(17)
+    path = tmp_path / "inverted.png"
+    page(qr_image(text)).point(lambda v: 255 - v).save(path)
+    assert scan.read_codes(path, engine="zbar") == [text]
