@@ -25,7 +25,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eprescrire.errors import EnvironmentProblem, InputError, UsageError
 
@@ -118,7 +118,7 @@ def _zxing_decoder() -> Decoder:
     except ImportError as e:  # a broken install, not bad input
         raise EnvironmentProblem(f"the zxing engine is unavailable: {e}") from None
 
-    formats = zxingcpp.BarcodeFormat.QRCode
+    formats = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
     def decode(image: PILImage.Image, thorough: bool) -> list[str]:
         # Printed codes are dark on light: the inverted search waits for the retries.
@@ -212,7 +212,7 @@ _RETRIES: tuple[tuple[str, Callable[[PILImage.Image], PILImage.Image]], ...] = (
 
 def _read_image(path: Path, decode: Decoder) -> list[str]:
     """The codes in every frame of an image file; bombs, corrupt and truncated files refused."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     name = str(path)
     with warnings.catch_warnings():
@@ -222,7 +222,7 @@ def _read_image(path: Path, decode: Decoder) -> list[str]:
             image = Image.open(path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(f"{name}: image too large (decompression bomb?)") from None
-        except Image.UnidentifiedImageError:
+        except UnidentifiedImageError:
             raise InputError(f"{name}: not a readable image") from None
         except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
             raise InputError(f"{name}: not a readable image ({_why(e)})") from None
@@ -270,8 +270,8 @@ def _grayscale(image: PILImage.Image) -> PILImage.Image:
         return paper.convert("L")
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         # 16-bit and float scans: stretch to the 8-bit range rather than clip.
-        low, high = image.getextrema()  # type: ignore[misc]
-        span = (high - low) or 1
+        extrema = cast("tuple[float, float]", image.getextrema())
+        low, span = extrema[0], (extrema[1] - extrema[0]) or 1
         return image.point(lambda v: (v - low) * 255 / span).convert("L")
     return image.convert("L")
 

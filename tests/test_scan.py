@@ -489,3 +489,14 @@ def test_zbar_finds_an_inverted_code(tmp_path: Path) -> None:
     path = tmp_path / "inverted.png"
     page(qr_image(text)).point(lambda v: 255 - v).save(path)
     assert scan.read_codes(path, engine="zbar") == [text]
+
+
+def test_sixteen_bit_and_float_scans_are_stretched(tmp_path: Path) -> None:
+    text = _text(18)
+    sheet = page(qr_image(text))
+    wide = tmp_path / "wide.tif"
+    sheet.convert("I").point(lambda v: v * 257).save(wide)  # 0..65535, would clip to white
+    floating = tmp_path / "float.tif"
+    sheet.convert("F").save(floating)
+    assert scan.read_codes(wide) == [text]
+    assert scan.read_codes(floating) == [text]
