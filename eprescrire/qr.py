@@ -534,7 +534,8 @@ def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -
     ``kid`` is the JWS kid (base64url of 8 bytes) and ``signature`` the raw 64-byte ES256
     signature of ``jws.assemble(kid, model.signed_bytes(prescription), signature)``. Raises
     ValueError when the prescription cannot be carried exactly (a value outside RX1's ranges,
-    a NUL character, a model field RX1 does not know): the QR code would never verify.
+    a NUL character, a model field RX1 does not know: the QR code would never verify) or is
+    too large for the largest QR code.
     """
     kid_bytes = jws.b64url_decode(kid)
     if len(kid_bytes) != _KID_BYTES or len(signature) != _SIG_BYTES:
@@ -550,7 +551,12 @@ def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -
     text = PREFIX + base45_encode(frame)
     expected = jws.assemble(kid, model.signed_bytes(prescription), signature)
     # The compact form must rebuild the signed bytes exactly, or the code would never verify.
-    if len(text) > MAX_TEXT_LENGTH or decode(text) != expected:
+    if len(text) > MAX_TEXT_LENGTH:
+        raise ValueError(
+            f"prescription too large for a QR code ({len(text)} characters, at most "
+            f"{MAX_TEXT_LENGTH}): split it into several prescriptions"
+        )
+    if decode(text) != expected:
         raise ValueError("cannot carry this prescription in a QR code: it does not round-trip")
     return text
 

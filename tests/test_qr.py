@@ -439,3 +439,17 @@ def test_encode_checks_its_arguments() -> None:
         qr.encode_parts(_reference(), "JS0wWpJ4KJU", bytes(63))
     with pytest.raises(ValueError):
         qr.encode_parts(_reference(), "JS0w", bytes(64))
+
+
+def test_too_large_for_any_qr_code_is_refused() -> None:
+    import dataclasses
+    import random
+
+    rng = random.Random(7)
+    lines = tuple(
+        model.Line("".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ", k=200)), "x" * 10, 30, 1)
+        for _ in range(40)
+    )
+    prescription = dataclasses.replace(_reference(), lines=lines)
+    with pytest.raises(ValueError, match="too large for a QR code"):
+        qr.encode_parts(prescription, "JS0wWpJ4KJU", bytes(64))
