@@ -20,19 +20,19 @@ QUIET_OPTION = typer.Option(
     False, "--quiet", "-q", help="Print nothing but errors (and --json output)."
 )
 TRUST_OPTION = typer.Option(
-    None, "--trust", help="Trust store directory [env: EPRESCRIRE_TRUST].", show_default=False
+    None, "--trust", help="Trust store directory (env: EPRESCRIRE_TRUST).", show_default=False
 )
 AT_OPTION = typer.Option(None, "--at", help="Check as of this ISO 8601 date/time (default: now).")
 PASSPHRASE_FILE_OPTION = typer.Option(
     None,
     "--passphrase-file",
-    help="Read the key passphrase from the first line of this file [env: EPRESCRIRE_PASSPHRASE].",
+    help="Read the key passphrase from the first line of this file (env: EPRESCRIRE_PASSPHRASE).",
 )
 INSECURE_KEY_OPTION = typer.Option(
     False, "--insecure-key", help="Accept a key file readable by others or unencrypted."
 )
 VERBOSE_OPTION = typer.Option(False, "--verbose", help="Show tracebacks of internal errors.")
-LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger path or URL [env: EPRESCRIRE_LEDGER].")
+LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger path or URL (env: EPRESCRIRE_LEDGER).")
 
 
 def moment(at: str | None) -> dt.datetime:

@@ -102,12 +102,12 @@ def prescriber(
         None, "--trust", help="Also register the certificate in this trust store."
     ),
     passphrase_file: Path | None = typer.Option(
-        None, "--passphrase-file", help="Passphrase for the new key [env: EPRESCRIRE_PASSPHRASE]."
+        None, "--passphrase-file", help="Passphrase for the new key (env: EPRESCRIRE_PASSPHRASE)."
     ),
     authority_passphrase_file: Path | None = typer.Option(
         None,
         "--authority-passphrase-file",
-        help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE].",
+        help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
     ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -163,7 +163,7 @@ def revoke(
     authority_passphrase_file: Path | None = typer.Option(
         None,
         "--authority-passphrase-file",
-        help="Authority passphrase [env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE].",
+        help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
     ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_OPTION,
