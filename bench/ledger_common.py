@@ -19,12 +19,19 @@ NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 CREDENTIALS = keys.load_pkcs12(ROOT / "keys" / "demo-prescriber.p12", b"demo-only", insecure=True)
 FIVE = {
     "prescriber": {
-        "name": "Dr Claire Martin", "rpps": RPPS, "specialty": "Médecine générale",
+        "name": "Dr Claire Martin",
+        "rpps": RPPS,
+        "specialty": "Médecine générale",
         "facility": {"name": "Cabinet", "address": "12 rue de la Roquette, 75011 Paris"},
     },
     "patient": {"family_name": "Durand", "given_name": "Louise", "birth_date": "1956-03-14"},
     "lines": [
-        {"label": "PARACÉTAMOL 1 g", "posology": "1 à 3 par jour", "duration_days": 10, "quantity": 5},
+        {
+            "label": "PARACÉTAMOL 1 g",
+            "posology": "1 à 3 par jour",
+            "duration_days": 10,
+            "quantity": 5,
+        },
         {"label": "AMLODIPINE 5 mg", "posology": "1 le matin", "duration_days": 30, "quantity": 1},
     ],
 }
@@ -34,7 +41,14 @@ def prescriptions(count: int) -> list[d.Presented]:
     out = []
     for _ in range(count):
         document = signing.sign(model.from_input(FIVE, now=NOW), CREDENTIALS)
-        out.append(d.Presented(document.prescription, document.token, kid_of(CREDENTIALS.certificate), CREDENTIALS.certificate))
+        out.append(
+            d.Presented(
+                document.prescription,
+                document.token,
+                kid_of(CREDENTIALS.certificate),
+                CREDENTIALS.certificate,
+            )
+        )
     return out
 
 

@@ -20,7 +20,9 @@ from ledger_common import NOW, RPPS, d, prescriptions
 from eprescrire.ledger import open_ledger
 
 
-def attempts(path: str, document: d.Presented, count: int, barrier: object, results: object) -> None:
+def attempts(
+    path: str, document: d.Presented, count: int, barrier: object, results: object
+) -> None:
     ledger = open_ledger(path)
     barrier.wait()  # type: ignore[attr-defined]
     for _ in range(count):
@@ -29,7 +31,7 @@ def attempts(path: str, document: d.Presented, count: int, barrier: object, resu
             results.put("recorded")  # type: ignore[attr-defined]
         except d.Refused as e:
             results.put(e.code.value)  # type: ignore[attr-defined]
-        except Exception as e:  # noqa: BLE001 - counted and printed
+        except Exception as e:
             results.put(f"error: {e}")  # type: ignore[attr-defined]
     ledger.close()
 
@@ -51,30 +53,45 @@ def main() -> None:
             results = ctx.Queue()
             barrier = ctx.Barrier(args.processes)
             started = time.perf_counter()
-            workers = [ctx.Process(target=attempts, args=(path, document, args.attempts, barrier, results))
-                       for _ in range(args.processes)]
+            workers = [
+                ctx.Process(target=attempts, args=(path, document, args.attempts, barrier, results))
+                for _ in range(args.processes)
+            ]
             for w in workers:
                 w.start()
-            outcomes = collections.Counter(results.get(timeout=120) for _ in range(args.processes * args.attempts))
+            outcomes = collections.Counter(
+                results.get(timeout=120) for _ in range(args.processes * args.attempts)
+            )
             for w in workers:
                 w.join()
             elapsed = time.perf_counter() - started
             with open_ledger(path) as ledger:
-                state = d.state_of(document.prescription, document.kid, ledger.history(document.prescription.id))
+                state = d.state_of(
+                    document.prescription, document.kid, ledger.history(document.prescription.id)
+                )
                 dispensed = state.lines[0].dispensed
                 chain_ok = ledger.verify().ok
-            ok = outcomes["recorded"] == 5 and dispensed == 5 and set(outcomes) == {"recorded", "quantity_exceeded"} and chain_ok
+            ok = (
+                outcomes["recorded"] == 5
+                and dispensed == 5
+                and set(outcomes) == {"recorded", "quantity_exceeded"}
+                and chain_ok
+            )
             failures += not ok
             totals.update(outcomes)
-            print(f"run {n:2d}: recorded {outcomes['recorded']}, in ledger {dispensed}, "
-                  f"refusals {dict((k, v) for k, v in outcomes.items() if k != 'recorded')}, "
-                  f"chain {'ok' if chain_ok else 'BROKEN'}, {elapsed:.2f} s {'ok' if ok else 'FAIL'}")
+            print(
+                f"run {n:2d}: recorded {outcomes['recorded']}, in ledger {dispensed}, "
+                f"refusals {dict((k, v) for k, v in outcomes.items() if k != 'recorded')}, "
+                f"chain {'ok' if chain_ok else 'BROKEN'}, {elapsed:.2f} s {'ok' if ok else 'FAIL'}"
+            )
     locked = sum(v for k, v in totals.items() if "locked" in k)
     errors = sum(v for k, v in totals.items() if k.startswith("error"))
-    print(f"\n{args.repeat} runs x {args.processes} processes x {args.attempts} attempts: "
-          f"{args.repeat - failures}/{args.repeat} runs with exactly 5 recorded; "
-          f"'database is locked': {locked}; other errors: {errors}; refusal codes: "
-          f"{sorted(k for k in totals if k != 'recorded')}")
+    print(
+        f"\n{args.repeat} runs x {args.processes} processes x {args.attempts} attempts: "
+        f"{args.repeat - failures}/{args.repeat} runs with exactly 5 recorded; "
+        f"'database is locked': {locked}; other errors: {errors}; refusal codes: "
+        f"{sorted(k for k in totals if k != 'recorded')}"
+    )
     raise SystemExit(1 if failures else 0)
 
 

@@ -70,21 +70,32 @@ def main() -> None:
             with open_ledger(path) as ledger:
                 report = ledger.verify()
                 missing = sum(
-                    1 for pid, seq, digest in reported
-                    if (r := ledger.record_at(seq)) is None or r.hash != digest or r.prescription_id != pid
+                    1
+                    for pid, seq, digest in reported
+                    if (r := ledger.record_at(seq)) is None
+                    or r.hash != digest
+                    or r.prescription_id != pid
                 )
                 over = 0
                 for document in documents:
-                    state = d.state_of(document.prescription, document.kid, ledger.history(document.prescription.id))
+                    state = d.state_of(
+                        document.prescription,
+                        document.kid,
+                        ledger.history(document.prescription.id),
+                    )
                     over += sum(ls.dispensed > ls.prescribed for ls in state.lines)
                 head = ledger.head()[0]
             bad = (not report.ok) or missing or over
             problems += bool(bad)
-            print(f"kill {kill:2d}: {len(reported) - before:3d} new commits reported, ledger head {head:5d}, "
-                  f"integrity {report.integrity[0]}, chain {'ok' if report.problem is None else report.problem}, "
-                  f"reported-but-missing {missing}, over-dispensed lines {over}")
-    print(f"\n{args.kills} kills: {args.kills - problems}/{args.kills} clean; "
-          f"{len(reported)} reported dispensings all present: {problems == 0}")
+            print(
+                f"kill {kill:2d}: {len(reported) - before:3d} new commits reported, ledger head {head:5d}, "
+                f"integrity {report.integrity[0]}, chain {'ok' if report.problem is None else report.problem}, "
+                f"reported-but-missing {missing}, over-dispensed lines {over}"
+            )
+    print(
+        f"\n{args.kills} kills: {args.kills - problems}/{args.kills} clean; "
+        f"{len(reported)} reported dispensings all present: {problems == 0}"
+    )
     raise SystemExit(1 if problems else 0)
 
 

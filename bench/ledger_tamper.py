@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ledger_common import CREDENTIALS, NOW, RPPS, ROOT, d, prescriptions
+from ledger_common import CREDENTIALS, NOW, ROOT, RPPS, d, prescriptions
 
 from eprescrire.ledger import NewRecord, open_ledger
 from eprescrire.ledger import checkpoint as checkpoints
@@ -39,48 +39,105 @@ def build(path: Path, records: int) -> None:
                 break
             d.dispense(ledger, document, d.Request(RPPS), NOW)
         while ledger.head()[0] < records:
-            ledger.update(documents[0].prescription.id,
-                          lambda h: [NewRecord("consent", {"share_opposition": True, "at": "2026-03-02T09:00:00Z"})])
+            ledger.update(
+                documents[0].prescription.id,
+                lambda h: [
+                    NewRecord("consent", {"share_opposition": True, "at": "2026-03-02T09:00:00Z"})
+                ],
+            )
 
 
 def edits(n: int, rng: random.Random) -> tuple[str, str, int]:
     """(kind, SQL, first record that must be reported)."""
-    kind = rng.choice(["edit-quantity", "edit-time", "edit-id", "edit-kind", "edit-hash", "delete",
-                       "swap", "insert-middle", "insert-end"])
+    kind = rng.choice(
+        [
+            "edit-quantity",
+            "edit-time",
+            "edit-id",
+            "edit-kind",
+            "edit-hash",
+            "delete",
+            "swap",
+            "insert-middle",
+            "insert-end",
+        ]
+    )
     seq = rng.randint(2, n - 1)
     if kind == "edit-quantity":
         # keep the record as JSON, change what was handed over
-        return kind, (f"UPDATE records SET body = substr(body, 1, length(body) - 1) || ',\"quantity\":9}}' "
-                      f"WHERE seq = {seq};"), seq
+        return (
+            kind,
+            (
+                f"UPDATE records SET body = substr(body, 1, length(body) - 1) || ',\"quantity\":9}}' "
+                f"WHERE seq = {seq};"
+            ),
+            seq,
+        )
     if kind == "edit-time":
-        return kind, f"UPDATE records SET recorded_at = '2025-01-01T00:00:00.000000Z' WHERE seq = {seq};", seq
+        return (
+            kind,
+            f"UPDATE records SET recorded_at = '2025-01-01T00:00:00.000000Z' WHERE seq = {seq};",
+            seq,
+        )
     if kind == "edit-id":
-        return kind, f"UPDATE records SET prescription_id = 'AAAAAAAAAAAAAAAA' WHERE seq = {seq};", seq
+        return (
+            kind,
+            f"UPDATE records SET prescription_id = 'AAAAAAAAAAAAAAAA' WHERE seq = {seq};",
+            seq,
+        )
     if kind == "edit-kind":
-        return kind, (f"UPDATE records SET kind = CASE kind WHEN 'consent' THEN 'dispensing' ELSE 'consent' END "
-                      f"WHERE seq = {seq};"), seq
+        return (
+            kind,
+            (
+                f"UPDATE records SET kind = CASE kind WHEN 'consent' THEN 'dispensing' ELSE 'consent' END "
+                f"WHERE seq = {seq};"
+            ),
+            seq,
+        )
     if kind == "edit-hash":
         return kind, f"UPDATE records SET hash = lower(hex(randomblob(32))) WHERE seq = {seq};", seq
     if kind == "delete":
         return kind, f"DELETE FROM records WHERE seq = {seq};", seq
     if kind == "swap":
         other = rng.randint(seq + 1, n)
-        return kind, (f"UPDATE records SET seq = -1 WHERE seq = {seq}; UPDATE records SET seq = {seq} WHERE seq = {other}; "
-                      f"UPDATE records SET seq = {other} WHERE seq = -1;"), seq
+        return (
+            kind,
+            (
+                f"UPDATE records SET seq = -1 WHERE seq = {seq}; UPDATE records SET seq = {seq} WHERE seq = {other}; "
+                f"UPDATE records SET seq = {other} WHERE seq = -1;"
+            ),
+            seq,
+        )
     if kind == "insert-middle":
         source = rng.randint(1, n)
-        return kind, (f"CREATE TEMP TABLE c AS SELECT * FROM records WHERE seq = {source}; "
-                      f"UPDATE records SET seq = seq + 1000000 WHERE seq >= {seq}; "
-                      f"UPDATE records SET seq = seq - 999999 WHERE seq >= 1000000; "
-                      f"INSERT INTO records SELECT {seq}, kind, prescription_id, recorded_at, body, prev_hash, hash FROM c;"), seq
+        return (
+            kind,
+            (
+                f"CREATE TEMP TABLE c AS SELECT * FROM records WHERE seq = {source}; "
+                f"UPDATE records SET seq = seq + 1000000 WHERE seq >= {seq}; "
+                f"UPDATE records SET seq = seq - 999999 WHERE seq >= 1000000; "
+                f"INSERT INTO records SELECT {seq}, kind, prescription_id, recorded_at, body, prev_hash, hash FROM c;"
+            ),
+            seq,
+        )
     # insert-end: a plausible new record chained to the real head, with a made-up hash
-    return kind, (f"INSERT INTO records SELECT {n + 1}, 'dispensing', prescription_id, recorded_at, body, hash, "
-                  f"lower(hex(randomblob(32))) FROM records WHERE seq = {n};"), n + 1
+    return (
+        kind,
+        (
+            f"INSERT INTO records SELECT {n + 1}, 'dispensing', prescription_id, recorded_at, body, hash, "
+            f"lower(hex(randomblob(32))) FROM records WHERE seq = {n};"
+        ),
+        n + 1,
+    )
 
 
 def verify(path: Path, *extra: str) -> tuple[int, dict]:
-    result = subprocess.run([EPRESCRIRE, "ledger", "verify", "--ledger", str(path), "--json", "-q", *extra],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [EPRESCRIRE, "ledger", "verify", "--ledger", str(path), "--json", "-q", *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
 
 
@@ -115,8 +172,10 @@ def main() -> None:
             else:
                 print(f"NOT DETECTED: {kind}: {sql}")
             copy.unlink()
-        print(f"\n{sum(detected.values())}/{args.tamperings} tamperings detected by `ledger verify` (exit 1); "
-              f"first bad record named exactly in {exact}/{args.tamperings}")
+        print(
+            f"\n{sum(detected.values())}/{args.tamperings} tamperings detected by `ledger verify` (exit 1); "
+            f"first bad record named exactly in {exact}/{args.tamperings}"
+        )
         for kind in sorted(tried):
             print(f"  {kind:14s} {detected[kind]:3d}/{tried[kind]}")
 
@@ -130,13 +189,18 @@ def main() -> None:
         point.write_bytes(data)
         truncated = Path(tmp) / "truncated.sqlite3"
         shutil.copyfile(base, truncated)
-        subprocess.run([SQLITE, str(truncated), UNLOCK + f"DELETE FROM records WHERE seq > {saved.seq - 2};"], check=True)
+        subprocess.run(
+            [SQLITE, str(truncated), UNLOCK + f"DELETE FROM records WHERE seq > {saved.seq - 2};"],
+            check=True,
+        )
         trust = str(ROOT / "keys" / "demo-trust")
         for name, path in (("current", base), ("truncated", truncated), ("older copy", older)):
             plain, _ = verify(path)
             code, report = verify(path, "--checkpoint", str(point), "--trust", trust)
-            print(f"{name:10s}: chain alone exit {plain}; with the checkpoint exit {code}: "
-                  f"{report.get('checkpoint', {}).get('problem') or 'matches'}")
+            print(
+                f"{name:10s}: chain alone exit {plain}; with the checkpoint exit {code}: "
+                f"{report.get('checkpoint', {}).get('problem') or 'matches'}"
+            )
 
 
 if __name__ == "__main__":

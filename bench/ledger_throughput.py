@@ -31,8 +31,18 @@ def library(path: Path, documents: list[d.Presented]) -> tuple[float, list[tuple
     for document in documents:
         d.dispense(ledger, document, request, NOW)
     elapsed = time.perf_counter() - started
-    rows = [(r.seq, r.kind, r.prescription_id, r.recorded_at, __import__("eprescrire.ledger.chain", fromlist=["x"]).body_text(r.body), r.prev_hash, r.hash)
-            for r in ledger.records()]
+    rows = [
+        (
+            r.seq,
+            r.kind,
+            r.prescription_id,
+            r.recorded_at,
+            __import__("eprescrire.ledger.chain", fromlist=["x"]).body_text(r.body),
+            r.prev_hash,
+            r.hash,
+        )
+        for r in ledger.records()
+    ]
     ledger.close()
     return elapsed, rows
 
@@ -66,10 +76,14 @@ def main() -> None:
             elapsed, rows = library(Path(tmp) / f"lib{run}.sqlite3", documents)
             lib_rates.append(args.count / elapsed)
             raw_rates.append(args.count / raw(Path(tmp) / f"raw{run}.sqlite3", rows))
-            print(f"run {run + 1}: library {lib_rates[-1]:8.0f}/s   raw SQLite {raw_rates[-1]:8.0f}/s")
+            print(
+                f"run {run + 1}: library {lib_rates[-1]:8.0f}/s   raw SQLite {raw_rates[-1]:8.0f}/s"
+            )
     lib, base = median(lib_rates), median(raw_rates)
-    print(f"\nmedian of {args.runs} runs x {args.count} dispensings: library {lib:.0f} dispensings/s, "
-          f"raw inserts {base:.0f}/s, ratio {lib / base:.2f} (target >= 0.5)")
+    print(
+        f"\nmedian of {args.runs} runs x {args.count} dispensings: library {lib:.0f} dispensings/s, "
+        f"raw inserts {base:.0f}/s, ratio {lib / base:.2f} (target >= 0.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ class Cancellation:
         der = (
             None
             if self.certificate is None
-            else base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+            else base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode(
+                "ascii"
+            )
         )
         return {
             "kid": self.kid,
@@ -88,7 +90,12 @@ def sign_cancellation(
     pid = ids.parse(prescription_id)
     text = check_reason(reason)
     moment = at.astimezone(dt.UTC).replace(microsecond=0)
-    payload = {"type": PAYLOAD_TYPE, "id": pid, "reason": text, "at": model.format_timestamp(moment)}
+    payload = {
+        "type": PAYLOAD_TYPE,
+        "id": pid,
+        "reason": text,
+        "at": model.format_timestamp(moment),
+    }
     kid = kid_of(credentials.certificate)
     token = jws.sign(canonical.dumps(payload), credentials.key, kid)
     return Cancellation(token, pid, text, moment, kid, credentials.certificate)
@@ -105,7 +112,9 @@ def _payload(token: jws.Token) -> tuple[str, str, dt.datetime]:
         raise VerificationError(Reason.MALFORMED, "cancellation has missing or unexpected fields")
     pid, reason, at = payload["id"], payload["reason"], payload["at"]
     if not isinstance(pid, str) or not ids.is_valid(pid) or ids.compact(pid) != pid:
-        raise VerificationError(Reason.MALFORMED, "cancellation names no valid prescription identifier")
+        raise VerificationError(
+            Reason.MALFORMED, "cancellation names no valid prescription identifier"
+        )
     if not isinstance(reason, str):
         raise VerificationError(Reason.MALFORMED, "cancellation reason is not text")
     try:
@@ -132,7 +141,8 @@ def verify_cancellation(token: str, certificate: x509.Certificate) -> Cancellati
     parsed = jws.parse(token)
     if parsed.kid != kid_of(certificate):
         raise VerificationError(
-            Reason.PRESCRIBER_MISMATCH, "the cancellation was not signed by the prescription's signer"
+            Reason.PRESCRIBER_MISMATCH,
+            "the cancellation was not signed by the prescription's signer",
         )
     jws.verify(parsed, certificate.public_key())  # type: ignore[arg-type]
     pid, reason, moment = _payload(parsed)
@@ -149,16 +159,27 @@ def load_file(data: bytes) -> Cancellation:
     try:
         body = canonical.loads(data)
     except canonical.StrictJSONError as e:
-        raise VerificationError(Reason.MALFORMED, f"cancellation file is not strict JSON: {e}") from e
+        raise VerificationError(
+            Reason.MALFORMED, f"cancellation file is not strict JSON: {e}"
+        ) from e
     if not isinstance(body, dict) or body.get("format") != FILE_FORMAT:
         raise VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire cancellation file")
     token, raw = body.get("jws"), body.get("certificates")
-    if not isinstance(token, str) or not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str):
-        raise VerificationError(Reason.MALFORMED, "a cancellation file holds one JWS and its signer certificate")
+    if (
+        not isinstance(token, str)
+        or not isinstance(raw, list)
+        or len(raw) != 1
+        or not isinstance(raw[0], str)
+    ):
+        raise VerificationError(
+            Reason.MALFORMED, "a cancellation file holds one JWS and its signer certificate"
+        )
     try:
         certificate = x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
     except (ValueError, binascii.Error) as e:
-        raise VerificationError(Reason.MALFORMED, "the certificate in the cancellation file is not X.509") from e
+        raise VerificationError(
+            Reason.MALFORMED, "the certificate in the cancellation file is not X.509"
+        ) from e
     return verify_cancellation(token, certificate)
 
 

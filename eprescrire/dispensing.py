@@ -147,7 +147,9 @@ class Presented:
         der = (
             None
             if self.certificate is None
-            else base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+            else base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode(
+                "ascii"
+            )
         )
         return {"kid": self.kid, "certificate": der, "jws": self.token}
 
@@ -274,7 +276,9 @@ class LineState:
         supply: Fraction | None = None
         for event in self.events:
             start = Fraction(_day(event.at))
-            supply = (start if supply is None else max(supply, start)) + event.quantity * self.unit_days
+            supply = (
+                start if supply is None else max(supply, start)
+            ) + event.quantity * self.unit_days
         return supply
 
 
@@ -344,9 +348,7 @@ class State:
                         item["next_due"] = allowance.due.isoformat()
             result["lines"].append(item)
         if not details:
-            result["withheld"] = (
-                "the patient opposed sharing dispensing data with the prescriber"
-            )
+            result["withheld"] = "the patient opposed sharing dispensing data with the prescriber"
         return result
 
 
@@ -418,11 +420,14 @@ def _prescription_refusal(state: State, at: dt.datetime) -> Refused | None:
         return Refused(Code.FULLY_DISPENSED, "every line has been dispensed in full")
     if not rules.within_treatment(p.issued_at, at):
         deadline = rules.treatment_deadline(p.issued_at)
-        return Refused(Code.EXPIRED, f"the treatment period ended on {deadline.isoformat()} (12 months)")
+        return Refused(
+            Code.EXPIRED, f"the treatment period ended on {deadline.isoformat()} (12 months)"
+        )
     if state.first_dispensed_at is None and not rules.within_first_window(p.issued_at, at):
         deadline = rules.first_dispensing_deadline(p.issued_at)
         return Refused(
-            Code.EXPIRED, f"first dispensing was due by {deadline.isoformat()} (3 months after issue)"
+            Code.EXPIRED,
+            f"first dispensing was due by {deadline.isoformat()} (3 months after issue)",
         )
     return None
 
@@ -433,12 +438,16 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
     line, p = ls.line, state.prescription
     if ls.remaining == 0:
         return Allowance(
-            0, Code.QUANTITY_EXCEEDED, f"line {number} is fully dispensed ({ls.dispensed} of {ls.prescribed})"
+            0,
+            Code.QUANTITY_EXCEEDED,
+            f"line {number} is fully dispensed ({ls.dispensed} of {ls.prescribed})",
         )
     if not ls.events and not rules.within_first_window(p.issued_at, at):
         deadline = rules.first_dispensing_deadline(p.issued_at)
         return Allowance(
-            0, Code.EXPIRED, f"line {number} was never dispensed and its first dispensing was due by {deadline.isoformat()}"
+            0,
+            Code.EXPIRED,
+            f"line {number} was never dispensed and its first dispensing was due by {deadline.isoformat()}",
         )
     new_round = not ls.events or ls.given_in_round >= line.quantity
     left = line.quantity if new_round else line.quantity - ls.given_in_round
@@ -565,7 +574,10 @@ def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
         if quantity > allowance.quantity:
             code = allowance.limited_by or Code.QUANTITY_EXCEEDED
             if quantity > ls.remaining:
-                code, why = Code.QUANTITY_EXCEEDED, f"only {ls.remaining} remain on the prescription"
+                code, why = (
+                    Code.QUANTITY_EXCEEDED,
+                    f"only {ls.remaining} remain on the prescription",
+                )
             elif code is Code.NARCOTIC_WINDOW:
                 why = "a narcotic presented late is dispensed only for the remaining duration"
             else:
@@ -587,7 +599,9 @@ def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
         codes = [code for code, _ in refusals]
         main = next((c for c in _PRIORITY if c in codes), Code.QUANTITY_EXCEEDED)
         first = next(message for code, message in refusals if code is main)
-        raise Refused(main, f"nothing may be dispensed now: {first}", [r for r in refusals if r[1] != first])
+        raise Refused(
+            main, f"nothing may be dispensed now: {first}", [r for r in refusals if r[1] != first]
+        )
     return records
 
 
@@ -646,31 +660,43 @@ def record_cancellation(
         if presented is not None:
             if presented.kid != cancellation.kid:
                 raise Refused(
-                    Code.PRESCRIBER_MISMATCH, "the cancelling key is not the key that signed the prescription"
+                    Code.PRESCRIBER_MISMATCH,
+                    "the cancelling key is not the key that signed the prescription",
                 )
             new += first_sight(history, presented)
         known = history.of_kind("prescription")
         if known and known[0].body.get("kid") != cancellation.kid:
             raise Refused(
-                Code.PRESCRIBER_MISMATCH, "the cancelling key is not the key that signed the prescription"
+                Code.PRESCRIBER_MISMATCH,
+                "the cancelling key is not the key that signed the prescription",
             )
         if any(r.body.get("kid") == cancellation.kid for r in history.of_kind("cancellation")):
             notes.append("already cancelled; nothing new recorded")
             return new
         if not known and presented is None:
-            notes.append("the ledger has not seen this prescription yet; the cancellation applies when it does")
+            notes.append(
+                "the ledger has not seen this prescription yet; the cancellation applies when it does"
+            )
         new.append(NewRecord("cancellation", cancellation.record_body()))
         return new
 
     written = ledger.update(cancellation.prescription_id, change)
     after = History(cancellation.prescription_id, seen[-1].records + written)
     prescription, _ = (presented, None) if presented is not None else recorded_prescription(after)
-    state = None if prescription is None else state_of(prescription.prescription, prescription.kid, after)
+    state = (
+        None
+        if prescription is None
+        else state_of(prescription.prescription, prescription.kid, after)
+    )
     return Outcome(written, state, notes)
 
 
 def set_consent(
-    ledger: Ledger, prescription_id: str, opposition: bool, at: dt.datetime, pharmacist: str | None = None
+    ledger: Ledger,
+    prescription_id: str,
+    opposition: bool,
+    at: dt.datetime,
+    pharmacist: str | None = None,
 ) -> Outcome:
     """Record the patient's (renewed or withdrawn) opposition to sharing dispensing data with the
     prescriber. Raises :class:`InputError` when the ledger does not know the prescription."""
@@ -682,7 +708,8 @@ def set_consent(
             raise InputError(f"the ledger has no record of prescription {prescription_id}")
         return [
             NewRecord(
-                "consent", {"share_opposition": opposition, "at": _iso(at), "pharmacist": pharmacist}
+                "consent",
+                {"share_opposition": opposition, "at": _iso(at), "pharmacist": pharmacist},
             )
         ]
 
@@ -703,7 +730,9 @@ def annotate(verdict: Any, ledger: Ledger, at: dt.datetime) -> None:
     history = ledger.history(verdict.id)
     if history.known:
         try:
-            first_sight(history, Presented(verdict.prescription, verdict.token or "", verdict.signer.kid))
+            first_sight(
+                history, Presented(verdict.prescription, verdict.token or "", verdict.signer.kid)
+            )
         except Refused as e:
             verdict.reject(Reason.PRESCRIBER_MISMATCH, str(e))
             return
@@ -718,7 +747,9 @@ def annotate(verdict: Any, ledger: Ledger, at: dt.datetime) -> None:
             verdict.reasons[:] = [r for r in verdict.reasons if r.code is not Reason.EXPIRED]
         elif not any(r.code is Reason.EXPIRED for r in verdict.reasons):
             deadline = rules.treatment_deadline(verdict.prescription.issued_at)
-            verdict.reject(Reason.EXPIRED, f"the treatment period ended on {deadline.isoformat()} (12 months)")
+            verdict.reject(
+                Reason.EXPIRED, f"the treatment period ended on {deadline.isoformat()} (12 months)"
+            )
 
 
 def prove_possession(credentials: Any, certificate: x509.Certificate | None, kid: str) -> None:
@@ -750,8 +781,11 @@ def prove_possession(credentials: Any, certificate: x509.Certificate | None, kid
 def lines_from(records: Sequence[Record]) -> list[dict[str, Any]]:
     """The dispensing records of an outcome, as reported to the pharmacist."""
     return [
-        {"seq": r.seq, **{k: r.body[k] for k in ("line", "quantity", "substituted", "generic")},
-         "dispensing": int(r.body["round"]) + 1}
+        {
+            "seq": r.seq,
+            **{k: r.body[k] for k in ("line", "quantity", "substituted", "generic")},
+            "dispensing": int(r.body["round"]) + 1,
+        }
         for r in records
         if r.kind == "dispensing"
     ]

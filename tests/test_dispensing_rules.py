@@ -26,7 +26,9 @@ def paris(text: str) -> dt.datetime:
     return moment.replace(tzinfo=PARIS).astimezone(dt.UTC)
 
 
-def prescription(lines: list[dict[str, Any]], issued: str = "2026-01-15T10:00") -> model.Prescription:
+def prescription(
+    lines: list[dict[str, Any]], issued: str = "2026-01-15T10:00"
+) -> model.Prescription:
     data = {
         "issued": paris(issued).isoformat(),
         "prescriber": {
@@ -57,7 +59,9 @@ class Pharmacy:
     def append(self, kind: str, body: dict[str, Any]) -> None:
         self.records.append(Record(len(self.records) + 1, kind, self.p.id, "t", body, "", ""))
 
-    def attempt(self, when: str, line: int | None, quantity: int | None = None, **extra: Any) -> int | str:
+    def attempt(
+        self, when: str, line: int | None, quantity: int | None = None, **extra: Any
+    ) -> int | str:
         request = d.Request(pharmacist=RPPS, line=line, quantity=quantity, **extra)
         try:
             new = d.plan(self.state(), request, paris(when))
@@ -71,7 +75,9 @@ class Pharmacy:
 MONTHLY = {"duration_days": 30, "quantity": 1, "renewals": 2}
 SECOND = {"duration_days": 10, "quantity": 1}  # keeps the prescription from being fully dispensed
 
-CASES: list[tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, int | None, Any]]]] = [
+CASES: list[
+    tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, int | None, Any]]]
+] = [
     (
         "first dispensing: 3 months to the day, not a day more",
         [MONTHLY, SECOND],
@@ -107,7 +113,11 @@ CASES: list[tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, in
         "a renewal of a prescription first dispensed in time may come after 3 months",
         [{"duration_days": 90, "quantity": 1, "renewals": 3}, SECOND],
         "2026-01-15T10:00",
-        [("2026-01-15", 1, None, 1), ("2026-04-11", 1, None, "renewal_not_due"), ("2026-04-12", 1, None, 1)],
+        [
+            ("2026-01-15", 1, None, 1),
+            ("2026-04-11", 1, None, "renewal_not_due"),
+            ("2026-04-12", 1, None, 1),
+        ],
     ),
     (
         "nothing after 12 months of treatment",
@@ -119,22 +129,35 @@ CASES: list[tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, in
         "quantity above what remains; partial dispensings count toward the same dispensing",
         [{"duration_days": 20, "quantity": 3}, SECOND],
         "2026-01-15T10:00",
-        [("2026-01-15", 1, 4, "quantity_exceeded"), ("2026-01-15", 1, 2, 2), ("2026-01-16", 1, 2, "quantity_exceeded"),
-         ("2026-01-16", 1, 1, 1), ("2026-01-16", 1, 1, "quantity_exceeded")],
+        [
+            ("2026-01-15", 1, 4, "quantity_exceeded"),
+            ("2026-01-15", 1, 2, 2),
+            ("2026-01-16", 1, 2, "quantity_exceeded"),
+            ("2026-01-16", 1, 1, 1),
+            ("2026-01-16", 1, 1, "quantity_exceeded"),
+        ],
     ),
     (
         "at most 30 days at once: a 90-day line of 3 boxes goes one box a month",
         [{"duration_days": 90, "quantity": 3}, SECOND],
         "2026-01-15T10:00",
-        [("2026-01-15", 1, 2, "quantity_exceeded"), ("2026-01-15", 1, 1, 1), ("2026-01-16", 1, 1, "renewal_not_due"),
-         ("2026-02-11", 1, 1, 1)],
+        [
+            ("2026-01-15", 1, 2, "quantity_exceeded"),
+            ("2026-01-15", 1, 1, 1),
+            ("2026-01-16", 1, 1, "renewal_not_due"),
+            ("2026-02-11", 1, 1, 1),
+        ],
     ),
     (
         "fractioning (days_per_dispensing 7) with no tolerance on 7-day fractions",
         [{"duration_days": 28, "quantity": 4, "days_per_dispensing": 7}, SECOND],
         "2026-01-15T10:00",
-        [("2026-01-15", 1, 2, "quantity_exceeded"), ("2026-01-15", 1, 1, 1), ("2026-01-21", 1, 1, "renewal_not_due"),
-         ("2026-01-22", 1, 1, 1)],
+        [
+            ("2026-01-15", 1, 2, "quantity_exceeded"),
+            ("2026-01-15", 1, 1, 1),
+            ("2026-01-21", 1, 1, "renewal_not_due"),
+            ("2026-01-22", 1, 1, 1),
+        ],
     ),
     (
         "narcotic presented within 3 days of issue: in full",
@@ -158,8 +181,12 @@ CASES: list[tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, in
         "fractioned narcotic: next fraction in full up to 3 days after the previous one ends",
         [{"duration_days": 28, "quantity": 4, "narcotic": True, "days_per_dispensing": 7}, SECOND],
         "2026-01-15T10:00",
-        [("2026-01-15", 1, 1, 1), ("2026-01-21", 1, 1, "renewal_not_due"), ("2026-01-25", 1, 1, 1),
-         ("2026-02-05", 1, 1, "narcotic_window")],
+        [
+            ("2026-01-15", 1, 1, 1),
+            ("2026-01-21", 1, 1, "renewal_not_due"),
+            ("2026-01-25", 1, 1, 1),
+            ("2026-02-05", 1, 1, "narcotic_window"),
+        ],
     ),
     (
         "issued later than the dispensing time",
@@ -171,24 +198,36 @@ CASES: list[tuple[str, list[dict[str, Any]], str, list[tuple[str, int | None, in
         "fully dispensed prescription",
         [{"duration_days": 10, "quantity": 2}],
         "2026-01-15T10:00",
-        [("2026-01-15", None, None, 2), ("2026-01-16", None, None, "fully_dispensed"),
-         ("2026-01-16", 1, 1, "fully_dispensed")],
+        [
+            ("2026-01-15", None, None, 2),
+            ("2026-01-16", None, None, "fully_dispensed"),
+            ("2026-01-16", 1, 1, "fully_dispensed"),
+        ],
     ),
 ]
 
 
 @pytest.mark.parametrize(("name", "lines", "issued", "attempts"), CASES, ids=[c[0] for c in CASES])
-def test_rule_table(name: str, lines: list[dict[str, Any]], issued: str, attempts: list[tuple[Any, ...]]) -> None:
+def test_rule_table(
+    name: str, lines: list[dict[str, Any]], issued: str, attempts: list[tuple[Any, ...]]
+) -> None:
     pharmacy = Pharmacy(prescription(lines, issued))
     outcomes = [pharmacy.attempt(when, line, quantity) for when, line, quantity, _ in attempts]
     assert outcomes == [expected for *_, expected in attempts]
 
 
 def test_substitution_forbidden_on_non_substitutable_line() -> None:
-    p = prescription([{"duration_days": 30, "quantity": 1, "substitutable": False, "ns_reason": "MTE"},
-                      {"duration_days": 30, "quantity": 1}])
+    p = prescription(
+        [
+            {"duration_days": 30, "quantity": 1, "substitutable": False, "ns_reason": "MTE"},
+            {"duration_days": 30, "quantity": 1},
+        ]
+    )
     pharmacy = Pharmacy(p)
-    assert pharmacy.attempt("2026-01-15", 1, 1, substitute="LÉVOTHYROXINE GÉNÉRIQUE") == "substitution_forbidden"
+    assert (
+        pharmacy.attempt("2026-01-15", 1, 1, substitute="LÉVOTHYROXINE GÉNÉRIQUE")
+        == "substitution_forbidden"
+    )
     assert pharmacy.attempt("2026-01-15", 2, 1, substitute="AMLODIPINE BIOGARAN") == 1
     body = pharmacy.records[-1].body
     assert body["substituted"] is True and body["generic"] == "AMLODIPINE BIOGARAN"
@@ -197,7 +236,9 @@ def test_substitution_forbidden_on_non_substitutable_line() -> None:
 
 def test_cancellation_only_from_the_signer_and_final() -> None:
     pharmacy = Pharmacy(prescription([MONTHLY, SECOND]))
-    pharmacy.append("cancellation", {"kid": "BBBBBBBBBBB", "reason": "forged", "at": "2026-01-15T10:00:00Z"})
+    pharmacy.append(
+        "cancellation", {"kid": "BBBBBBBBBBB", "reason": "forged", "at": "2026-01-15T10:00:00Z"}
+    )
     assert pharmacy.attempt("2026-01-15", 1, 1) == 1  # another key's cancellation is ignored
     pharmacy.append("cancellation", {"kid": KID, "reason": "erreur", "at": "2026-01-15T11:00:00Z"})
     assert pharmacy.attempt("2026-02-20", 1, 1) == "cancelled"
@@ -206,7 +247,9 @@ def test_cancellation_only_from_the_signer_and_final() -> None:
 
 
 def test_all_reports_the_most_useful_reason() -> None:
-    pharmacy = Pharmacy(prescription([MONTHLY, {"duration_days": 30, "quantity": 1, "renewals": 1}]))
+    pharmacy = Pharmacy(
+        prescription([MONTHLY, {"duration_days": 30, "quantity": 1, "renewals": 1}])
+    )
     assert pharmacy.attempt("2026-01-15", None) == 2
     request = d.Request(pharmacist=RPPS)
     with pytest.raises(d.Refused) as caught:
@@ -224,13 +267,16 @@ def test_state_counts_renewals_and_remaining() -> None:
     first = state.lines[0]
     assert (first.prescribed, first.dispensed, first.remaining, first.renewals_used) == (3, 2, 1, 1)
     summary = state.to_json(paris("2026-02-12"))
-    assert summary["lines"][0]["next_due"] == "2026-03-13"  # an early renewal does not shift the schedule
+    assert (
+        summary["lines"][0]["next_due"] == "2026-03-13"
+    )  # an early renewal does not shift the schedule
     assert summary["lines"][1]["remaining"] == 0
     assert not state.fully_dispensed
 
 
 @pytest.mark.parametrize(
-    ("rpps", "ok"), [("10003456786", True), ("10003456787", False), ("1000345678", False), ("abc", False)]
+    ("rpps", "ok"),
+    [("10003456786", True), ("10003456787", False), ("1000345678", False), ("abc", False)],
 )
 def test_pharmacist_rpps_checked(rpps: str, ok: bool) -> None:
     from eprescrire.errors import UsageError
@@ -242,7 +288,9 @@ def test_pharmacist_rpps_checked(rpps: str, ok: bool) -> None:
             d.check_rpps(rpps)
 
 
-@pytest.mark.parametrize(("finess", "ok"), [("750001232", True), ("750001233", False), ("75000123", False)])
+@pytest.mark.parametrize(
+    ("finess", "ok"), [("750001232", True), ("750001233", False), ("75000123", False)]
+)
 def test_pharmacy_finess_checked(finess: str, ok: bool) -> None:
     from eprescrire.errors import UsageError
 

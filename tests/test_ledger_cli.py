@@ -25,16 +25,33 @@ PHARMACIST = "10003456786"
 def rx(tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path) -> dict[str, Any]:
     """An issued reference prescription and a private ledger path."""
     out = tmp_path / "rx.json"
-    result = run_cli("issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", out, "-q")
+    result = run_cli(
+        "issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", out, "-q"
+    )
     assert result.code == 0, result
     ident = json.loads(out.read_text())["id"]
-    return {"rx": out, "id": ident, "ledger": tmp_path / "ledger.sqlite3", "key": key_file, "tmp": tmp_path}
+    return {
+        "rx": out,
+        "id": ident,
+        "ledger": tmp_path / "ledger.sqlite3",
+        "key": key_file,
+        "tmp": tmp_path,
+    }
 
 
 def dispense(run_cli: Any, rx: dict[str, Any], *args: Any) -> Any:
     return run_cli(
-        "dispense", rx["rx"], "--trust", KEYS / "demo-trust", "--ledger", rx["ledger"],
-        "--pharmacist", PHARMACIST, "--json", "-q", *args,
+        "dispense",
+        rx["rx"],
+        "--trust",
+        KEYS / "demo-trust",
+        "--ledger",
+        rx["ledger"],
+        "--pharmacist",
+        PHARMACIST,
+        "--json",
+        "-q",
+        *args,
     )
 
 
@@ -47,12 +64,19 @@ def test_dispense_line_then_all_then_nothing_due(run_cli: Any, rx: dict[str, Any
         {"seq": 2, "line": 4, "quantity": 1, "substituted": False, "generic": None, "dispensing": 1}
     ]
     everything = json.loads(dispense(run_cli, rx, "--all").stdout)
-    assert [(item["line"], item["quantity"]) for item in everything["dispensed"]] == [(1, 1), (2, 1), (3, 1), (4, 1)]
+    assert [(item["line"], item["quantity"]) for item in everything["dispensed"]] == [
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 1),
+    ]
     again = dispense(run_cli, rx, "--all")
     assert again.code == 1
     refused = json.loads(again.stdout)
     assert refused["status"] == "refused" and refused["reasons"][0]["code"] == "renewal_not_due"
-    later = dispense(run_cli, rx, "--all", "--at", (dt.date.today() + dt.timedelta(days=28)).isoformat())
+    later = dispense(
+        run_cli, rx, "--all", "--at", (dt.date.today() + dt.timedelta(days=28)).isoformat()
+    )
     assert later.code == 0, later
     assert [item["dispensing"] for item in json.loads(later.stdout)["dispensed"]] == [2, 2, 2]
 
@@ -61,7 +85,11 @@ def test_refusals_have_reason_codes(run_cli: Any, rx: dict[str, Any]) -> None:
     cases = [
         (["--line", "2", "--substitute", "LÉVOTHYROXINE BIOGARAN"], 1, "substitution_forbidden"),
         (["--line", "4", "--quantity", "3"], 1, "quantity_exceeded"),
-        (["--line", "1", "--at", (dt.date.today() + dt.timedelta(days=100)).isoformat()], 1, "expired"),
+        (
+            ["--line", "1", "--at", (dt.date.today() + dt.timedelta(days=100)).isoformat()],
+            1,
+            "expired",
+        ),
     ]
     for args, code, reason in cases:
         result = dispense(run_cli, rx, *args)
@@ -79,7 +107,9 @@ def test_refusals_have_reason_codes(run_cli: Any, rx: dict[str, Any]) -> None:
         (["--all", "--pharmacy", "123"], 2, "FINESS"),
     ],
 )
-def test_usage_errors(run_cli: Any, rx: dict[str, Any], args: list[str], code: int, message: str) -> None:
+def test_usage_errors(
+    run_cli: Any, rx: dict[str, Any], args: list[str], code: int, message: str
+) -> None:
     result = dispense(run_cli, rx, *args)
     assert result.code == code
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -92,7 +122,9 @@ def test_unreadable_and_forged_inputs(run_cli: Any, rx: dict[str, Any]) -> None:
     forged = rx["tmp"] / "forged.json"
     document = json.loads(rx["rx"].read_text())
     head, payload, signature = document["jws"].split(".")
-    document["jws"] = ".".join((head, payload, ("A" if signature[0] != "A" else "B") + signature[1:]))
+    document["jws"] = ".".join(
+        (head, payload, ("A" if signature[0] != "A" else "B") + signature[1:])
+    )
     forged.write_text(json.dumps(document))
     result = dispense(run_cli, dict(rx, rx=forged), "--all")
     assert result.code == 1
@@ -106,13 +138,18 @@ def test_status_and_verify_with_ledger(run_cli: Any, rx: dict[str, Any]) -> None
     assert status.code == 0
     state = json.loads(status.stdout)
     assert [(i["dispensed"], i["remaining"], i["renewals_used"]) for i in state["lines"]] == [
-        (1, 2, 0), (1, 2, 0), (1, 2, 0), (2, 0, 0)
+        (1, 2, 0),
+        (1, 2, 0),
+        (1, 2, 0),
+        (2, 0, 0),
     ]
     assert state["lines"][0]["events"][0]["pharmacist"] == PHARMACIST
     grouped = "-".join(rx["id"][i : i + 4] for i in range(0, 16, 4))
     assert run_cli("status", grouped.lower(), "--ledger", rx["ledger"]).code == 0
     assert run_cli("status", "AAAA-BBBB-CCCC-DDDD", "--ledger", rx["ledger"]).code == 2
-    verified = run_cli("verify", rx["rx"], "--trust", KEYS / "demo-trust", "--ledger", rx["ledger"], "--json")
+    verified = run_cli(
+        "verify", rx["rx"], "--trust", KEYS / "demo-trust", "--ledger", rx["ledger"], "--json"
+    )
     assert verified.code == 0
     assert json.loads(verified.stdout)["dispensing"]["lines"][3]["remaining"] == 0
 
@@ -120,13 +157,26 @@ def test_status_and_verify_with_ledger(run_cli: Any, rx: dict[str, Any]) -> None
 def test_cancel_export_import(run_cli: Any, rx: dict[str, Any]) -> None:
     assert dispense(run_cli, rx, "--line", "1").code == 0
     exported = rx["tmp"] / "cancel.json"
-    result = run_cli("cancel", rx["rx"], "--key", rx["key"], "--ledger", rx["ledger"],
-                     "--reason", "Erreur de posologie", "--out", exported, "--json")
+    result = run_cli(
+        "cancel",
+        rx["rx"],
+        "--key",
+        rx["key"],
+        "--ledger",
+        rx["ledger"],
+        "--reason",
+        "Erreur de posologie",
+        "--out",
+        exported,
+        "--json",
+    )
     assert result.code == 0, result
     assert json.loads(result.stdout)["status"] == "cancelled"
     refused = dispense(run_cli, rx, "--line", "2")
     assert refused.code == 1 and json.loads(refused.stdout)["reasons"][0]["code"] == "cancelled"
-    verified = run_cli("verify", rx["rx"], "--trust", KEYS / "demo-trust", "--ledger", rx["ledger"], "--json")
+    verified = run_cli(
+        "verify", rx["rx"], "--trust", KEYS / "demo-trust", "--ledger", rx["ledger"], "--json"
+    )
     assert verified.code == 1
     assert [r["code"] for r in json.loads(verified.stdout)["reasons"]] == ["cancelled"]
     # Another pharmacy imports the cancellation before ever seeing the prescription.
@@ -136,7 +186,17 @@ def test_cancel_export_import(run_cli: Any, rx: dict[str, Any]) -> None:
     elsewhere = dispense(run_cli, dict(rx, ledger=other), "--all")
     assert elsewhere.code == 1 and json.loads(elsewhere.stdout)["reasons"][0]["code"] == "cancelled"
     # By identifier, once the ledger knows the prescription: recording it again changes nothing.
-    again = run_cli("cancel", rx["id"], "--key", rx["key"], "--ledger", rx["ledger"], "--reason", "doublon", "--json")
+    again = run_cli(
+        "cancel",
+        rx["id"],
+        "--key",
+        rx["key"],
+        "--ledger",
+        rx["ledger"],
+        "--reason",
+        "doublon",
+        "--json",
+    )
     assert again.code == 0 and json.loads(again.stdout)["recorded"] == []
 
 
@@ -144,31 +204,92 @@ def _other_prescriber(tmp: Path, demo_authority: Any) -> Path:
     from eprescrire import keys
 
     now = dt.datetime.now(dt.UTC)
-    other = keys.new_prescriber(demo_authority, name="Dr Autre", rpps="10003456786",
-                                specialty="Médecine générale", not_before=now, days=30)
+    other = keys.new_prescriber(
+        demo_authority,
+        name="Dr Autre",
+        rpps="10003456786",
+        specialty="Médecine générale",
+        not_before=now,
+        days=30,
+    )
     path = tmp / "other.p12"
     keys.save_pkcs12(path, other, b"demo-only", "other")
     return path
 
 
-def test_cancel_and_status_need_the_signing_key(run_cli: Any, rx: dict[str, Any], demo_authority: Any) -> None:
+def test_cancel_and_status_need_the_signing_key(
+    run_cli: Any, rx: dict[str, Any], demo_authority: Any
+) -> None:
     other = _other_prescriber(rx["tmp"], demo_authority)
     assert dispense(run_cli, rx, "--all").code == 0
     forged = rx["tmp"] / "forged-cancel.json"
-    result = run_cli("cancel", rx["id"], "--key", other, "--ledger", rx["ledger"], "--reason", "x", "--out", forged)
+    result = run_cli(
+        "cancel",
+        rx["id"],
+        "--key",
+        other,
+        "--ledger",
+        rx["ledger"],
+        "--reason",
+        "x",
+        "--out",
+        forged,
+    )
     assert result.code == 1
-    assert run_cli("status", rx["id"], "--ledger", rx["ledger"], "--as-prescriber", "--key", other).code == 1
-    mine = run_cli("status", rx["id"], "--ledger", rx["ledger"], "--as-prescriber", "--key", rx["key"], "--json")
+    assert (
+        run_cli(
+            "status", rx["id"], "--ledger", rx["ledger"], "--as-prescriber", "--key", other
+        ).code
+        == 1
+    )
+    mine = run_cli(
+        "status",
+        rx["id"],
+        "--ledger",
+        rx["ledger"],
+        "--as-prescriber",
+        "--key",
+        rx["key"],
+        "--json",
+    )
     assert mine.code == 0 and json.loads(mine.stdout)["lines"][0]["dispensed"] == 1
     # The patient now opposes sharing: the prescriber sees the prescription, not the dispensing.
-    assert run_cli("consent", rx["id"], "--oppose", "--ledger", rx["ledger"], "--pharmacist", PHARMACIST).code == 0
-    hidden = run_cli("status", rx["id"], "--ledger", rx["ledger"], "--as-prescriber", "--key", rx["key"], "--json")
+    assert (
+        run_cli(
+            "consent", rx["id"], "--oppose", "--ledger", rx["ledger"], "--pharmacist", PHARMACIST
+        ).code
+        == 0
+    )
+    hidden = run_cli(
+        "status",
+        rx["id"],
+        "--ledger",
+        rx["ledger"],
+        "--as-prescriber",
+        "--key",
+        rx["key"],
+        "--json",
+    )
     view = json.loads(hidden.stdout)
     assert hidden.code == 0 and "withheld" in view and view["share_opposition"] is True
     assert all("dispensed" not in item and "events" not in item for item in view["lines"])
-    assert "dispensed" in json.loads(run_cli("status", rx["id"], "--ledger", rx["ledger"], "--json").stdout)["lines"][0]
+    assert (
+        "dispensed"
+        in json.loads(run_cli("status", rx["id"], "--ledger", rx["ledger"], "--json").stdout)[
+            "lines"
+        ][0]
+    )
     assert run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"]).code == 0
-    shown = run_cli("status", rx["id"], "--ledger", rx["ledger"], "--as-prescriber", "--key", rx["key"], "--json")
+    shown = run_cli(
+        "status",
+        rx["id"],
+        "--ledger",
+        rx["ledger"],
+        "--as-prescriber",
+        "--key",
+        rx["key"],
+        "--json",
+    )
     assert "withheld" not in json.loads(shown.stdout)
 
 
@@ -176,13 +297,33 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
     assert dispense(run_cli, rx, "--all").code == 0
     assert run_cli("ledger", "verify", "--ledger", rx["ledger"]).code == 0
     point = rx["tmp"] / "head.json"
-    assert run_cli("ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["key"], "--out", point).code == 0
-    checked = run_cli("ledger", "verify", "--ledger", rx["ledger"], "--checkpoint", point, "--trust",
-                      KEYS / "demo-trust", "--json")
+    assert (
+        run_cli(
+            "ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["key"], "--out", point
+        ).code
+        == 0
+    )
+    checked = run_cli(
+        "ledger",
+        "verify",
+        "--ledger",
+        rx["ledger"],
+        "--checkpoint",
+        point,
+        "--trust",
+        KEYS / "demo-trust",
+        "--json",
+    )
     assert checked.code == 0 and json.loads(checked.stdout)["checkpoint"]["ok"] is True
     lines = run_cli("ledger", "export", "--ledger", rx["ledger"]).stdout.splitlines()
     assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4, 5]
-    rows = list(csv.DictReader(io.StringIO(run_cli("ledger", "export", "--ledger", rx["ledger"], "--format", "csv").stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                run_cli("ledger", "export", "--ledger", rx["ledger"], "--format", "csv").stdout
+            )
+        )
+    )
     assert [row["kind"] for row in rows] == ["prescription"] + ["dispensing"] * 4
     assert json.loads(rows[1]["body"])["line"] == 1
     older = rx["tmp"] / "older.sqlite3"
@@ -196,7 +337,9 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
     assert truncated.code == 1 and "truncated" in truncated.stdout
     db = sqlite3.connect(older)
     db.execute("DROP TRIGGER records_no_update")
-    db.execute("UPDATE records SET body = replace(body, '\"quantity\":1', '\"quantity\":3') WHERE seq = 3")
+    db.execute(
+        "UPDATE records SET body = replace(body, '\"quantity\":1', '\"quantity\":3') WHERE seq = 3"
+    )
     db.commit()
     db.close()
     tampered = run_cli("ledger", "verify", "--ledger", older, "--json")
@@ -208,8 +351,19 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
 
 def test_console_script_dispense(rx: dict[str, Any], cli_env: dict[str, str]) -> None:
     script = Path(sys.executable).parent / "eprescrire"
-    command = [str(script), "dispense", str(rx["rx"]), "--trust", str(KEYS / "demo-trust"),
-               "--ledger", str(rx["ledger"]), "--all", "--pharmacist", PHARMACIST, "--json"]
+    command = [
+        str(script),
+        "dispense",
+        str(rx["rx"]),
+        "--trust",
+        str(KEYS / "demo-trust"),
+        "--ledger",
+        str(rx["ledger"]),
+        "--all",
+        "--pharmacist",
+        PHARMACIST,
+        "--json",
+    ]
     first = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["status"] == "dispensed"

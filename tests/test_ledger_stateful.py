@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from eprescrire import cancellation, dispensing as d
-from eprescrire import keys, model, signing
+from eprescrire import cancellation, keys, model, signing
+from eprescrire import dispensing as d
 from eprescrire.keys import kid_of
 from eprescrire.ledger import open_ledger
 
@@ -22,11 +22,30 @@ ROOT = Path(__file__).resolve().parent.parent
 RPPS = "10003456786"
 ISSUED = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
 LINES = [
-    {"label": "METFORMINE 1000 mg", "posology": "1 matin et soir", "duration_days": 30, "quantity": 2, "renewals": 2},
-    {"label": "LÉVOTHYROXINE 75 µg", "posology": "1 le matin", "duration_days": 30, "quantity": 1, "renewals": 1,
-     "substitutable": False, "ns_reason": "MTE"},
-    {"label": "SULFATE DE MORPHINE 30 mg", "posology": "1 matin et soir", "duration_days": 28, "quantity": 4,
-     "narcotic": True, "days_per_dispensing": 7},
+    {
+        "label": "METFORMINE 1000 mg",
+        "posology": "1 matin et soir",
+        "duration_days": 30,
+        "quantity": 2,
+        "renewals": 2,
+    },
+    {
+        "label": "LÉVOTHYROXINE 75 µg",
+        "posology": "1 le matin",
+        "duration_days": 30,
+        "quantity": 1,
+        "renewals": 1,
+        "substitutable": False,
+        "ns_reason": "MTE",
+    },
+    {
+        "label": "SULFATE DE MORPHINE 30 mg",
+        "posology": "1 matin et soir",
+        "duration_days": 28,
+        "quantity": 4,
+        "narcotic": True,
+        "days_per_dispensing": 7,
+    },
     {"label": "LEVOTHYROX 100 µg", "posology": "1 le matin", "duration_days": 90, "quantity": 3},
 ]
 
@@ -36,14 +55,21 @@ _CREDENTIALS = keys.load_pkcs12(ROOT / "keys" / "demo-prescriber.p12", b"demo-on
 def _document() -> d.Presented:
     data = {
         "prescriber": {
-            "name": "Dr Claire Martin", "rpps": RPPS, "specialty": "Médecine générale",
+            "name": "Dr Claire Martin",
+            "rpps": RPPS,
+            "specialty": "Médecine générale",
             "facility": {"name": "Cabinet", "address": "12 rue de la Roquette, 75011 Paris"},
         },
         "patient": {"family_name": "Durand", "given_name": "Louise", "birth_date": "1956-03-14"},
         "lines": LINES,
     }
     document = signing.sign(model.from_input(data, now=ISSUED), _CREDENTIALS)
-    return d.Presented(document.prescription, document.token, kid_of(_CREDENTIALS.certificate), _CREDENTIALS.certificate)
+    return d.Presented(
+        document.prescription,
+        document.token,
+        kid_of(_CREDENTIALS.certificate),
+        _CREDENTIALS.certificate,
+    )
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -62,16 +88,25 @@ class LedgerMachine(RuleBasedStateMachine):
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def state(self) -> d.State:
-        return d.state_of(self.document.prescription, self.document.kid, self.ledger.history(self.document.prescription.id))
+        return d.state_of(
+            self.document.prescription,
+            self.document.kid,
+            self.ledger.history(self.document.prescription.id),
+        )
 
     @rule(days=st.integers(0, 40), hours=st.integers(0, 23))
     def wait(self, days: int, hours: int) -> None:
         self.clock += dt.timedelta(days=days, hours=hours)
 
-    @rule(line=st.integers(1, len(LINES)), quantity=st.one_of(st.none(), st.integers(1, 5)),
-          substitute=st.booleans())
+    @rule(
+        line=st.integers(1, len(LINES)),
+        quantity=st.one_of(st.none(), st.integers(1, 5)),
+        substitute=st.booleans(),
+    )
     def dispense_line(self, line: int, quantity: int | None, substitute: bool) -> None:
-        request = d.Request(RPPS, line=line, quantity=quantity, substitute="GÉNÉRIQUE" if substitute else None)
+        request = d.Request(
+            RPPS, line=line, quantity=quantity, substitute="GÉNÉRIQUE" if substitute else None
+        )
         self._dispense(request)
 
     @rule()
@@ -87,21 +122,29 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert e.code is d.Code.CANCELLED
             elif request.substitute and not LINES[request.line - 1].get("substitutable", True):  # type: ignore[index]
                 # prescription-wide refusals come first; otherwise substitution is the reason
-                assert e.code in {d.Code.SUBSTITUTION_FORBIDDEN, d.Code.EXPIRED, d.Code.FULLY_DISPENSED}
+                assert e.code in {
+                    d.Code.SUBSTITUTION_FORBIDDEN,
+                    d.Code.EXPIRED,
+                    d.Code.FULLY_DISPENSED,
+                }
             return
         assert not self.cancelled
         if request.substitute:
             assert LINES[request.line - 1].get("substitutable", True)  # type: ignore[index]
         after = outcome.state
         assert after is not None
-        gained = sum(a.dispensed - b.dispensed for a, b in zip(after.lines, before.lines, strict=True))
+        gained = sum(
+            a.dispensed - b.dispensed for a, b in zip(after.lines, before.lines, strict=True)
+        )
         assert gained > 0
         if request.quantity is not None:
             assert gained == request.quantity
 
     @rule(reason=st.sampled_from(["Erreur de posologie", "Traitement arrêté"]))
     def cancel(self, reason: str) -> None:
-        signed = cancellation.sign_cancellation(self.document.prescription.id, reason, self.clock, _CREDENTIALS)
+        signed = cancellation.sign_cancellation(
+            self.document.prescription.id, reason, self.clock, _CREDENTIALS
+        )
         d.record_cancellation(self.ledger, signed, self.document)
         self.cancelled = True
 
@@ -133,6 +176,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
 TestLedgerMachine = LedgerMachine.TestCase
 TestLedgerMachine.settings = settings(
-    max_examples=30, stateful_step_count=25, deadline=None,
+    max_examples=30,
+    stateful_step_count=25,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

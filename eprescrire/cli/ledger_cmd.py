@@ -73,17 +73,41 @@ def _signer_certificate(verdict: Any, store: Any, data: bytes | None) -> Any:
 
 
 def dispense(
-    input_: str = typer.Argument(..., metavar="INPUT", help="Scan/photo/PDF, signed JSON, QR text file, or - for QR text on stdin (one code)."),
-    pharmacist: str = typer.Option(..., "--pharmacist", help="RPPS of the dispensing pharmacist (11 digits, Luhn key)."),
-    line: int | None = typer.Option(None, "--line", help="Dispense this line only (numbered from 1, as printed)."),
-    quantity: int | None = typer.Option(None, "--quantity", help="With --line: units to hand over (default: all that is due now)."),
-    all_lines: bool = typer.Option(False, "--all", help="Dispense everything that is due now on every line."),
-    substitute: str | None = typer.Option(None, "--substitute", metavar="GENERIC_LABEL", help="With --line: the generic handed over instead (refused on a non-substituable line)."),
-    pharmacy: str | None = typer.Option(None, "--pharmacy", metavar="FINESS", help="FINESS of the pharmacy (9 characters, Luhn key)."),
+    input_: str = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="Scan/photo/PDF, signed JSON, QR text file, or - for QR text on stdin (one code).",
+    ),
+    pharmacist: str = typer.Option(
+        ..., "--pharmacist", help="RPPS of the dispensing pharmacist (11 digits, Luhn key)."
+    ),
+    line: int | None = typer.Option(
+        None, "--line", help="Dispense this line only (numbered from 1, as printed)."
+    ),
+    quantity: int | None = typer.Option(
+        None, "--quantity", help="With --line: units to hand over (default: all that is due now)."
+    ),
+    all_lines: bool = typer.Option(
+        False, "--all", help="Dispense everything that is due now on every line."
+    ),
+    substitute: str | None = typer.Option(
+        None,
+        "--substitute",
+        metavar="GENERIC_LABEL",
+        help="With --line: the generic handed over instead (refused on a non-substituable line).",
+    ),
+    pharmacy: str | None = typer.Option(
+        None,
+        "--pharmacy",
+        metavar="FINESS",
+        help="FINESS of the pharmacy (9 characters, Luhn key).",
+    ),
     trust: Path | None = _common.TRUST_OPTION,
     ledger: str | None = _common.LEDGER_OPTION,
     at: str | None = _common.AT_OPTION,
-    engine: str = typer.Option("zxing", "--engine", help="QR decoding engine for images: zxing or zbar."),
+    engine: str = typer.Option(
+        "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
+    ),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
@@ -120,7 +144,9 @@ def dispense(
             data = None
     verdicts = list(verifying.verify_input(input_, store, when, engine=engine, stdin=stdin))
     if len(verdicts) != 1:
-        raise InputError(f"{input_}: {len(verdicts)} prescription codes found; dispense one at a time")
+        raise InputError(
+            f"{input_}: {len(verdicts)} prescription codes found; dispense one at a time"
+        )
     verdict = verdicts[0]
     result: dict[str, Any] = verdict.to_json()
     result.update(status=verdict.status, dispensed=[])
@@ -130,14 +156,18 @@ def dispense(
         _report(result, json_output, quiet)
         raise typer.Exit(int(verdict.exit_code))
     presented = dispensing.Presented(
-        verdict.prescription, verdict.token, verdict.signer.kid,
+        verdict.prescription,
+        verdict.token,
+        verdict.signer.kid,
         _signer_certificate(verdict, store, data),
     )
     with _open(ledger, create=True) as handle:
         try:
             outcome = dispensing.dispense(handle, presented, request, when)
         except dispensing.Refused as e:
-            state = dispensing.state_of(presented.prescription, presented.kid, handle.history(verdict.id))
+            state = dispensing.state_of(
+                presented.prescription, presented.kid, handle.history(verdict.id)
+            )
             result.update(status="refused", reasons=e.to_json(), dispensing=state.to_json(when))
             _report(result, json_output, quiet)
             raise typer.Exit(int(ExitCode.REJECTED)) from None
@@ -207,10 +237,18 @@ def _show_lines(out: Any, state: dict[str, Any]) -> None:
 
 
 def status(
-    identifier: str = typer.Argument(..., metavar="ID", help="Prescription identifier (XXXX-XXXX-XXXX-XXXX)."),
+    identifier: str = typer.Argument(
+        ..., metavar="ID", help="Prescription identifier (XXXX-XXXX-XXXX-XXXX)."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
-    as_prescriber: bool = typer.Option(False, "--as-prescriber", help="The prescriber's view: prove you hold the signing key (--key)."),
-    key: Path | None = typer.Option(None, "--key", help="Prescriber PKCS#12 file (with --as-prescriber)."),
+    as_prescriber: bool = typer.Option(
+        False,
+        "--as-prescriber",
+        help="The prescriber's view: prove you hold the signing key (--key).",
+    ),
+    key: Path | None = typer.Option(
+        None, "--key", help="Prescriber PKCS#12 file (with --as-prescriber)."
+    ),
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -270,13 +308,17 @@ def _show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
     out = _common.console(stderr=to_stderr)
     flags = []
     if result["cancelled"]:
-        flags.append(f"[red]CANCELLED[/] {result['cancelled']['at']}: {escape(str(result['cancelled']['reason']))}")
+        flags.append(
+            f"[red]CANCELLED[/] {result['cancelled']['at']}: {escape(str(result['cancelled']['reason']))}"
+        )
     if result["fully_dispensed"]:
         flags.append("[green]fully dispensed[/]")
     out.print(f"[bold]{ids.grouped(result['id'])}[/]  " + "  ".join(flags))
     if "withheld" in result:
         for item in result["lines"]:
-            out.print(f"    line {item['line']}: {item['prescribed']} prescribed  [dim]{escape(item['label'])}[/]")
+            out.print(
+                f"    line {item['line']}: {item['prescribed']} prescribed  [dim]{escape(item['label'])}[/]"
+            )
         out.print(f"  [yellow]Dispensing details withheld: {result['withheld']}.[/]")
         return
     _show_lines(out, result)
@@ -297,11 +339,21 @@ def _show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
 
 
 def cancel(
-    target: str = typer.Argument(..., metavar="RX|ID", help="The signed prescription (rx.json) or its identifier, if the ledger knows it."),
+    target: str = typer.Argument(
+        ...,
+        metavar="RX|ID",
+        help="The signed prescription (rx.json) or its identifier, if the ledger knows it.",
+    ),
     key: Path = typer.Option(..., "--key", help="The PKCS#12 file that signed the prescription."),
-    reason: str = typer.Option(..., "--reason", help="Why the prescription is cancelled (recorded, signed)."),
+    reason: str = typer.Option(
+        ..., "--reason", help="Why the prescription is cancelled (recorded, signed)."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
-    out: Path | None = typer.Option(None, "--out", help="Also write the signed cancellation here, for `ledger import` elsewhere."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Also write the signed cancellation here, for `ledger import` elsewhere.",
+    ),
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -325,7 +377,10 @@ def cancel(
         except VerificationError as e:
             raise InputError(f"{target}: not a signed prescription ({e})") from e
         presented = dispensing.Presented(
-            document.prescription, document.token, kid_of(document.certificates[0]), document.certificates[0]
+            document.prescription,
+            document.token,
+            kid_of(document.certificates[0]),
+            document.certificates[0],
         )
         pid = document.prescription.id
     else:
@@ -383,9 +438,13 @@ def _write_new(path: Path, data: bytes) -> None:
 
 def consent(
     identifier: str = typer.Argument(..., metavar="ID", help="Prescription identifier."),
-    oppose: bool = typer.Option(False, "--oppose", help="The patient opposes sharing dispensing data with the prescriber."),
+    oppose: bool = typer.Option(
+        False, "--oppose", help="The patient opposes sharing dispensing data with the prescriber."
+    ),
     allow: bool = typer.Option(False, "--allow", help="The patient withdraws that opposition."),
-    pharmacist: str | None = typer.Option(None, "--pharmacist", help="RPPS of the pharmacist recording it."),
+    pharmacist: str | None = typer.Option(
+        None, "--pharmacist", help="RPPS of the pharmacist recording it."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
@@ -407,7 +466,9 @@ def consent(
         _common.emit_json(result)
     if not quiet:
         what = "opposes" if oppose else "no longer opposes"
-        _out(json_output).print(f"Recorded: the patient {what} sharing dispensing data with the prescriber.")
+        _out(json_output).print(
+            f"Recorded: the patient {what} sharing dispensing data with the prescriber."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,8 +478,12 @@ def consent(
 @ledger_app.command("verify")
 def ledger_verify(
     ledger: str | None = _common.LEDGER_OPTION,
-    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="A signed checkpoint: also detect truncation or an older copy."),
-    trust: Path | None = typer.Option(None, "--trust", help="With --checkpoint: require its signer to chain to this trust store."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="A signed checkpoint: also detect truncation or an older copy."
+    ),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="With --checkpoint: require its signer to chain to this trust store."
+    ),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
@@ -448,7 +513,10 @@ def ledger_verify(
         location = handle.location
     result = report.to_json() | {"ledger": location}
     if saved is not None:
-        result["checkpoint"] = saved.to_json() | {"ok": report.ok and behind is None, "problem": behind}
+        result["checkpoint"] = saved.to_json() | {
+            "ok": report.ok and behind is None,
+            "problem": behind,
+        }
     ok = report.ok and behind is None
     if json_output:
         _common.emit_json(result)
@@ -456,7 +524,9 @@ def ledger_verify(
         out = _out(json_output)
         if ok:
             extra = f"; matches the checkpoint of {saved.at} (record {saved.seq})" if saved else ""
-            out.print(f"[bold green]INTACT[/] {report.records} record(s), chain and integrity check ok{extra}")
+            out.print(
+                f"[bold green]INTACT[/] {report.records} record(s), chain and integrity check ok{extra}"
+            )
         else:
             out.print("[bold red]TAMPERED[/]")
             if report.problem:
@@ -471,7 +541,9 @@ def ledger_verify(
 @ledger_app.command("export")
 def ledger_export(
     ledger: str | None = _common.LEDGER_OPTION,
-    format_: str = typer.Option("jsonl", "--format", help="jsonl (one JSON object per record) or csv."),
+    format_: str = typer.Option(
+        "jsonl", "--format", help="jsonl (one JSON object per record) or csv."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write here (default: stdout)."),
     after: int = typer.Option(0, "--after", help="Only records with a sequence number above this."),
     verbose: bool = _common.VERBOSE_OPTION,
@@ -501,7 +573,9 @@ def ledger_export(
             for record in handle.records(after):
                 item = record.to_json()
                 if writer is not None:
-                    item["body"] = json.dumps(record.body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+                    item["body"] = json.dumps(
+                        record.body, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+                    )
                     writer.writerow([item[c] for c in columns])
                 else:
                     stream.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -512,8 +586,12 @@ def ledger_export(
 
 @ledger_app.command("checkpoint")
 def ledger_checkpoint(
-    key: Path = typer.Option(..., "--key", help="PKCS#12 file that signs the checkpoint (the pharmacy's)."),
-    out: Path = typer.Option(..., "--out", help="Where to write the signed checkpoint; keep it away from the ledger."),
+    key: Path = typer.Option(
+        ..., "--key", help="PKCS#12 file that signs the checkpoint (the pharmacy's)."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Where to write the signed checkpoint; keep it away from the ledger."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
@@ -530,7 +608,9 @@ def ledger_checkpoint(
     with _open(ledger, create=False) as handle:
         report = handle.verify()
         if not report.ok:
-            _complain(f"refusing to checkpoint a damaged ledger: record {report.first_bad}: {report.problem}")
+            _complain(
+                f"refusing to checkpoint a damaged ledger: record {report.first_bad}: {report.problem}"
+            )
             raise typer.Exit(int(ExitCode.REJECTED))
         data, saved = checkpoints.write(handle, credentials, when)
     _write_new(out, data)
@@ -546,7 +626,9 @@ def _complain(message: str) -> None:
 
 @ledger_app.command("import")
 def ledger_import(
-    files: list[Path] = typer.Argument(..., help="Signed cancellation files (from `cancel --out`)."),
+    files: list[Path] = typer.Argument(
+        ..., help="Signed cancellation files (from `cancel --out`)."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -565,16 +647,23 @@ def ledger_import(
                 signed = cancellation.load_file(file.read_bytes())
                 outcome = dispensing.record_cancellation(handle, signed)
                 result.update(
-                    status="imported", id=signed.prescription_id, notes=outcome.notes,
+                    status="imported",
+                    id=signed.prescription_id,
+                    notes=outcome.notes,
                     recorded=[r.seq for r in outcome.records],
                 )
             except OSError as e:
-                result.update(status="unreadable", reasons=[{"code": "unreadable_input", "message": str(e.strerror)}])
+                result.update(
+                    status="unreadable",
+                    reasons=[{"code": "unreadable_input", "message": str(e.strerror)}],
+                )
                 codes.add(ExitCode.UNREADABLE)
             except VerificationError as e:
                 assert e.reason is not None
-                result.update(status="unreadable" if e.exit_code == ExitCode.UNREADABLE else "rejected",
-                              reasons=[{"code": e.reason.value, "message": str(e)}])
+                result.update(
+                    status="unreadable" if e.exit_code == ExitCode.UNREADABLE else "rejected",
+                    reasons=[{"code": e.reason.value, "message": str(e)}],
+                )
                 codes.add(e.exit_code)
             except dispensing.Refused as e:
                 result.update(status="refused", reasons=e.to_json())

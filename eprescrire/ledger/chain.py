@@ -54,7 +54,9 @@ def _is_hash(value: Any) -> bool:
     return value == value.lower()
 
 
-def check(rows: Iterable[tuple[Any, ...]], ledger_id: str, kinds: frozenset[str]) -> tuple[int, str | None, Problem | None]:
+def check(
+    rows: Iterable[tuple[Any, ...]], ledger_id: str, kinds: frozenset[str]
+) -> tuple[int, str | None, Problem | None]:
     """Walk ``(seq, kind, prescription_id, recorded_at, body, prev_hash, hash)`` rows in
     storage order. Returns (records seen, last good hash, first problem or None)."""
     expected_prev = genesis(ledger_id)
@@ -67,8 +69,16 @@ def check(rows: Iterable[tuple[Any, ...]], ledger_id: str, kinds: frozenset[str]
         where = seq if isinstance(seq, int) else expected_seq
         if seq != expected_seq:
             if isinstance(seq, int) and seq > expected_seq:
-                return count, last, Problem(expected_seq, f"record {expected_seq} is missing (next is {seq})")
-            return count, last, Problem(where, f"record {seq} is out of sequence (expected {expected_seq})")
+                return (
+                    count,
+                    last,
+                    Problem(expected_seq, f"record {expected_seq} is missing (next is {seq})"),
+                )
+            return (
+                count,
+                last,
+                Problem(where, f"record {seq} is out of sequence (expected {expected_seq})"),
+            )
         if not all(isinstance(v, str) for v in (kind, pid, recorded_at, body)):
             return count, last, Problem(where, f"record {seq} has a field of the wrong type")
         if kind not in kinds:

@@ -43,8 +43,13 @@ class Checkpoint:
     certificate: x509.Certificate
 
     def to_json(self) -> dict[str, Any]:
-        return {"ledger": self.ledger_id, "seq": self.seq, "hash": self.hash, "at": self.at,
-                "signer": {"kid": self.kid, "name": self.signer}}
+        return {
+            "ledger": self.ledger_id,
+            "seq": self.seq,
+            "hash": self.hash,
+            "at": self.at,
+            "signer": {"kid": self.kid, "name": self.signer},
+        }
 
 
 def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[bytes, Checkpoint]:
@@ -60,9 +65,18 @@ def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[by
     kid = kid_of(credentials.certificate)
     token = jws.sign(canonical.dumps(payload), credentials.key, kid)
     der = credentials.certificate.public_bytes(serialization.Encoding.DER)
-    body = {"format": FILE_FORMAT, "jws": token, "certificates": [base64.b64encode(der).decode("ascii")]}
+    body = {
+        "format": FILE_FORMAT,
+        "jws": token,
+        "certificates": [base64.b64encode(der).decode("ascii")],
+    }
     checkpoint = Checkpoint(
-        ledger.ledger_id, seq, digest, payload["at"], kid, common_name(credentials.certificate),
+        ledger.ledger_id,
+        seq,
+        digest,
+        payload["at"],
+        kid,
+        common_name(credentials.certificate),
         credentials.certificate,
     )
     return (json.dumps(body, indent=2) + "\n").encode("utf-8"), checkpoint
@@ -80,20 +94,31 @@ def read(data: bytes) -> Checkpoint:
     if not isinstance(body, dict) or body.get("format") != FILE_FORMAT:
         raise VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire ledger checkpoint")
     token, raw = body.get("jws"), body.get("certificates")
-    if not isinstance(token, str) or not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], str):
-        raise VerificationError(Reason.MALFORMED, "a checkpoint holds one JWS and its signer certificate")
+    if (
+        not isinstance(token, str)
+        or not isinstance(raw, list)
+        or len(raw) != 1
+        or not isinstance(raw[0], str)
+    ):
+        raise VerificationError(
+            Reason.MALFORMED, "a checkpoint holds one JWS and its signer certificate"
+        )
     try:
         certificate = x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
     except (ValueError, binascii.Error) as e:
         raise VerificationError(Reason.MALFORMED, "the checkpoint certificate is not X.509") from e
     parsed = jws.parse(token)
     if parsed.kid != kid_of(certificate):
-        raise VerificationError(Reason.UNKNOWN_SIGNER, "the checkpoint is not signed by its certificate")
+        raise VerificationError(
+            Reason.UNKNOWN_SIGNER, "the checkpoint is not signed by its certificate"
+        )
     jws.verify(parsed, certificate.public_key())  # type: ignore[arg-type]
     try:
         payload = canonical.loads(parsed.payload)
     except canonical.StrictJSONError as e:
-        raise VerificationError(Reason.MALFORMED, f"checkpoint content is not strict JSON: {e}") from e
+        raise VerificationError(
+            Reason.MALFORMED, f"checkpoint content is not strict JSON: {e}"
+        ) from e
     if (
         not isinstance(payload, dict)
         or payload.get("type") != PAYLOAD_TYPE
@@ -105,8 +130,13 @@ def read(data: bytes) -> Checkpoint:
     ):
         raise VerificationError(Reason.MALFORMED, "checkpoint content is not a ledger head")
     return Checkpoint(
-        payload["ledger"], payload["seq"], payload["hash"], payload["at"], parsed.kid,
-        common_name(certificate), certificate,
+        payload["ledger"],
+        payload["seq"],
+        payload["hash"],
+        payload["at"],
+        parsed.kid,
+        common_name(certificate),
+        certificate,
     )
 
 

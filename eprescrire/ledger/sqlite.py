@@ -9,6 +9,7 @@ failing with "database is locked".
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,8 +22,8 @@ from typing import Any
 from eprescrire.ledger import chain
 from eprescrire.ledger.interface import (
     KINDS,
-    Change,
     ChainReport,
+    Change,
     History,
     Ledger,
     LedgerError,
@@ -58,7 +59,9 @@ def _create_file(path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, mode=0o700)
         except OSError as e:
-            raise LedgerError(f"cannot create the ledger directory {path.parent}: {e.strerror}") from e
+            raise LedgerError(
+                f"cannot create the ledger directory {path.parent}: {e.strerror}"
+            ) from e
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
@@ -126,9 +129,12 @@ class SQLiteLedger(Ledger):
         self._db.execute("BEGIN IMMEDIATE")
         try:
             version = self.schema_version()  # another process may have migrated meanwhile
-            if version == 0 and self._db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchone()[0]:
+            if (
+                version == 0
+                and self._db.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
+                ).fetchone()[0]
+            ):
                 raise LedgerError(f"{self.path} is an SQLite file but not an eprescrire ledger")
             now = _timestamp(dt.datetime.now(dt.UTC))
             for migration in MIGRATIONS:
@@ -179,7 +185,9 @@ class SQLiteLedger(Ledger):
 
     def record_at(self, seq: int) -> Record | None:
         try:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM records WHERE seq = ?", (seq,)).fetchone()
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE seq = ?", (seq,)
+            ).fetchone()
             return None if row is None else _record(row)
         except (sqlite3.Error, ValueError) as e:
             raise LedgerError(f"cannot read the ledger {self.path}: {e}") from e
@@ -208,13 +216,23 @@ class SQLiteLedger(Ledger):
                         raise ValueError(f"unknown record kind {item.kind!r}")
                     seq += 1
                     text = chain.body_text(item.body)
-                    digest = chain.record_hash(prev, seq, item.kind, prescription_id, recorded_at, text)
+                    digest = chain.record_hash(
+                        prev, seq, item.kind, prescription_id, recorded_at, text
+                    )
                     db.execute(
                         f"INSERT INTO records ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (seq, item.kind, prescription_id, recorded_at, text, prev, digest),
                     )
                     written.append(
-                        Record(seq, item.kind, prescription_id, recorded_at, json.loads(text), prev, digest)
+                        Record(
+                            seq,
+                            item.kind,
+                            prescription_id,
+                            recorded_at,
+                            json.loads(text),
+                            prev,
+                            digest,
+                        )
                     )
                     prev = digest
             db.execute("COMMIT")
@@ -227,10 +245,9 @@ class SQLiteLedger(Ledger):
         return tuple(written)
 
     def _rollback(self) -> None:
-        try:
+        # The transaction may already be gone (e.g. the commit itself failed).
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the transaction may already be gone (e.g. the commit itself failed)
 
     # ------------------------------------------------------------------------- checking
 
