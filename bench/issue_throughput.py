@@ -32,7 +32,9 @@ FAMILY_NAMES = ["Durand", "Lefèvre", "Moreau", "Bernard", "Petit", "Roux", "Fou
 
 def make_inputs(count: int) -> list[dict]:
     """``count`` realistic inputs: the examples in turn, each with another patient name."""
-    examples = [tomllib.loads(p.read_text("utf-8")) for p in sorted((ROOT / "examples").glob("*.toml"))]
+    examples = [
+        tomllib.loads(p.read_text("utf-8")) for p in sorted((ROOT / "examples").glob("*.toml"))
+    ]
     inputs = []
     for n in range(count):
         data = json.loads(json.dumps(examples[n % len(examples)], default=str))
@@ -45,9 +47,19 @@ def make_inputs(count: int) -> list[dict]:
 def cli_run(ndjson: bytes, key: Path, jobs: int, workdir: Path) -> float:
     out = workdir / f"out-{jobs}"
     shutil.rmtree(out, ignore_errors=True)
-    command = [shutil.which("eprescrire") or str(Path(sys.executable).parent / "eprescrire"),
-               "issue", "-", "--key", str(key), "--out-dir", str(out), "--with-pdf", "--quiet",
-               "--jobs", str(jobs)]
+    command = [
+        shutil.which("eprescrire") or str(Path(sys.executable).parent / "eprescrire"),
+        "issue",
+        "-",
+        "--key",
+        str(key),
+        "--out-dir",
+        str(out),
+        "--with-pdf",
+        "--quiet",
+        "--jobs",
+        str(jobs),
+    ]
     env = {**os.environ, "EPRESCRIRE_PASSPHRASE": "demo-only"}
     start = time.perf_counter()
     subprocess.run(command, input=ndjson, env=env, check=True)
@@ -95,8 +107,10 @@ def main() -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
     rate = {name: args.count / statistics.median(values) for name, values in times.items()}
-    print(f"issue throughput, {args.count} prescriptions (signed JSON + A5 PDF), "
-          f"median of {args.repeat} runs, {os.cpu_count()} CPUs")
+    print(
+        f"issue throughput, {args.count} prescriptions (signed JSON + A5 PDF), "
+        f"median of {args.repeat} runs, {os.cpu_count()} CPUs"
+    )
     print(f"{'run':<42}{'seconds':>10}{'rx/s':>10}")
     labels = {
         "bare": "bare loop: render.pdf_bytes only",

@@ -65,8 +65,11 @@ def _variants(reference: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     one_line["patient"]["family_name"] = "Nguyen"
     one_line["patient"]["given_name"] = "Thi"
     one_line["patient"].pop("ins", None)
-    return [("variant-notes", long_notes), ("variant-6-lines", six_lines),
-            ("variant-1-line", one_line)]
+    return [
+        ("variant-notes", long_notes),
+        ("variant-6-lines", six_lines),
+        ("variant-1-line", one_line),
+    ]
 
 
 def issue_corpus(quick: bool) -> list[tuple[str, signing.SignedDocument]]:
@@ -88,8 +91,9 @@ def issue_corpus(quick: bool) -> list[tuple[str, signing.SignedDocument]]:
     return corpus
 
 
-def render_pdf(document: signing.SignedDocument, fallback: bool = False
-               ) -> tuple[bytes, str | None]:
+def render_pdf(
+    document: signing.SignedDocument, fallback: bool = False
+) -> tuple[bytes, str | None]:
     """The printable A4 PDF, and the QR text when the stand-in page was used (``fallback``)."""
     if fallback:
         return _fallback_pdf(document)
@@ -177,16 +181,26 @@ def _perspective(image: Image.Image, rng: random.Random, strength: float) -> Ima
 
     dx, dy = w * strength, h * strength
     # Source quadrilateral (in the page) seen as the output rectangle.
-    src = [(-jitter(dx), -jitter(dy)), (w + jitter(dx), -jitter(dy) / 3),
-           (w + jitter(dx) / 3, h + jitter(dy)), (-jitter(dx) / 3, h + jitter(dy) / 2)]
+    src = [
+        (-jitter(dx), -jitter(dy)),
+        (w + jitter(dx), -jitter(dy) / 3),
+        (w + jitter(dx) / 3, h + jitter(dy)),
+        (-jitter(dx) / 3, h + jitter(dy) / 2),
+    ]
     dst = [(0, 0), (w, 0), (w, h), (0, h)]
     coefficients = _perspective_coefficients(dst, src)
-    return image.transform(image.size, Image.Transform.PERSPECTIVE, coefficients,
-                           resample=Image.Resampling.BICUBIC, fillcolor=255)
+    return image.transform(
+        image.size,
+        Image.Transform.PERSPECTIVE,
+        coefficients,
+        resample=Image.Resampling.BICUBIC,
+        fillcolor=255,
+    )
 
 
-def _perspective_coefficients(dst: list[tuple[float, float]], src: list[tuple[float, float]]
-                              ) -> tuple[float, ...]:
+def _perspective_coefficients(
+    dst: list[tuple[float, float]], src: list[tuple[float, float]]
+) -> tuple[float, ...]:
     # Solve the 8x8 system mapping output (dst) points to input (src) points.
     rows, rhs = [], []
     for (x, y), (u, v) in zip(dst, src, strict=True):
@@ -216,7 +230,8 @@ def _salt(image: Image.Image, rng: random.Random, fraction: float) -> Image.Imag
     count = size[0] * size[1]
     threshold = round(fraction * 256)
     mask = Image.frombytes("L", size, rng.randbytes(count)).point(
-        lambda v: 255 if v < threshold else 0)
+        lambda v: 255 if v < threshold else 0
+    )
     noise = Image.frombytes("L", size, rng.randbytes(count)).point(lambda v: 255 if v & 1 else 0)
     return Image.composite(noise, image, mask)
 
@@ -236,8 +251,11 @@ def _smudge(image: Image.Image, box: tuple[int, int, int, int], rng: random.Rand
     rx, ry = 0.14 * w, 0.11 * h
     draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=150)
     sx, sy = x0 + rng.uniform(0.1, 0.3) * w, y0 + rng.uniform(0.2, 0.8) * h
-    draw.line((sx, sy, sx + 0.6 * w, sy + rng.uniform(-0.2, 0.2) * h), fill=230,
-              width=max(2, round(w / 90)))
+    draw.line(
+        (sx, sy, sx + 0.6 * w, sy + rng.uniform(-0.2, 0.2) * h),
+        fill=230,
+        width=max(2, round(w / 90)),
+    )
     layer = layer.filter(ImageFilter.GaussianBlur(2))
     ink = Image.new("L", image.size, 30)
     return Image.composite(ink, image, layer)
@@ -288,38 +306,78 @@ def _categories(stress: bool = False) -> list[Category]:
         return BASE_DPI * px / s.module_px
 
     return [
-        Category("clean", lambda s, d: png(s.base, d, f"{s.name}-clean"),
-                 f"PDF rasterised at {BASE_DPI} dpi, PNG"),
-        Category("pdf", lambda s, d: _write(d / f"{s.name}.pdf", s.pdf),
-                 "the PDF file itself"),
-        Category("scan-150dpi", lambda s, d: png(rasterise(s.pdf, 150), d, f"{s.name}-150"),
-                 "PDF rasterised at 150 dpi"),
-        Category("scan-100dpi", lambda s, d: png(rasterise(s.pdf, 100), d, f"{s.name}-100"),
-                 "PDF rasterised at 100 dpi"),
-        Category("rotate-5", lambda s, d: png(_rotate(s.base, s.rng.choice((-5, 5))), d,
-                                              f"{s.name}-r5"), "rotated 5°"),
-        Category("rotate-30", lambda s, d: png(_rotate(s.base, s.rng.choice((-30, 30))), d,
-                                               f"{s.name}-r30"), "rotated 30°"),
-        Category("rotate-90", lambda s, d: png(_rotate(s.base, s.rng.choice((-90, 90))), d,
-                                               f"{s.name}-r90"), "rotated 90°"),
-        Category("perspective", lambda s, d: png(_perspective(s.base, s.rng, 0.10), d,
-                                                 f"{s.name}-persp"),
-                 "camera tilt, corners moved up to 10%"),
-        Category("blur-1", lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(1)), d,
-                                            f"{s.name}-b1"), "Gaussian blur σ=1 px"),
-        Category("blur-2", lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(2)), d,
-                                            f"{s.name}-b2"), "Gaussian blur σ=2 px"),
+        Category(
+            "clean",
+            lambda s, d: png(s.base, d, f"{s.name}-clean"),
+            f"PDF rasterised at {BASE_DPI} dpi, PNG",
+        ),
+        Category("pdf", lambda s, d: _write(d / f"{s.name}.pdf", s.pdf), "the PDF file itself"),
+        Category(
+            "scan-150dpi",
+            lambda s, d: png(rasterise(s.pdf, 150), d, f"{s.name}-150"),
+            "PDF rasterised at 150 dpi",
+        ),
+        Category(
+            "scan-100dpi",
+            lambda s, d: png(rasterise(s.pdf, 100), d, f"{s.name}-100"),
+            "PDF rasterised at 100 dpi",
+        ),
+        Category(
+            "rotate-5",
+            lambda s, d: png(_rotate(s.base, s.rng.choice((-5, 5))), d, f"{s.name}-r5"),
+            "rotated 5°",
+        ),
+        Category(
+            "rotate-30",
+            lambda s, d: png(_rotate(s.base, s.rng.choice((-30, 30))), d, f"{s.name}-r30"),
+            "rotated 30°",
+        ),
+        Category(
+            "rotate-90",
+            lambda s, d: png(_rotate(s.base, s.rng.choice((-90, 90))), d, f"{s.name}-r90"),
+            "rotated 90°",
+        ),
+        Category(
+            "perspective",
+            lambda s, d: png(_perspective(s.base, s.rng, 0.10), d, f"{s.name}-persp"),
+            "camera tilt, corners moved up to 10%",
+        ),
+        Category(
+            "blur-1",
+            lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(1)), d, f"{s.name}-b1"),
+            "Gaussian blur σ=1 px",
+        ),
+        Category(
+            "blur-2",
+            lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(2)), d, f"{s.name}-b2"),
+            "Gaussian blur σ=2 px",
+        ),
         Category("jpeg-20", lambda s, d: jpeg(s.base, d, f"{s.name}-q20", 20), "JPEG quality 20"),
-        Category("salt-8%", lambda s, d: png(_salt(s.base, s.rng, 0.08), d, f"{s.name}-salt"),
-                 "salt-and-pepper noise on 8% of pixels"),
-        Category("low-contrast", lambda s, d: png(_low_contrast(s.base), d, f"{s.name}-lowc"),
-                 "ink 120 on paper 175 (of 255)"),
-        Category("modules-2px", lambda s, d: png(rasterise(s.pdf, module_dpi(s, 2.0)), d,
-                                                 f"{s.name}-m2"), "rasterised so a module is 2 px"),
-        Category("smudge", lambda s, d: png(_smudge(s.base, s.box, s.rng), d, f"{s.name}-smudge"),
-                 "ink blot and pen stroke over the code"),
-        Category("phone-photo", lambda s, d: jpeg(_phone(s), d, f"{s.name}-phone", 70),
-                 "tilt + turn + uneven light + blur + noise, JPEG 70"),
+        Category(
+            "salt-8%",
+            lambda s, d: png(_salt(s.base, s.rng, 0.08), d, f"{s.name}-salt"),
+            "salt-and-pepper noise on 8% of pixels",
+        ),
+        Category(
+            "low-contrast",
+            lambda s, d: png(_low_contrast(s.base), d, f"{s.name}-lowc"),
+            "ink 120 on paper 175 (of 255)",
+        ),
+        Category(
+            "modules-2px",
+            lambda s, d: png(rasterise(s.pdf, module_dpi(s, 2.0)), d, f"{s.name}-m2"),
+            "rasterised so a module is 2 px",
+        ),
+        Category(
+            "smudge",
+            lambda s, d: png(_smudge(s.base, s.box, s.rng), d, f"{s.name}-smudge"),
+            "ink blot and pen stroke over the code",
+        ),
+        Category(
+            "phone-photo",
+            lambda s, d: jpeg(_phone(s), d, f"{s.name}-phone", 70),
+            "tilt + turn + uneven light + blur + noise, JPEG 70",
+        ),
     ] + (_stress_categories(png, jpeg) if stress else [])
 
 
@@ -328,20 +386,33 @@ def _stress_categories(png: Any, jpeg: Any) -> list[Category]:
 
     def far_phone(s: Sample, d: Path) -> Path:
         image = _phone(s)
-        image = image.resize((image.width * 2 // 5, image.height * 2 // 5),
-                             Image.Resampling.BILINEAR)  # the page framed from further away
+        image = image.resize(
+            (image.width * 2 // 5, image.height * 2 // 5), Image.Resampling.BILINEAR
+        )  # the page framed from further away
         return jpeg(image, d, f"{s.name}-farphone", 60)
 
     return [
-        Category("x-scan-72dpi", lambda s, d: png(rasterise(s.pdf, 72), d, f"{s.name}-72"),
-                 "PDF rasterised at 72 dpi"),
-        Category("x-blur-3", lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(3)), d,
-                                              f"{s.name}-b3"), "Gaussian blur σ=3 px"),
-        Category("x-salt-15%", lambda s, d: png(_salt(s.base, s.rng, 0.15), d,
-                                                f"{s.name}-salt15"), "salt noise on 15%"),
+        Category(
+            "x-scan-72dpi",
+            lambda s, d: png(rasterise(s.pdf, 72), d, f"{s.name}-72"),
+            "PDF rasterised at 72 dpi",
+        ),
+        Category(
+            "x-blur-3",
+            lambda s, d: png(s.base.filter(ImageFilter.GaussianBlur(3)), d, f"{s.name}-b3"),
+            "Gaussian blur σ=3 px",
+        ),
+        Category(
+            "x-salt-15%",
+            lambda s, d: png(_salt(s.base, s.rng, 0.15), d, f"{s.name}-salt15"),
+            "salt noise on 15%",
+        ),
         Category("x-jpeg-8", lambda s, d: jpeg(s.base, d, f"{s.name}-q8", 8), "JPEG quality 8"),
-        Category("x-inverted", lambda s, d: png(ImageOps.invert(s.base), d, f"{s.name}-inv"),
-                 "light code on a dark page (a screen in dark mode)"),
+        Category(
+            "x-inverted",
+            lambda s, d: png(ImageOps.invert(s.base), d, f"{s.name}-inv"),
+            "light code on a dark page (a screen in dark mode)",
+        ),
         Category("x-far-phone", far_phone, "phone photo at 40% of the resolution, JPEG 60"),
     ]
 
@@ -386,8 +457,14 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-def check(path: Path, engine: str, store: TrustStore, at: dt.datetime,
-          expected: signing.SignedDocument, fallback_text: str | None) -> tuple[bool, float]:
+def check(
+    path: Path,
+    engine: str,
+    store: TrustStore,
+    at: dt.datetime,
+    expected: signing.SignedDocument,
+    fallback_text: str | None,
+) -> tuple[bool, float]:
     start = time.perf_counter()
     texts = _bare_read(path) if engine == "bare" else scan.read_codes(path, engine=engine)
     elapsed = time.perf_counter() - start
@@ -467,16 +544,29 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="two documents only")
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--keep", type=Path, help="write the corpus to this directory and keep it")
-    parser.add_argument("--engine", action="append", choices=("zxing", "zbar"),
-                        help="only these engines (default: every available one); the bare "
-                             "zxing-cpp baseline always runs")
-    parser.add_argument("--fallback", action="store_true",
-                        help="a bare page with the code instead of eprescrire.render (figures "
-                             "then compare texts, not verdicts)")
-    parser.add_argument("--stress", action="store_true",
-                        help="add harder categories (prefixed x-) beyond the targets")
-    parser.add_argument("--retries", action="store_true",
-                        help="also report which retry variant rescues each first-pass miss")
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=("zxing", "zbar"),
+        help="only these engines (default: every available one); the bare "
+        "zxing-cpp baseline always runs",
+    )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="a bare page with the code instead of eprescrire.render (figures "
+        "then compare texts, not verdicts)",
+    )
+    parser.add_argument(
+        "--stress",
+        action="store_true",
+        help="add harder categories (prefixed x-) beyond the targets",
+    )
+    parser.add_argument(
+        "--retries",
+        action="store_true",
+        help="also report which retry variant rescues each first-pass miss",
+    )
     args = parser.parse_args()
 
     store = TrustStore.open(ROOT / "keys" / "demo-trust")
@@ -496,15 +586,29 @@ def main() -> None:
                 renderer = "FALLBACK stand-in page, 0.45 mm modules; success = text read back"
             base = rasterise(pdf, BASE_DPI)
             box, module_px = _locate(base)
-            sample = Sample(name, pdf, base, module_px, box,
-                            random.Random(f"{args.seed}-{index}"), fallback_text)
+            sample = Sample(
+                name,
+                pdf,
+                base,
+                module_px,
+                box,
+                random.Random(f"{args.seed}-{index}"),
+                fallback_text,
+            )
             for category in categories:
-                files.append((category.name, category.make(sample, directory), document,
-                              fallback_text))
-            print(f"corpus: {name:18} module {module_px / BASE_DPI * 25.4:.2f} mm "
-                  f"({module_px:.1f} px at {BASE_DPI} dpi)", file=sys.stderr)
-        print(f"corpus: {len(files)} files from {len(corpus)} prescriptions in "
-              f"{time.perf_counter() - started:.1f} s; renderer: {renderer}\n", file=sys.stderr)
+                files.append(
+                    (category.name, category.make(sample, directory), document, fallback_text)
+                )
+            print(
+                f"corpus: {name:18} module {module_px / BASE_DPI * 25.4:.2f} mm "
+                f"({module_px:.1f} px at {BASE_DPI} dpi)",
+                file=sys.stderr,
+            )
+        print(
+            f"corpus: {len(files)} files from {len(corpus)} prescriptions in "
+            f"{time.perf_counter() - started:.1f} s; renderer: {renderer}\n",
+            file=sys.stderr,
+        )
 
         tallies: dict[tuple[str, str], Tally] = {}
         for engine in chosen:
@@ -522,8 +626,9 @@ def main() -> None:
             retry_analysis([(c, p) for c, p, _, _ in files])
 
 
-def _report(categories: list[Category], chosen: list[str],
-            tallies: dict[tuple[str, str], Tally]) -> None:
+def _report(
+    categories: list[Category], chosen: list[str], tallies: dict[tuple[str, str], Tally]
+) -> None:
     header = f"{'category':14}" + "".join(f" | {e + ' ok':>10} {'mean ms':>8}" for e in chosen)
     print(header)
     print("-" * len(header))
@@ -543,11 +648,12 @@ def _report(categories: list[Category], chosen: list[str],
     print(row)
     if "bare" in chosen and "zxing" in chosen:
         bare = statistics.fmean([x for c in categories for x in tallies[("bare", c.name)].times])
-        zxing = statistics.fmean([x for c in categories
-                                  for x in tallies[("zxing", c.name)].times])
+        zxing = statistics.fmean([x for c in categories for x in tallies[("zxing", c.name)].times])
         print(f"\nmean time, zxing engine / bare single pass: {zxing / bare:.2f}")
-    print("bare = baseline: one zxing-cpp pass on the image as loaded, no retries "
-          "(a PDF: page 1 at 200 dpi)")
+    print(
+        "bare = baseline: one zxing-cpp pass on the image as loaded, no retries "
+        "(a PDF: page 1 at 200 dpi)"
+    )
     for engine in chosen:
         failed = [(c.name, f) for c in categories for f in tallies[(engine, c.name)].failures]
         if failed:

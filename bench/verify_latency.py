@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 SCAN_DPI = 150
 
-BASELINE = r'''
+BASELINE = r"""
 import sys
 from PIL import Image
 import zxingcpp
@@ -62,10 +62,10 @@ with open(certificate, "rb") as f:
 with open(signing_input, "rb") as f:
     key.verify(der, f.read(), ec.ECDSA(hashes.SHA256()))
 print("VALID")
-'''
+"""
 
 
-LIBRARY = r'''
+LIBRARY = r"""
 import sys
 from pathlib import Path
 
@@ -75,7 +75,7 @@ from eprescrire.trust import TrustStore
 store = TrustStore.open(Path(sys.argv[2]))
 verdicts = list(verifying.verify_input(sys.argv[1], store, rules.now()))
 sys.exit(0 if verdicts and all(v.status == "valid" for v in verdicts) else 1)
-'''
+"""
 
 
 def make_scan(directory: Path) -> tuple[Path, Path, Path, str]:
@@ -112,9 +112,11 @@ def timed(command: list[str], env: dict[str, str]) -> float:
 
 def summary(label: str, times: list[float]) -> str:
     q1, _, q3 = statistics.quantiles(times, n=4)
-    return (f"{label:34} median {statistics.median(times) * 1000:7.1f} ms   "
-            f"(q1 {q1 * 1000:.1f}, q3 {q3 * 1000:.1f}, min {min(times) * 1000:.1f}, "
-            f"n={len(times)})")
+    return (
+        f"{label:34} median {statistics.median(times) * 1000:7.1f} ms   "
+        f"(q1 {q1 * 1000:.1f}, q3 {q3 * 1000:.1f}, min {min(times) * 1000:.1f}, "
+        f"n={len(times)})"
+    )
 
 
 def breakdown(scan: Path) -> None:
@@ -125,8 +127,12 @@ def breakdown(scan: Path) -> None:
     from eprescrire import scan as scanning
     from eprescrire.trust import TrustStore
 
-    steps: dict[str, list[float]] = {"trust store": [], "read_codes": [], "qr.decode": [],
-                                     "verify_token": []}
+    steps: dict[str, list[float]] = {
+        "trust store": [],
+        "read_codes": [],
+        "qr.decode": [],
+        "verify_token": [],
+    }
     for _ in range(5):
         t0 = time.perf_counter()
         store = TrustStore.open(ROOT / "keys" / "demo-trust")
@@ -149,7 +155,10 @@ def import_profile(command: list[str], env: dict[str, str], top: int = 12) -> No
     """The slowest imports of one CLI run (cumulative microseconds, -X importtime)."""
     process = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "eprescrire", *command[1:]],
-        capture_output=True, env=env, check=False, text=True,
+        capture_output=True,
+        env=env,
+        check=False,
+        text=True,
     )
     rows = []
     for line in process.stderr.splitlines():
@@ -157,8 +166,10 @@ def import_profile(command: list[str], env: dict[str, str], top: int = 12) -> No
         if match:
             rows.append((int(match.group(2)), len(match.group(3)), match.group(4)))
     total = sum(c for c, depth, _ in rows if depth == 1)
-    print(f"imports of one CLI run: {total / 1000:.1f} ms in total (top-level, cumulative); "
-          f"slowest top-level packages:")
+    print(
+        f"imports of one CLI run: {total / 1000:.1f} ms in total (top-level, cumulative); "
+        f"slowest top-level packages:"
+    )
     tops = sorted((r for r in rows if r[1] == 1), reverse=True)[:top]
     for cumulative, _, module in tops:
         print(f"  {cumulative / 1000:7.1f} ms  {module}")
@@ -190,8 +201,10 @@ def main() -> None:
 
         with Image.open(scan) as image:
             size = image.size
-        print(f"scan.png: {size[0]}×{size[1]} px ({SCAN_DPI} dpi A4), {scan.stat().st_size} bytes;"
-              f" QR text {len(text)} characters")
+        print(
+            f"scan.png: {size[0]}×{size[1]} px ({SCAN_DPI} dpi A4), {scan.stat().st_size} bytes;"
+            f" QR text {len(text)} characters"
+        )
         timed(command, env), timed(bare, env), timed(library, env)  # warm the page cache
         cli_times, bare_times, library_times = [], [], []
         for _ in range(args.runs):  # interleaved, so all see the same machine load

@@ -37,7 +37,6 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from typing import Any
 
@@ -48,20 +47,8 @@ from eprescrire import canonical, jws, model, rules
 from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError, VerificationError
 from eprescrire.ledger import History, Ledger, NewRecord, Record
 
-
-class Code(StrEnum):
-    """Reason codes of a refused dispensing (the SPEC §4 codes, and the finer ones of §6)."""
-
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    NOT_YET_VALID = "not_yet_valid"
-    FULLY_DISPENSED = "fully_dispensed"
-    QUANTITY_EXCEEDED = "quantity_exceeded"
-    RENEWAL_NOT_DUE = "renewal_not_due"
-    NARCOTIC_WINDOW = "narcotic_window"
-    SUBSTITUTION_FORBIDDEN = "substitution_forbidden"
-    PRESCRIBER_MISMATCH = "prescriber_mismatch"
-    CONFLICTING_RECORD = "conflicting_record"
+#: Reason codes of a refused dispensing: the verdict's codes (SPEC §4) and the finer ones of §6.
+Code = Reason
 
 
 class Refused(Error):

@@ -33,6 +33,11 @@ class Reason(StrEnum):
     CANCELLED = "cancelled"
     FULLY_DISPENSED = "fully_dispensed"
     QUANTITY_EXCEEDED = "quantity_exceeded"
+    # Finer refusals of the dispensing rules (SPEC §6).
+    RENEWAL_NOT_DUE = "renewal_not_due"
+    NARCOTIC_WINDOW = "narcotic_window"
+    SUBSTITUTION_FORBIDDEN = "substitution_forbidden"
+    CONFLICTING_RECORD = "conflicting_record"
     UNREADABLE_INPUT = "unreadable_input"
 
 

@@ -90,12 +90,7 @@ def parse_csv(text: str, name: str = "-") -> list[tuple[str, Any]]:
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
         raise InputError(f"{name}: empty CSV")
-    unknown = [
-        c
-        for c in reader.fieldnames
-        if c != "rx"
-        and c.split(".")[0] not in _CSV_ROOTS
-    ]
+    unknown = [c for c in reader.fieldnames if c != "rx" and c.split(".")[0] not in _CSV_ROOTS]
     if unknown:
         raise InputError(f"{name}: unknown CSV column(s): {', '.join(unknown)}")
     groups: dict[str, tuple[str, Any]] = {}

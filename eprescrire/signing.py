@@ -79,9 +79,7 @@ def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDo
     problems = []
     if rpps_of(certificate) != prescription.prescriber.rpps:
         problems.append(
-            FieldError(
-                "prescriber.rpps", "does not match the RPPS of the signing certificate"
-            )
+            FieldError("prescriber.rpps", "does not match the RPPS of the signing certificate")
         )
     if (
         not certificate.not_valid_before_utc

@@ -323,8 +323,8 @@ def test_concurrent_dispensing_never_exceeds(tmp_path: Path, five: d.Presented) 
 
 def _batch(path: str, documents: list[d.Presented], done: Any) -> None:
     ledger = open_ledger(path)
-    for n, document in enumerate(documents):
-        for attempt in range(2):  # the second attempt must be refused
+    for document in documents:
+        for _attempt in range(2):  # the second attempt must be refused
             try:
                 written = d.dispense(ledger, document, d.Request(RPPS), NOW).records
                 done.send((document.prescription.id, written[-1].seq, written[-1].hash))

@@ -110,8 +110,7 @@ def test_multi_page_tiff_reads_every_frame(tmp_path: Path) -> None:
     first, second = _text(4), _text(5)
     blank = page()
     path = tmp_path / "batch.tif"
-    blank.save(path, save_all=True,
-               append_images=[page(qr_image(first)), page(qr_image(second))])
+    blank.save(path, save_all=True, append_images=[page(qr_image(first)), page(qr_image(second))])
     assert scan.read_codes(path) == [first, second]
 
 
@@ -371,15 +370,25 @@ def test_cli_subprocess_batch_of_bad_scans(tmp_path: Path) -> None:
         pytest.skip("console script not installed")
     assets = ["bomb-40000x40000.png", "truncated.png", "no-code.png"]
     process = subprocess.run(
-        [str(script), "verify", *(str(SCAN_ASSETS / a) for a in assets),
-         "--trust", str(TRUST), "--json"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(script),
+            "verify",
+            *(str(SCAN_ASSETS / a) for a in assets),
+            "--trust",
+            str(TRUST),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": "/usr/bin:/bin", "EPRESCRIRE_HOME": str(tmp_path), "NO_COLOR": "1"},
     )
     assert process.returncode == 3, process.stderr
     verdicts = _verdicts(process.stdout)
     assert [v["reasons"][0]["code"] for v in verdicts] == [
-        "unreadable_input", "unreadable_input", "no_code_found"
+        "unreadable_input",
+        "unreadable_input",
+        "no_code_found",
     ]
     assert "Traceback" not in process.stderr
 
@@ -390,8 +399,9 @@ def test_cli_zbar_missing_exits_4(cli_env: dict[str, str], monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "pyzbar", None)
     monkeypatch.setitem(sys.modules, "pyzbar.pyzbar", None)
     with pytest.raises(SystemExit) as exited:
-        main(["verify", str(SCAN_ASSETS / "no-code.png"), "--trust", str(TRUST),
-              "--engine", "zbar"])
+        main(
+            ["verify", str(SCAN_ASSETS / "no-code.png"), "--trust", str(TRUST), "--engine", "zbar"]
+        )
     assert exited.value.code == 4
 
 
@@ -419,8 +429,9 @@ def test_cli_valid_scan_and_pdf(
     assert {v["id"] for v in verdicts} == {document.prescription.id}
 
 
-def test_inverted_code_is_found_by_a_retry(tmp_path: Path, issue_document: Callable[..., Any]
-                                           ) -> None:
+def test_inverted_code_is_found_by_a_retry(
+    tmp_path: Path, issue_document: Callable[..., Any]
+) -> None:
     from eprescrire import qr
 
     document = issue_document()
@@ -434,8 +445,7 @@ def test_cli_two_prescriptions_on_one_page(
 ) -> None:
     first, second = issue_document(), issue_document("antibiotic.toml")
     path = tmp_path / "two.png"
-    page(_prescription_code(first, 3), _prescription_code(second, 3),
-         size=(1240, 2000)).save(path)
+    page(_prescription_code(first, 3), _prescription_code(second, 3), size=(1240, 2000)).save(path)
     result = _cli(["verify", str(path), "--trust", str(TRUST), "--json"])
     assert result.exit_code == 0, result.output
     verdicts = _verdicts(result.stdout)

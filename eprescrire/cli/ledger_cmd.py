@@ -155,6 +155,7 @@ def dispense(
     if blocking or not verdict.authentic:
         _report(result, json_output, quiet)
         raise typer.Exit(int(verdict.exit_code))
+    assert verdict.prescription and verdict.token and verdict.signer  # authentic, so present
     presented = dispensing.Presented(
         verdict.prescription,
         verdict.token,
@@ -382,7 +383,7 @@ def cancel(
             kid_of(document.certificates[0]),
             document.certificates[0],
         )
-        pid = document.prescription.id
+        pid: str = document.prescription.id
     else:
         pid = _parse_id(target)
     try:
@@ -559,7 +560,7 @@ def ledger_export(
         stream = sys.stdout
     else:
         try:
-            stream = open(out, "x", encoding="utf-8", newline="")
+            stream = open(out, "x", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
         except FileExistsError as e:
             raise UsageError(f"{out} already exists; refusing to overwrite it") from e
         except OSError as e:

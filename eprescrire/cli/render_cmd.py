@@ -56,7 +56,9 @@ def _page(page: str) -> str:
 def render(
     documents: list[Path] = typer.Argument(..., help="Signed JSON documents (from `issue`)."),
     out: Path | None = typer.Option(None, "--out", help="PDF to write (one document only)."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Directory for ID.pdf, one per document."),
+    out_dir: Path | None = typer.Option(
+        None, "--out-dir", help="Directory for ID.pdf, one per document."
+    ),
     page: str = typer.Option("A5", "--page", help="Page size: A5 or A4."),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,

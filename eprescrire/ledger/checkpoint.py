@@ -74,7 +74,7 @@ def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[by
         ledger.ledger_id,
         seq,
         digest,
-        payload["at"],
+        str(payload["at"]),
         kid,
         common_name(credentials.certificate),
         credentials.certificate,

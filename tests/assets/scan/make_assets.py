@@ -29,8 +29,12 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 def bomb_png(width: int = 40_000, height: int = 40_000) -> bytes:
     # 8-bit grayscale; IDAT holds one compressed row: enough for a parser, not for a decoder.
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(b"\x00" + b"\xff" * 64)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" + b"\xff" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def main() -> None:
@@ -41,7 +45,8 @@ def main() -> None:
 
     buffer = io.BytesIO()
     segno.make("EPRESCRIRE TRUNCATED SCAN TEST 0123456789", error="m").save(
-        buffer, kind="png", scale=4)
+        buffer, kind="png", scale=4
+    )
     data = buffer.getvalue()
     (HERE / "truncated.png").write_bytes(data[: len(data) // 2])
 
@@ -53,7 +58,8 @@ def main() -> None:
     page.save(HERE / "no-code.png", optimize=True)
 
     segno.make("https://example.org/ordonnance", error="m", micro=False).save(
-        HERE / "url-code.png", scale=6)
+        HERE / "url-code.png", scale=6
+    )
 
 
 if __name__ == "__main__":
