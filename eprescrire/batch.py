@@ -7,10 +7,8 @@ secret is serialised, written or derived again: a forked child inherits the pare
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -48,6 +46,9 @@ def run(
         for item in items:
             yield work(item)
         return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     try:
         context = multiprocessing.get_context("fork")
     except ValueError:  # platforms without fork: run in-process rather than re-deriving secrets

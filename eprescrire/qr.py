@@ -521,7 +521,35 @@ def _inflate(data: bytes) -> bytes:
         raise VerificationError(Reason.MALFORMED, "QR content is truncated")
     if inflater.unused_data:
         raise VerificationError(Reason.MALFORMED, "QR content has trailing data")
+    if _nonzero_padding(data, out):
+        raise VerificationError(Reason.MALFORMED, "QR content has altered padding bits")
     return out
+
+
+def _quiet_inflate(data: bytes) -> bytes | None:
+    inflater = zlib.decompressobj(-15, zdict=preset_dictionary())
+    try:
+        out = inflater.decompress(data, MAX_INFLATED + 1)
+    except zlib.error:
+        return None
+    return out if inflater.eof and not inflater.unused_data else None
+
+
+def _nonzero_padding(data: bytes, out: bytes) -> bool:
+    """True when the unused high bits of the stream's last byte are not zero.
+
+    DEFLATE ends inside a byte; the bits after its final code are ignored by every inflater,
+    so without this check a changed character at the end of the code would still verify. zlib
+    writes them as zeros: any other value is an alteration.
+    """
+    last = data[-1]
+    for used in range(1, 8):
+        high = last & ~((1 << used) - 1) & 0xFF
+        if not high:
+            return False  # the bits that could be padding are already zero
+        if _quiet_inflate(data[:-1] + bytes([last & ((1 << used) - 1)])) == out:
+            return True  # those high bits were padding, and they were set
+    return False
 
 
 # --------------------------------------------------------------------------------------------

@@ -92,3 +92,42 @@ def test_version_and_completion(run_cli) -> None:
     result = run_cli("--version")
     assert result.code == 0 and result.stdout.strip() == f"eprescrire {__version__}"
     assert "--install-completion" in run_cli("--help").stdout
+
+
+def test_verify_fast_path_accepts_exactly_the_typer_options() -> None:
+    """``verify`` is served without Typer at the counter; both parsers must agree."""
+    import typer.main
+
+    from eprescrire.cli import app, verify_parser
+
+    group = typer.main.get_command(app)
+    command = group.commands["verify"]  # type: ignore[attr-defined]
+    typer_options = {
+        opt for param in command.params for opt in param.opts if opt.startswith("-")
+    } - {"--help", "-h"}
+    fast_options = {opt for action in verify_parser()._actions for opt in action.option_strings}
+    assert fast_options == typer_options
+
+
+def test_fast_path_and_typer_give_the_same_verdicts(
+    tmp_path: Path, key_file: Path, run_cli, cli_env
+) -> None:
+    run_cli("issue", EXAMPLE_FILES[0], "--key", key_file, "--out", tmp_path / "rx.json")
+    fast = run_cli(
+        "verify",
+        tmp_path / "rx.json",
+        tmp_path / "none.png",
+        "--trust",
+        KEYS / "demo-trust",
+        "--json",
+    )
+    # An option Typer must explain (bad --jobs) falls back to Typer and its usage error.
+    assert (
+        run_cli("verify", tmp_path / "rx.json", "--jobs", "0", "--trust", KEYS / "demo-trust").code
+        == 2
+    )
+    assert run_cli("verify", "--trust").code == 2
+    assert fast.code == 3
+    assert [v["status"] for v in fast.json_lines()] == ["valid", "unreadable"]
+    helped = run_cli("verify", "--help")
+    assert helped.code == 0 and "--engine" in helped.stdout

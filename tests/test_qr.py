@@ -453,3 +453,22 @@ def test_too_large_for_any_qr_code_is_refused() -> None:
     prescription = dataclasses.replace(_reference(), lines=lines)
     with pytest.raises(ValueError, match="too large for a QR code"):
         qr.encode_parts(prescription, "JS0wWpJ4KJU", bytes(64))
+
+
+def test_flipping_any_bit_of_the_last_byte_is_refused(issue_document) -> None:
+    """DEFLATE ignores the padding bits of its last byte; the decoder must not."""
+    from eprescrire import qr
+    from eprescrire.errors import VerificationError
+
+    for name in ("reference.toml", "antibiotic.toml", "narcotic.toml"):
+        document = issue_document(name)
+        text = qr.encode(document)
+        frame = bytearray(qr.base45_decode(text[len(qr.PREFIX) :]))
+        for bit in range(8):
+            altered = bytearray(frame)
+            altered[-1] ^= 1 << bit
+            try:
+                token = qr.decode(qr.PREFIX + qr.base45_encode(bytes(altered)))
+            except VerificationError:
+                continue
+            assert token != document.token

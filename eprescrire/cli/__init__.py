@@ -1,71 +1,97 @@
 """The ``eprescrire`` command line: parse, call the library, print. Nothing else.
 
-Each area registers its commands from its own module; heavy libraries (reportlab, segno, PIL,
-zxing-cpp) are imported inside the commands that use them, so ``verify`` and ``--help`` start
-fast.
+The Typer application (``eprescrire.cli._app``, also ``eprescrire.cli.app``) holds every command. ``verify`` is what a
+pharmacist waits for at every scan, so :func:`main` serves a plain ``verify`` invocation (and
+``--version``) without loading Typer at all; anything else, including ``--help`` and every
+usage error, goes through the Typer application.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-
-import typer
+from pathlib import Path
+from typing import Any
 
 from eprescrire import __version__
 from eprescrire.errors import Error, ExitCode
 
-app = typer.Typer(
-    name="eprescrire",
-    help="Secure electronic prescriptions: issue, print, verify offline, dispense once.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from eprescrire.cli._app import app
+
+        return app
+    raise AttributeError(name)
 
 
-def _version(value: bool) -> None:
-    if value:
+class _NotFast(Exception):
+    """The fast path declines: let the Typer application handle the command line."""
+
+
+class _QuietParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # never print or exit: Typer will explain
+        raise _NotFast(message)
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    """The options of ``eprescrire verify`` (kept identical to the Typer command's by a test)."""
+    parser = _QuietParser(prog="eprescrire verify", add_help=False, allow_abbrev=False)
+    parser.add_argument("inputs", nargs="+")
+    parser.add_argument("--trust", type=Path)
+    parser.add_argument("--at")
+    parser.add_argument("--engine", default="zxing", choices=("zxing", "zbar"))
+    parser.add_argument("--show-jws", action="store_true")
+    parser.add_argument("--ledger")
+    parser.add_argument("--jobs", "-j", type=int, default=1)
+    parser.add_argument("--json", dest="json_output", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    parser.add_argument("--verbose", action="store_true")
+    return parser
+
+
+def _fast(args: list[str]) -> int:
+    """Serve ``verify`` and ``--version`` without Typer; raise _NotFast for anything else."""
+    if args == ["--version"]:
         print(f"eprescrire {__version__}")
-        raise typer.Exit(0)
+        return 0
+    if not args or args[0] != "verify" or any(a in ("-h", "--help") for a in args):
+        raise _NotFast()
+    options = verify_parser().parse_intermixed_args(args[1:])
+    if not 1 <= options.jobs <= 64 or any(i.startswith("-") and i != "-" for i in options.inputs):
+        raise _NotFast()
+    from eprescrire.cli import _verify
 
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """Secure electronic prescriptions: issue, print, verify offline, dispense once."""
-
-
-def _register() -> None:
-    from eprescrire.cli import issue_cmd, keys_cmd, trust_cmd, verify_cmd
-
-    for module in (keys_cmd, trust_cmd, issue_cmd, verify_cmd):
-        module.register(app)
-    for optional in ("render_cmd", "ledger_cmd"):
-        try:
-            module = __import__(f"eprescrire.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name != f"eprescrire.cli.{optional}":
-                raise
-            continue
-        module.register(app)
-
-
-_register()
+    return _verify.run(
+        options.inputs,
+        trust=options.trust,
+        at=options.at,
+        engine=options.engine,
+        show_jws=options.show_jws,
+        ledger=options.ledger,
+        jobs=options.jobs,
+        json_output=options.json_output,
+        quiet=options.quiet,
+        stdin=sys.stdin.buffer.read() if "-" in options.inputs else b"",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: map every error to its exit code and one line on stderr.
 
-    Typer/click handle usage errors themselves (exit 2); our own errors carry their exit code.
+    Typer handles usage errors itself (exit 2); our own errors carry their exit code.
     """
     args = sys.argv[1:] if argv is None else argv
     verbose = "--verbose" in args
     try:
-        app(args=args, prog_name="eprescrire")
+        try:
+            code = _fast(args)
+        except _NotFast:
+            from eprescrire.cli._app import app
+
+            app(args=args, prog_name="eprescrire")
+            code = 0
+        sys.exit(code)
     except Error as e:
         if verbose:
             raise

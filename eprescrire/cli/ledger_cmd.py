@@ -196,9 +196,8 @@ def _report(result: dict[str, Any], json_output: bool, quiet: bool) -> None:
         _common.emit_json(result)
     if quiet:
         return
-    from rich.markup import escape
-
     from eprescrire import ids
+    from eprescrire.cli._output import escape
 
     out = _out(json_output)
     colour, label = _LABELS[result["status"]]
@@ -219,7 +218,7 @@ def _report(result: dict[str, Any], json_output: bool, quiet: bool) -> None:
 
 
 def _show_lines(out: Any, state: dict[str, Any]) -> None:
-    from rich.markup import escape
+    from eprescrire.cli._output import escape
 
     for item in state["lines"]:
         if "dispensed" not in item:
@@ -302,9 +301,8 @@ def _print_refusal(error: Any, quiet: bool) -> None:
 
 
 def _show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
-    from rich.markup import escape
-
     from eprescrire import ids
+    from eprescrire.cli._output import escape
 
     out = _common.console(stderr=to_stderr)
     flags = []

@@ -134,6 +134,6 @@ def _overall(codes: list[ExitCode]) -> ExitCode:
 
 
 def _escape(text: str) -> str:
-    from rich.markup import escape
+    from eprescrire.cli._output import escape
 
     return escape(text)

@@ -90,7 +90,7 @@ def list_(
         table.add_row(
             e.kind, e.name, e.ident, f"{e.not_after:%Y-%m-%d}" if e.not_after else "", e.detail
         )
-    _common.console(stderr=False).print(table)
+    _common.console(stderr=False, rich=True).print(table)
 
 
 @trust_app.command("remove")

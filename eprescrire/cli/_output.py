@@ -1,0 +1,159 @@
+"""Output helpers for the commands, without typer and without rich at import time.
+
+``eprescrire verify`` runs at every scan at the counter: when its output is not a terminal it
+prints plain text and never loads rich; on a terminal, rich gives colours (NO_COLOR respected).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from eprescrire import config, rules
+
+# The markup tags the commands use ([bold red], [/], [dim], ...) and rich's escaping rule.
+_TAG = re.compile(r"(\\*)(\[(?:/|[a-z#@][^\[\]]*?)\])")
+_ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def escape(text: str) -> str:
+    """Escape text for console markup (same rule as ``rich.markup.escape``)."""
+
+    def double(match: re.Match[str]) -> str:
+        backslashes, tag = match.groups()
+        return f"{backslashes}{backslashes}\\{tag}"
+
+    text = _ESCAPABLE.sub(double, text)
+    return text + "\\" if text.endswith("\\") and not text.endswith("\\\\") else text
+
+
+def strip_markup(text: str) -> str:
+    """Remove markup tags; an escaped tag (odd number of backslashes) is kept as text."""
+
+    def plain(match: re.Match[str]) -> str:
+        backslashes, tag = match.groups()
+        if len(backslashes) % 2:
+            return backslashes[: len(backslashes) // 2] + tag
+        return backslashes[: len(backslashes) // 2]
+
+    return _TAG.sub(plain, text)
+
+
+class PlainConsole:
+    """Prints console markup as plain text (what rich prints when not on a terminal)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+
+    @property
+    def file(self) -> TextIO:
+        return sys.stderr if self.stderr else sys.stdout
+
+    def print(self, text: Any = "") -> None:
+        self.file.write(strip_markup(str(text)) + "\n")
+
+
+def console(stderr: bool = True, *, rich: bool = False) -> Any:
+    """A console for people: rich on a terminal (or when ``rich`` is asked, for tables),
+    plain text otherwise. Colours follow NO_COLOR and TTY detection."""
+    stream = sys.stderr if stderr else sys.stdout
+    if not rich and not stream.isatty():
+        return PlainConsole(stderr)
+    from rich.console import Console
+
+    return Console(
+        stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True
+    )
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def moment(at: str | None) -> dt.datetime:
+    return config.parse_moment(at) if at else rules.now()
+
+
+def load_credentials(key: Path, passphrase_file: Path | None, insecure: bool) -> Any:
+    from eprescrire import keys
+
+    passphrase = config.read_passphrase(passphrase_file, prompt=f"Passphrase for {key.name}")
+    return keys.load_pkcs12(key, passphrase, insecure=insecure)
+
+
+def open_trust(trust: Path | None) -> Any:
+    from eprescrire.trust import TrustStore
+
+    return TrustStore.open(config.trust_dir(trust))
+
+
+def batch_exit(codes: list[int]) -> int:
+    """SPEC §3 over a batch: 1 if any was rejected, else 3 if any unreadable, else the worst."""
+    if not codes:
+        return 0
+    if 1 in codes:
+        return 1
+    if 3 in codes:
+        return 3
+    return max(codes)
+
+
+class _Step:
+    """What a command calls per item; a rich progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, progress: Any, task: Any, out: Any) -> None:
+        self._progress = progress
+        self._task = task
+        self._out = out
+
+    @property
+    def active(self) -> bool:
+        return self._progress is not None
+
+    def print(self, message: str) -> None:
+        self.log(message)
+
+    def advance(self) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def log(self, message: str) -> None:
+        (self._progress.console if self._progress is not None else self._out).print(message)
+
+
+class progress:
+    """A progress bar on stderr for batches, only on a terminal, never with --json/--quiet."""
+
+    def __init__(self, total: int, label: str, *, enabled: bool) -> None:
+        self.total = total
+        self.label = label
+        self.enabled = enabled and total > 1 and sys.stderr.isatty()
+        self._progress: Any = None
+
+    def __enter__(self) -> _Step:
+        out = console()
+        if not self.enabled:
+            return _Step(None, None, out)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._progress = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=out,
+            transient=True,
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=self.total)
+        return _Step(self._progress, task, out)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
