@@ -30,18 +30,10 @@ PY
 fi
 
 LOG=$WORK/counter-log.ndjson
-: > "$LOG"
-# Verify the whole folder at once (both cores), then dispense each valid prescription.
-# (The ledger, once it exists, makes verify report cancelled and fully dispensed prescriptions.)
-LEDGER_OPTION=()
-[ -f "$LEDGER" ] && LEDGER_OPTION=(--ledger "$LEDGER")
-eprescrire verify "$SCANS"/* --trust "$TRUST" "${LEDGER_OPTION[@]}" --json --jobs 2 --quiet \
-  > "$WORK/verify.ndjson" || true
-while IFS= read -r line; do
-  input=$(printf '%s' "$line" | python -c 'import json,sys; v=json.load(sys.stdin); print(v["input"] if v["status"]=="valid" else "")')
-  [ -n "$input" ] || { printf '%s\n' "$line" >> "$LOG"; continue; }
-  eprescrire dispense "$input" --trust "$TRUST" --ledger "$LEDGER" --all \
-    --pharmacist "$PHARMACIST" --pharmacy "$PHARMACY" --json --quiet >> "$LOG" || true
-done < "$WORK/verify.ndjson"
-echo "counter session: $(wc -l < "$LOG") records in $LOG" >&2
+# Verify and dispense everything due on every scan of the folder, decoding on both cores;
+# one object per scan in the log (dispensed, refused, rejected or unreadable).
+status=0
+eprescrire dispense "$SCANS"/* --trust "$TRUST" --ledger "$LEDGER" --all \
+  --pharmacist "$PHARMACIST" --pharmacy "$PHARMACY" --jobs 2 --json --quiet > "$LOG" || status=$?
+echo "counter session: $(grep -c '"status":"dispensed"' "$LOG" || true) of $(wc -l < "$LOG") scans dispensed (log: $LOG), exit $status" >&2
 eprescrire ledger verify --ledger "$LEDGER"

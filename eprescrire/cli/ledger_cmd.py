@@ -72,14 +72,95 @@ def _signer_certificate(verdict: Any, store: Any, data: bytes | None) -> Any:
     return certificate
 
 
+def _verify_for_dispense(item: tuple[str, Any]) -> tuple[list[Any], bytes | None]:
+    """Verify one input (in a worker process or in-process): its verdicts, and its bytes when
+    it is a small file (a signed JSON document carries the signer certificate)."""
+    from eprescrire import batch, verifying
+
+    name, when = item
+    options = batch.shared("dispense")
+    data: bytes | None = None
+    stdin = None
+    if name == "-":
+        data = options["stdin"]
+        stdin = io.BytesIO(data)
+    else:
+        path = Path(name)
+        try:
+            if path.is_file() and path.stat().st_size <= verifying.MAX_TEXT_BYTES:
+                data = path.read_bytes()
+        except OSError:
+            data = None
+    verdicts = list(
+        verifying.verify_input(
+            name, batch.shared("trust"), when, engine=options["engine"], stdin=stdin
+        )
+    )
+    return verdicts, data
+
+
+def _batch_rows(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(input, Request or Error, when) for each row of a dispensing CSV.
+
+    Columns: ``input`` (required), ``line`` and ``quantity`` (empty line: everything due),
+    ``substitute``, ``pharmacist`` and ``pharmacy`` (default: the command's options), ``at``
+    (default: --at or now). Relative inputs are relative to the CSV file.
+    """
+    import csv
+
+    from eprescrire import config, dispensing
+    from eprescrire.errors import Error
+
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read the dispensing batch ({e})") from e
+    reader = csv.DictReader(io.StringIO(text))
+    allowed = {"input", "line", "quantity", "substitute", "pharmacist", "pharmacy", "at"}
+    if not reader.fieldnames or "input" not in reader.fieldnames:
+        raise InputError(f"{path}: a dispensing batch needs an 'input' column")
+    unknown = set(reader.fieldnames) - allowed
+    if unknown:
+        raise InputError(f"{path}: unknown column(s): {', '.join(sorted(unknown))}")
+    rows: list[tuple[str, Any, Any]] = []
+    for number, row in enumerate(reader, start=2):
+        cell = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        name = cell.get("input", "")
+        if name and name != "-" and not Path(name).is_absolute():
+            name = str(path.parent / name)
+        try:
+            if not name:
+                raise InputError(f"{path}:{number}: empty input")
+            pharmacist = cell.get("pharmacist") or defaults["pharmacist"]
+            if not pharmacist:
+                raise UsageError(f"{path}:{number}: no pharmacist (column or --pharmacist)")
+            pharmacy = cell.get("pharmacy") or defaults["pharmacy"]
+            line = int(cell["line"]) if cell.get("line") else None
+            quantity = int(cell["quantity"]) if cell.get("quantity") else None
+            request: Any = dispensing.Request(
+                pharmacist=dispensing.check_rpps(pharmacist),
+                line=line,
+                quantity=quantity,
+                substitute=cell.get("substitute") or None,
+                pharmacy=None if not pharmacy else dispensing.check_finess(pharmacy),
+            )
+            when = config.parse_moment(cell["at"]) if cell.get("at") else defaults["when"]
+        except ValueError as e:
+            request, when = InputError(f"{path}:{number}: {e}"), defaults["when"]
+        except Error as e:
+            request, when = e, defaults["when"]
+        rows.append((name or f"{path}:{number}", request, when))
+    return rows
+
+
 def dispense(
-    input_: str = typer.Argument(
-        ...,
-        metavar="INPUT",
-        help="Scan/photo/PDF, signed JSON, QR text file, or - for QR text on stdin (one code).",
+    inputs: list[str] | None = typer.Argument(
+        None,
+        metavar="INPUT...",
+        help="Scans/photos/PDFs, signed JSON, QR text files, or - for QR text on stdin (one code each).",
     ),
-    pharmacist: str = typer.Option(
-        ..., "--pharmacist", help="RPPS of the dispensing pharmacist (11 digits, Luhn key)."
+    pharmacist: str | None = typer.Option(
+        None, "--pharmacist", help="RPPS of the dispensing pharmacist (11 digits, Luhn key)."
     ),
     line: int | None = typer.Option(
         None, "--line", help="Dispense this line only (numbered from 1, as printed)."
@@ -102,6 +183,13 @@ def dispense(
         metavar="FINESS",
         help="FINESS of the pharmacy (9 characters, Luhn key).",
     ),
+    batch_file: Path | None = typer.Option(
+        None,
+        "--batch",
+        metavar="FILE.csv",
+        help="A day's dispensings, one per row: input,line,quantity,substitute,pharmacist,pharmacy,at.",
+    ),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Processes to verify with."),
     trust: Path | None = _common.TRUST_OPTION,
     ledger: str | None = _common.LEDGER_OPTION,
     at: str | None = _common.AT_OPTION,
@@ -112,49 +200,121 @@ def dispense(
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Verify a prescription, then record what is handed over in the ledger (refusing what the
-    prescription or the law does not allow)."""
-    from eprescrire import dispensing, verifying
-    from eprescrire.errors import Reason
+    """Verify prescriptions, then record what is handed over in the ledger (refusing what the
+    prescription or the law does not allow).
 
-    if all_lines == (line is not None):
-        raise UsageError("say what to dispense: --line N [--quantity Q] or --all")
+    Several inputs get the same request; --batch FILE.csv gives one request per row. Inputs are
+    verified (with --jobs processes) and recorded one after the other, in order; one refused or
+    unreadable input does not stop the others. With --json, one object per input:
+    {"input", "status": "dispensed"|"refused"|"rejected"|"unreadable", "id", "reasons",
+    "dispensed", "dispensing", ...}.
+    """
+    from eprescrire import batch, dispensing
+    from eprescrire.errors import Error
+
     if engine not in ("zxing", "zbar"):
         raise UsageError("--engine must be zxing or zbar")
-    request = dispensing.Request(
-        pharmacist=dispensing.check_rpps(pharmacist),
-        line=line,
-        quantity=quantity,
-        substitute=substitute,
-        pharmacy=None if pharmacy is None else dispensing.check_finess(pharmacy),
-    )
-    store = _common.open_trust(trust)
     when = _common.moment(at)
-    data: bytes | None = None
-    stdin = None
-    if input_ == "-":
-        data = sys.stdin.buffer.read(verifying.MAX_TEXT_BYTES + 1)
-        stdin = io.BytesIO(data)
-    else:
-        path = Path(input_)
-        try:
-            if path.is_file() and path.stat().st_size <= verifying.MAX_TEXT_BYTES:
-                data = path.read_bytes()
-        except OSError:
-            data = None
-    verdicts = list(verifying.verify_input(input_, store, when, engine=engine, stdin=stdin))
-    if len(verdicts) != 1:
-        raise InputError(
-            f"{input_}: {len(verdicts)} prescription codes found; dispense one at a time"
+    if batch_file is not None:
+        if inputs:
+            raise UsageError("give inputs on the command line or --batch FILE.csv, not both")
+        if line is not None or quantity is not None or all_lines or substitute is not None:
+            raise UsageError("with --batch, lines and quantities come from the CSV rows")
+        rows = _batch_rows(
+            batch_file, {"pharmacist": pharmacist, "pharmacy": pharmacy, "when": when}
         )
+    else:
+        if not inputs:
+            raise UsageError("give the prescriptions to dispense, or --batch FILE.csv")
+        if pharmacist is None:
+            raise UsageError("--pharmacist is required")
+        if all_lines == (line is not None):
+            raise UsageError("say what to dispense: --line N [--quantity Q] or --all")
+        request = dispensing.Request(
+            pharmacist=dispensing.check_rpps(pharmacist),
+            line=line,
+            quantity=quantity,
+            substitute=substitute,
+            pharmacy=None if pharmacy is None else dispensing.check_finess(pharmacy),
+        )
+        rows = [(name, request, when) for name in inputs]
+    if sum(name == "-" for name, _, _ in rows) > 1:
+        raise UsageError("standard input (-) can be read once")
+    store = _common.open_trust(trust)
+    stdin = sys.stdin.buffer.read() if any(name == "-" for name, _, _ in rows) else b""
+    batch.share(trust=store, dispense={"engine": engine, "stdin": stdin})
+    codes: list[int] = []
+    with (
+        _open(ledger, create=True) as handle,
+        _common.progress(len(rows), "Dispensing", enabled=not json_output and not quiet) as step,
+    ):
+        verified = batch.run(
+            _verify_for_dispense,
+            [(name, row_when) for name, _, row_when in rows],
+            min(jobs, max(1, len(rows))),
+            chunksize=1,
+        )
+        for (name, request, row_when), (verdicts, data) in zip(rows, verified, strict=True):
+            if isinstance(request, Error):
+                # A bad row (mistyped RPPS, no input, ...) is unreadable input; the others go on.
+                result = {
+                    "input": name,
+                    "status": "unreadable",
+                    "reasons": [{"code": "unreadable_input", "message": str(request)}],
+                    "dispensed": [],
+                }
+                codes.append(int(ExitCode.UNREADABLE))
+                _report(result, json_output, quiet)
+            else:
+                codes.append(
+                    _record(
+                        handle, store, name, verdicts, data, request, row_when, json_output, quiet
+                    )
+                )
+            step.advance()
+    if len(rows) > 1 and not quiet:
+        done = sum(code == 0 for code in codes)
+        _common.console().print(f"{len(rows)} inputs: {done} dispensed, {len(rows) - done} not")
+    raise typer.Exit(_common.batch_exit(codes))
+
+
+def _record(
+    handle: Any,
+    store: Any,
+    name: str,
+    verdicts: list[Any],
+    data: bytes | None,
+    request: Any,
+    when: Any,
+    json_output: bool,
+    quiet: bool,
+) -> int:
+    """Record one verified input in the ledger; report it; return its exit code."""
+    from eprescrire import dispensing
+    from eprescrire.errors import Reason
+
+    if len(verdicts) != 1:
+        result: dict[str, Any] = {
+            "input": name,
+            "status": "unreadable",
+            "reasons": [
+                {
+                    "code": "unreadable_input",
+                    "message": f"{len(verdicts)} prescription codes found; dispense one at a time",
+                }
+            ],
+            "dispensed": [],
+        }
+        _report(result, json_output, quiet)
+        return int(ExitCode.UNREADABLE)
     verdict = verdicts[0]
-    result: dict[str, Any] = verdict.to_json()
+    result = verdict.to_json()
     result.update(status=verdict.status, dispensed=[])
     # Expiry is the ledger's call: a prescription first dispensed in time may still be renewed.
     blocking = [r for r in verdict.reasons if r.code is not Reason.EXPIRED]
     if blocking or not verdict.authentic:
         _report(result, json_output, quiet)
-        raise typer.Exit(int(verdict.exit_code))
+        return int(verdict.exit_code)
     assert verdict.prescription and verdict.token and verdict.signer  # authentic, so present
     presented = dispensing.Presented(
         verdict.prescription,
@@ -162,16 +322,15 @@ def dispense(
         verdict.signer.kid,
         _signer_certificate(verdict, store, data),
     )
-    with _open(ledger, create=True) as handle:
-        try:
-            outcome = dispensing.dispense(handle, presented, request, when)
-        except dispensing.Refused as e:
-            state = dispensing.state_of(
-                presented.prescription, presented.kid, handle.history(verdict.id)
-            )
-            result.update(status="refused", reasons=e.to_json(), dispensing=state.to_json(when))
-            _report(result, json_output, quiet)
-            raise typer.Exit(int(ExitCode.REJECTED)) from None
+    try:
+        outcome = dispensing.dispense(handle, presented, request, when)
+    except dispensing.Refused as e:
+        state = dispensing.state_of(
+            presented.prescription, presented.kid, handle.history(verdict.id)
+        )
+        result.update(status="refused", reasons=e.to_json(), dispensing=state.to_json(when))
+        _report(result, json_output, quiet)
+        return int(ExitCode.REJECTED)
     assert outcome.state is not None
     result.update(
         status="dispensed",
@@ -180,6 +339,7 @@ def dispense(
         dispensing=outcome.state.to_json(when),
     )
     _report(result, json_output, quiet)
+    return 0
 
 
 _LABELS = {
