@@ -137,31 +137,54 @@ def test_fast_path_and_typer_give_the_same_verdicts(
 PHARMACIST = "10012345673"
 
 
-def test_dispense_many_inputs_and_a_csv_batch(tmp_path: Path, key_file: Path, run_cli, cli_env) -> None:
+def test_dispense_many_inputs_and_a_csv_batch(
+    tmp_path: Path, key_file: Path, run_cli, cli_env
+) -> None:
     out = tmp_path / "rx"
-    issued = run_cli("issue", *EXAMPLE_FILES, "--key", key_file, "--out-dir", out, "--json").json_lines()
+    issued = run_cli(
+        "issue", *EXAMPLE_FILES, "--key", key_file, "--out-dir", out, "--json"
+    ).json_lines()
     docs = [Path(s["out"]) for s in issued]
     ledger = tmp_path / "ledger.sqlite3"
     common = ["--trust", KEYS / "demo-trust", "--ledger", ledger, "--json"]
-    first = run_cli("dispense", docs[0], docs[1], tmp_path / "missing.png", "--all", "--pharmacist", PHARMACIST, *common, "--jobs", "2")
+    first = run_cli(
+        "dispense",
+        docs[0],
+        docs[1],
+        tmp_path / "missing.png",
+        "--all",
+        "--pharmacist",
+        PHARMACIST,
+        *common,
+        "--jobs",
+        "2",
+    )
     assert [r["status"] for r in first.json_lines()] == ["dispensed", "dispensed", "unreadable"]
     assert first.code == 3
-    reference = next(d for d, s in zip(docs, issued, strict=True) if s["input"].endswith("reference.toml"))
+    reference = next(
+        d for d, s in zip(docs, issued, strict=True) if s["input"].endswith("reference.toml")
+    )
     batch_csv = tmp_path / "day.csv"
     batch_csv.write_text(
         "input,line,quantity,pharmacist,at\n"
         f"{docs[2].name},,,,\n"
-        f"{docs[2].name},,,,\n"                     # the same paper again: refused
+        f"{docs[2].name},,,,\n"  # the same paper again: refused
         f"{reference.name},4,1,,\n"
-        f"{reference.name},4,5,,\n"                 # more than remains: quantity_exceeded
-        f"{reference.name},1,1,10012345670,\n",     # mistyped RPPS: that row only
+        f"{reference.name},4,5,,\n"  # more than remains: quantity_exceeded
+        f"{reference.name},1,1,10012345670,\n",  # mistyped RPPS: that row only
         "utf-8",
     )
     shutil.copy(reference, tmp_path / reference.name)
     shutil.copy(docs[2], tmp_path / docs[2].name)
     result = run_cli("dispense", "--batch", batch_csv, "--pharmacist", PHARMACIST, *common)
     rows = result.json_lines()
-    assert [r["status"] for r in rows] == ["dispensed", "refused", "dispensed", "refused", "unreadable"]
+    assert [r["status"] for r in rows] == [
+        "dispensed",
+        "refused",
+        "dispensed",
+        "refused",
+        "unreadable",
+    ]
     assert rows[3]["reasons"][0]["code"] == "quantity_exceeded"
     assert "Luhn" in rows[4]["reasons"][0]["message"]
     assert result.code == 1
