@@ -15,7 +15,6 @@ It travels between ledgers as a small JSON file::
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 import re
@@ -32,7 +31,6 @@ from eprescrire.keys import Credentials, kid_of
 FILE_FORMAT = "eprescrire-cancellation/1"
 PAYLOAD_TYPE = "cancellation"
 MAX_REASON_LENGTH = 500
-MAX_FILE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -154,32 +152,9 @@ def load_file(data: bytes) -> Cancellation:
     (whether that signer may cancel the prescription is the ledger's check).
 
     On failure, raises :class:`VerificationError`."""
-    if len(data) > MAX_FILE_BYTES:
-        raise VerificationError(Reason.MALFORMED, "cancellation file too large")
-    try:
-        body = canonical.loads(data)
-    except canonical.StrictJSONError as e:
-        raise VerificationError(
-            Reason.MALFORMED, f"cancellation file is not strict JSON: {e}"
-        ) from e
-    if not isinstance(body, dict) or body.get("format") != FILE_FORMAT:
-        raise VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire cancellation file")
-    token, raw = body.get("jws"), body.get("certificates")
-    if (
-        not isinstance(token, str)
-        or not isinstance(raw, list)
-        or len(raw) != 1
-        or not isinstance(raw[0], str)
-    ):
-        raise VerificationError(
-            Reason.MALFORMED, "a cancellation file holds one JWS and its signer certificate"
-        )
-    try:
-        certificate = x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
-    except (ValueError, binascii.Error) as e:
-        raise VerificationError(
-            Reason.MALFORMED, "the certificate in the cancellation file is not X.509"
-        ) from e
+    from eprescrire.signing import read_signed_file
+
+    token, certificate = read_signed_file(data, FILE_FORMAT, "cancellation")
     return verify_cancellation(token, certificate)
 
 

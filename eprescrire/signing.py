@@ -33,6 +33,7 @@ from eprescrire.trust import TrustStore
 
 DOCUMENT_FORMAT = "eprescrire/1"
 MAX_CERTIFICATES = 4
+MAX_SIGNED_FILE_BYTES = 64 * 1024
 
 Status = Literal["valid", "rejected", "unreadable"]
 #: Reasons that leave the prescription authentic: its content can be shown.
@@ -348,6 +349,41 @@ def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime
             else:
                 verdict.reject(Reason.MALFORMED, "the document was altered outside its signature")
     return verdict
+
+
+def read_signed_file(data: bytes, file_format: str, what: str) -> tuple[str, x509.Certificate]:
+    """The JWS and the one signer certificate of a small signed file (a cancellation, a ledger
+    checkpoint): strict JSON ``{"format": file_format, "jws": ..., "certificates": [DER]}``.
+
+    Only the shape is checked here; the caller checks the signature and decides whether the
+    certificate is one to trust. On failure, raises :class:`VerificationError`.
+    """
+    if len(data) > MAX_SIGNED_FILE_BYTES:
+        raise VerificationError(Reason.MALFORMED, f"{what} file too large")
+    try:
+        body = canonical.loads(data)
+    except canonical.StrictJSONError as e:
+        raise VerificationError(Reason.MALFORMED, f"{what} file is not strict JSON: {e}") from e
+    if not isinstance(body, dict) or body.get("format") != file_format:
+        raise VerificationError(Reason.NOT_A_PRESCRIPTION, f"not an eprescrire {what} file")
+    token, raw = body.get("jws"), body.get("certificates")
+    if (
+        set(body) != {"format", "jws", "certificates"}
+        or not isinstance(token, str)
+        or not isinstance(raw, list)
+        or len(raw) != 1
+        or not isinstance(raw[0], str)
+    ):
+        raise VerificationError(
+            Reason.MALFORMED, f"a {what} file holds one JWS and its signer certificate"
+        )
+    try:
+        certificate = fully_parsed(
+            x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
+        )
+    except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
+        raise VerificationError(Reason.MALFORMED, f"the {what} certificate is not X.509") from e
+    return token, certificate
 
 
 def load_document(data: bytes) -> SignedDocument:

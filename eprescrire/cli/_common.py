@@ -35,6 +35,7 @@ from eprescrire.cli._output import (  # noqa: E402  re-exported for the commands
     moment,
     open_trust,
     progress,
+    write_new,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "moment",
     "open_trust",
     "progress",
+    "write_new",
 ]

@@ -93,6 +93,19 @@ def open_trust(trust: Path | None) -> Any:
     return TrustStore.open(config.trust_dir(trust))
 
 
+def write_new(target: Path, data: bytes) -> None:
+    """Write a new file; never overwrite one silently. Raises InputError (exit 3)."""
+    from eprescrire.errors import InputError
+
+    try:
+        with open(target, "xb") as handle:
+            handle.write(data)
+    except FileExistsError as e:
+        raise InputError(f"{target} already exists; refusing to overwrite it") from e
+    except OSError as e:
+        raise InputError(f"cannot write {target}: {e.strerror}") from e
+
+
 def batch_exit(codes: list[int]) -> int:
     """SPEC §3 over a batch: 1 if any was rejected, else 3 if any unreadable, else the worst."""
     if not codes:

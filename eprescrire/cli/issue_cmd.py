@@ -74,7 +74,7 @@ def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
         document = signing.sign(prescription, batch.shared("credentials"))
         out, out_dir = options["out"], options["out_dir"]
         target = out if out is not None else out_dir / f"{prescription.id}.json"
-        _write_new(target, document.to_json_bytes())
+        _common.write_new(target, document.to_json_bytes())
         summary.update(status="issued", id=prescription.id, out=str(target))
         if options["pdf"] is not None or (options["with_pdf"] and out_dir is not None):
             from eprescrire import render
@@ -183,14 +183,3 @@ def issue(
     if len(sources) > 1 and not quiet:
         say.print(f"{issued} issued, {len(sources) - issued} not issued")
     raise typer.Exit(_common.batch_exit(codes))
-
-
-def _write_new(target: Path, data: bytes) -> None:
-    """Write a new file; never overwrite silently."""
-    try:
-        with open(target, "xb") as handle:
-            handle.write(data)
-    except FileExistsError as e:
-        raise InputError(f"{target} already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise InputError(f"cannot write {target}: {e.strerror}") from e

@@ -563,7 +563,7 @@ def cancel(
             _print_refusal(e, quiet)
             raise typer.Exit(int(ExitCode.REJECTED)) from None
     if out is not None:
-        _write_new(out, signed.to_file_bytes())
+        _common.write_new(out, signed.to_file_bytes())
     result = {
         "id": pid,
         "status": "cancelled",
@@ -583,16 +583,6 @@ def cancel(
             console.print(f"  {note}")
         if out is not None:
             console.print(f"  signed cancellation written to {out}")
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    try:
-        with open(path, "xb") as handle:
-            handle.write(data)
-    except FileExistsError as e:
-        raise UsageError(f"{path} already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror}") from e
 
 
 def consent(
@@ -772,7 +762,7 @@ def ledger_checkpoint(
             )
             raise typer.Exit(int(ExitCode.REJECTED))
         data, saved = checkpoints.write(handle, credentials, when)
-    _write_new(out, data)
+    _common.write_new(out, data)
     if json_output:
         _common.emit_json(saved.to_json() | {"out": str(out)})
     if not quiet:

@@ -14,7 +14,6 @@ is still there with the same hash: a truncated ledger or an older copy fails.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -87,26 +86,9 @@ def read(data: bytes) -> Checkpoint:
 
     Whether that certificate is one you trust is for the caller (``--trust``) to decide.
     On failure, raises :class:`VerificationError`."""
-    try:
-        body = canonical.loads(data)
-    except canonical.StrictJSONError as e:
-        raise VerificationError(Reason.MALFORMED, f"checkpoint is not strict JSON: {e}") from e
-    if not isinstance(body, dict) or body.get("format") != FILE_FORMAT:
-        raise VerificationError(Reason.NOT_A_PRESCRIPTION, "not an eprescrire ledger checkpoint")
-    token, raw = body.get("jws"), body.get("certificates")
-    if (
-        not isinstance(token, str)
-        or not isinstance(raw, list)
-        or len(raw) != 1
-        or not isinstance(raw[0], str)
-    ):
-        raise VerificationError(
-            Reason.MALFORMED, "a checkpoint holds one JWS and its signer certificate"
-        )
-    try:
-        certificate = x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
-    except (ValueError, binascii.Error) as e:
-        raise VerificationError(Reason.MALFORMED, "the checkpoint certificate is not X.509") from e
+    from eprescrire.signing import read_signed_file
+
+    token, certificate = read_signed_file(data, FILE_FORMAT, "ledger checkpoint")
     parsed = jws.parse(token)
     if parsed.kid != kid_of(certificate):
         raise VerificationError(
