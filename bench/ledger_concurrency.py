@@ -3,7 +3,7 @@
 Prints, per repetition, how many were recorded and how the others were refused; the claim is
 exactly 5 recorded, 0 "database is locked" (or any other error), every refusal quantity_exceeded.
 
-    /tmp/venv/bin/python bench/ledger_concurrency.py [--processes 16] [--attempts 10] [--repeat 20]
+    .venv/bin/python bench/ledger_concurrency.py [--processes 16] [--attempts 10] [--repeat 20]
 """
 
 from __future__ import annotations

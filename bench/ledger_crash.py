@@ -5,7 +5,7 @@ refused), and reports every commit on a pipe as it returns. After each kill: SQL
 check, the hash chain, no line over-dispensed, and every dispensing reported as done before the
 kill still present with the same hash.
 
-    /tmp/venv/bin/python bench/ledger_crash.py [--kills 50] [--prescriptions 6000]
+    .venv/bin/python bench/ledger_crash.py [--kills 50] [--prescriptions 6000]
 """
 
 from __future__ import annotations

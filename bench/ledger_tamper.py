@@ -6,7 +6,7 @@ An attacker with the file can drop the append-only triggers, so every edit start
 Deleting the *last* record is truncation (a shorter chain is still a chain): it is in the
 checkpoint part, not among the 200.
 
-    /tmp/venv/bin/python bench/ledger_tamper.py [--tamperings 200] [--records 1000]
+    .venv/bin/python bench/ledger_tamper.py [--tamperings 200] [--records 1000]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ prescription the ledger has not seen: read its history, apply the rules, append 
 prescription record and the dispensing record with their chained hashes, commit. The baseline
 inserts the same two rows (same bodies and hashes) per transaction, with no reads and no rules.
 
-    /tmp/venv/bin/python bench/ledger_throughput.py [--count 500] [--runs 5]
+    .venv/bin/python bench/ledger_throughput.py [--count 500] [--runs 5]
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ DCC schema wrapping, which would only make them larger). Both are really signed 
 key. Then prints median encode/decode times of RX1 over several runs, with their ratio to the
 EU DCC decoding pipeline (Base45 + zlib + CBOR) measured in the same run.
 
-Run: /tmp/venv/bin/python bench/qr_size.py [--runs N]
+Run: .venv/bin/python bench/qr_size.py [--runs N]
 """
 
 from __future__ import annotations

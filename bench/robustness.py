@@ -8,9 +8,9 @@ VALID through the real path: ``scan.read_codes`` -> ``qr.decode`` -> ``signing.v
 against keys/demo-trust. Every engine available (zxing-cpp, and zbar when libzbar is installed)
 reads the same files.
 
-    /tmp/venv/bin/python bench/robustness.py            # full corpus
-    /tmp/venv/bin/python bench/robustness.py --quick    # 2 documents, a few seconds
-    /tmp/venv/bin/python bench/robustness.py --retries  # which retry variant rescues what
+    .venv/bin/python bench/robustness.py            # full corpus
+    .venv/bin/python bench/robustness.py --quick    # 2 documents, a few seconds
+    .venv/bin/python bench/robustness.py --retries  # which retry variant rescues what
 
 Degradations are made with Pillow alone (no numpy), seeded (``--seed``) so runs are repeatable.
 """

@@ -13,7 +13,7 @@ pharmacy's flatbed scanner would. Then, alternating in the same run:
 Prints the median (and quartiles) of each over ``--runs`` process runs, their ratio, an
 in-process breakdown of the CLI's work, and where its start-up time goes (``-X importtime``).
 
-    /tmp/venv/bin/python bench/verify_latency.py [--runs 15]
+    .venv/bin/python bench/verify_latency.py [--runs 15]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Regenerate the QR test vectors in this folder (run from the repository root):
 
-    /tmp/venv/bin/python tests/assets/qr/generate.py
+    .venv/bin/python tests/assets/qr/generate.py
 
 golden-rx.json   examples/reference.toml signed by the demo prescriber at a fixed time
 golden.json      its QR text, the exact JWS it rebuilds, a verification time, the zlib version

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the bad-input scan assets of tests/test_scan.py (one file per failure mode).
 
-    /tmp/venv/bin/python tests/assets/scan/make_assets.py
+    .venv/bin/python tests/assets/scan/make_assets.py
 
 - bomb-40000x40000.png   a valid PNG whose header claims 40000×40000 pixels (1.6 Gpx) with a
                          tiny IDAT: Pillow must refuse it before allocating anything.
