@@ -18,9 +18,9 @@ Timing works on Europe/Paris dates. Every unit of a line covers
   fraction);
 * at most ``days_per_dispensing`` (else 30) days of supply may be ahead of the patient after a
   dispensing; a single unit that covers more is allowed once the supply has run out;
-* a narcotic is dispensed in full only within 3 days of the issue date (or of the end of the
-  previous fraction); later, only the remaining duration of that period, the quantity prorated
-  (rounded down to whole units).
+* a narcotic's treatment runs from the issue date in fractions (``days_per_dispensing``, else
+  one); each is dispensed in full only within 3 days of its start, later only for the days left
+  in it; missed days are lost and later fractions keep their dates (:func:`_allow_narcotic`).
 
 The engine is pure: :func:`state_of` reads a ledger :class:`~eprescrire.ledger.History`,
 :func:`plan` turns a :class:`Request` into records to append or raises :class:`Refused`, and the
@@ -436,6 +436,8 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
             Code.EXPIRED,
             f"line {number} was never dispensed and its first dispensing was due by {deadline.isoformat()}",
         )
+    if line.narcotic:
+        return _allow_narcotic(ls, p, number, at)
     new_round = not ls.events or ls.given_in_round >= line.quantity
     left = line.quantity if new_round else line.quantity - ls.given_in_round
     today = Fraction(_day(at))
@@ -455,24 +457,6 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
         )
     limit_days = window - ahead
     limited_by = Code.QUANTITY_EXCEEDED
-    if line.narcotic:
-        reference = Fraction(_day(p.issued_at)) if supply is None else supply
-        full_until = reference + rules.NARCOTIC_FULL_WINDOW_DAYS
-        if today > full_until:
-            # Late: only what remains of this period of treatment (R5132-33).
-            period = min(Fraction(window), ls.remaining * ls.unit_days)
-            remaining_days = reference + period - today
-            prorated = max(0, math.floor(remaining_days / ls.unit_days))
-            quantity = min(left, prorated)
-            if quantity == 0:
-                return Allowance(
-                    0,
-                    Code.NARCOTIC_WINDOW,
-                    f"line {number} is a narcotic presented after {_date(full_until).isoformat()}: "
-                    f"only the remaining {max(0, math.floor(remaining_days))} day(s) of treatment may be "
-                    f"dispensed, less than one unit",
-                )
-            return Allowance(quantity, limited_by=Code.NARCOTIC_WINDOW)
     quantity = min(left, max(0, math.floor(limit_days / ls.unit_days)))
     if quantity == 0 and ahead == 0:
         quantity = 1  # one unit covers more than the window: it may go once the supply ran out
@@ -489,6 +473,76 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
             next_day,
         )
     return Allowance(quantity, limited_by=limited_by)
+
+
+def _allow_narcotic(
+    ls: LineState, p: model.Prescription, number: int, at: dt.datetime
+) -> Allowance:
+    """Narcotics (R.5132-33): the treatment runs from the issue date, in fractions of
+    ``days_per_dispensing`` days (one fraction when the line is not fractioned). A fraction is
+    dispensed in full only within 3 days of its start (the issue date, or the end of the
+    previous fraction); later, only the units for what remains of that fraction, counted from
+    today or from the end of what the patient already holds. Missed days are lost; later
+    fractions keep their dates. A unit belongs to the fraction in which its days begin.
+    """
+    line = ls.line
+    fraction_days = Fraction(line.days_per_dispensing or line.duration_days)
+    unit = ls.unit_days
+    issue_day = _day(p.issued_at)
+    elapsed = Fraction(_day(at) - issue_day)
+    if elapsed >= line.duration_days:
+        end = _date(issue_day + line.duration_days)
+        return Allowance(
+            0,
+            Code.NARCOTIC_WINDOW,
+            f"line {number} is a narcotic whose treatment period ended on {end.isoformat()}",
+        )
+    k = math.floor(elapsed / fraction_days)
+    start = k * fraction_days
+    stop = min(start + fraction_days, Fraction(line.duration_days))
+
+    def units_from(day: Fraction) -> int:
+        """Units whose days begin in [day, stop)."""
+        return max(0, math.ceil(stop / unit) - math.ceil(day / unit))
+
+    given = sum(
+        e.quantity
+        for e in ls.events
+        if math.floor(Fraction(_day(e.at) - issue_day) / fraction_days) == k
+    )
+    full_until = start + rules.NARCOTIC_FULL_WINDOW_DAYS
+    if units_from(start) - given <= 0 and stop >= line.duration_days:
+        return Allowance(
+            0,
+            Code.NARCOTIC_WINDOW,
+            f"line {number}: the last narcotic fraction was dispensed; "
+            f"{ls.remaining} unit(s) of missed fractions are not dispensed later",
+        )
+    if units_from(start) - given <= 0:
+        due = _date(issue_day + stop)
+        return Allowance(
+            0,
+            Code.RENEWAL_NOT_DUE,
+            f"line {number}: this narcotic fraction was dispensed; the next is due from "
+            f"{due.isoformat()}",
+            due,
+        )
+    if elapsed <= full_until:
+        quantity = min(units_from(start) - given, ls.remaining)
+        return Allowance(quantity, limited_by=Code.QUANTITY_EXCEEDED)
+    supply = ls.supply_until
+    held_until = elapsed if supply is None else max(elapsed, supply - issue_day)
+    quantity = min(units_from(held_until), units_from(start) - given, ls.remaining)
+    if quantity <= 0:
+        return Allowance(
+            0,
+            Code.NARCOTIC_WINDOW,
+            f"line {number} is a narcotic presented after "
+            f"{_date(issue_day + full_until).isoformat()}: only the remaining "
+            f"{max(0, math.floor(stop - held_until))} day(s) of this period may be dispensed, "
+            f"less than one unit",
+        )
+    return Allowance(quantity, limited_by=Code.NARCOTIC_WINDOW)
 
 
 @dataclass(frozen=True)

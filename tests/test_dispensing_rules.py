@@ -185,7 +185,30 @@ CASES: list[
             ("2026-01-15", 1, 1, 1),
             ("2026-01-21", 1, 1, "renewal_not_due"),
             ("2026-01-25", 1, 1, 1),
-            ("2026-02-05", 1, 1, "narcotic_window"),
+            ("2026-02-02", 1, 1, "narcotic_window"),  # third fraction (29/01-04/02) missed: lost
+            ("2026-02-05", 1, 1, 1),  # the fourth keeps its date: in full on its first day
+            ("2026-02-06", 1, 1, "narcotic_window"),  # 3 of 4 given, the missed one is lost
+        ],
+    ),
+    (
+        "narcotic presented late: only the remaining days, and asking again gives nothing more",
+        [{"duration_days": 28, "quantity": 4, "narcotic": True}, SECOND],
+        "2026-01-10T10:00",
+        [
+            ("2026-01-20T10:00", 1, None, 2),  # day 10 of 28: the 2 weeks left, 2 boxes
+            ("2026-01-20T11:00", 1, None, "narcotic_window"),
+            ("2026-01-27", 1, None, "narcotic_window"),
+        ],
+    ),
+    (
+        "fractioned narcotic presented late: the rest of that fraction only, later ones on time",
+        [{"duration_days": 28, "quantity": 28, "narcotic": True, "days_per_dispensing": 7}, SECOND],
+        "2026-01-10T10:00",
+        [
+            ("2026-01-15T10:00", 1, None, 2),  # day 5 of the first 7: 2 days left
+            ("2026-01-15T11:00", 1, None, "narcotic_window"),
+            ("2026-01-17", 1, None, 7),  # second fraction, on its first day
+            ("2026-02-07", 1, None, "narcotic_window"),  # treatment ended on 07/02
         ],
     ),
     (
