@@ -335,6 +335,9 @@ class State:
                         item["next_due"] = allowance.due.isoformat()
             result["lines"].append(item)
         if not details:
+            # Whether, when and how much was dispensed is the patient's to share: keep the keys
+            # (stable output) but say nothing.
+            result.update(fully_dispensed=None, first_dispensed_at=None)
             result["withheld"] = "the patient opposed sharing dispensing data with the prescriber"
         return result
 

@@ -273,6 +273,8 @@ def test_cancel_and_status_need_the_signing_key(
     view = json.loads(hidden.stdout)
     assert hidden.code == 0 and "withheld" in view and view["share_opposition"] is True
     assert all("dispensed" not in item and "events" not in item for item in view["lines"])
+    assert view["fully_dispensed"] is None and view["first_dispensed_at"] is None
+    assert "fully dispensed" not in hidden.stderr and "RPPS" not in hidden.stderr
     assert (
         "dispensed"
         in json.loads(run_cli("status", rx["id"], "--ledger", rx["ledger"], "--json").stdout)[
@@ -371,3 +373,57 @@ def test_console_script_dispense(rx: dict[str, Any], cli_env: dict[str, str]) ->
     second = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert json.loads(second.stdout)["reasons"][0]["code"] == "renewal_not_due"
+
+
+def test_a_forged_copy_cannot_take_over_or_cancel_the_prescription(
+    run_cli: Any, rx: dict[str, Any]
+) -> None:
+    """Someone re-signs the same content (same identifier) with a key of their own, from a
+    rogue authority: cancelling it must not cancel, nor block, the genuine prescription."""
+    import datetime as dt
+
+    from eprescrire import keys, model, signing
+
+    tmp = rx["tmp"]
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    rogue = keys.new_authority("Rogue", not_before=start, days=3650)
+    mallory = keys.new_prescriber(
+        rogue, name="Dr Mallory", rpps="10003456786", specialty="X", not_before=start, days=3650
+    )
+    genuine = signing.load_document(rx["rx"].read_bytes())
+    forged = signing.sign(genuine.prescription, mallory)
+    (tmp / "forged.json").write_bytes(forged.to_json_bytes())
+    keys.save_pkcs12(tmp / "mallory.p12", mallory, b"demo-only", "Dr Mallory")
+    cancel = [
+        "cancel",
+        tmp / "forged.json",
+        "--key",
+        tmp / "mallory.p12",
+        "--ledger",
+        rx["ledger"],
+        "--reason",
+        "sabotage",
+    ]
+    refused = run_cli(*cancel, "--trust", KEYS / "demo-trust")
+    assert refused.code == 3 and "not a trusted signed prescription" in refused.stderr
+    # Without a trust store the cancellation is only kept with its signer: it never applies.
+    assert run_cli(*cancel).code == 0
+    dispensed = dispense(run_cli, rx, "--line", "1")
+    assert dispensed.code == 0, dispensed
+    status = run_cli("status", rx["id"], "--ledger", rx["ledger"], "--json", "-q")
+    assert json.loads(status.stdout)["cancelled"] is None
+    # The genuine prescriber can still cancel.
+    genuine_cancel = run_cli(
+        "cancel",
+        rx["rx"],
+        "--key",
+        rx["key"],
+        "--ledger",
+        rx["ledger"],
+        "--reason",
+        "erreur",
+        "--trust",
+        KEYS / "demo-trust",
+    )
+    assert genuine_cancel.code == 0, genuine_cancel
+    assert dispense(run_cli, rx, "--line", "2").code == 1

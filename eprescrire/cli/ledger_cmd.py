@@ -508,6 +508,7 @@ def cancel(
         ..., "--reason", help="Why the prescription is cancelled (recorded, signed)."
     ),
     ledger: str | None = _common.LEDGER_OPTION,
+    trust: Path | None = _common.TRUST_OPTION,
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -520,28 +521,44 @@ def cancel(
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Cancel a prescription: sign a cancellation with the prescription's own key and record it."""
-    from eprescrire import cancellation, dispensing, signing
+    """Cancel a prescription: sign a cancellation with the prescription's own key and record it.
+
+    A signed prescription given as RX is verified against the trust store first (as by
+    `verify`, an expired one included), and the ledger learns it. Without a trust store, the
+    ledger never learns a prescription from the document alone: the cancellation is kept with
+    its signer and takes effect only on the prescription that signer signed."""
+    from eprescrire import cancellation, config, dispensing, signing
     from eprescrire.errors import VerificationError
-    from eprescrire.keys import kid_of
 
     when = _common.moment(at)
     presented = None
+    from_document = False
     path = Path(target)
     if path.is_file():
         try:
-            document = signing.load_document(path.read_bytes())
+            data = path.read_bytes()
         except OSError as e:
             raise InputError(f"{target}: {e.strerror}") from e
-        except VerificationError as e:
-            raise InputError(f"{target}: not a signed prescription ({e})") from e
-        presented = dispensing.Presented(
-            document.prescription,
-            document.token,
-            kid_of(document.certificates[0]),
-            document.certificates[0],
-        )
-        pid: str = document.prescription.id
+        if trust is not None or config.trust_dir(None).is_dir():
+            store = _common.open_trust(trust)
+            verdict = signing.verify_document(target, data, store, when)
+            if not verdict.authentic:
+                codes = ", ".join(r.code.value for r in verdict.reasons)
+                raise InputError(f"{target}: not a trusted signed prescription ({codes})")
+            assert verdict.prescription and verdict.token and verdict.signer
+            presented = dispensing.Presented(
+                verdict.prescription,
+                verdict.token,
+                verdict.signer.kid,
+                _signer_certificate(verdict, store, data),
+            )
+            pid: str = verdict.prescription.id
+        else:
+            try:
+                pid = signing.load_document(data).prescription.id
+            except VerificationError as e:
+                raise InputError(f"{target}: not a signed prescription ({e})") from e
+            from_document = True
     else:
         pid = _parse_id(target)
     try:
@@ -550,8 +567,8 @@ def cancel(
         raise UsageError(f"--reason: {e}") from e
     credentials = _common.load_credentials(key, passphrase_file, insecure_key)
     signed = cancellation.sign_cancellation(pid, reason, when, credentials)
-    with _open(ledger, create=presented is not None) as handle:
-        if presented is None and not handle.history(pid).known:
+    with _open(ledger, create=path.is_file()) as handle:
+        if presented is None and not from_document and not handle.history(pid).known:
             raise InputError(
                 f"the ledger has no record of prescription {pid}: give the signed document (rx.json)"
             )
