@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from eprescrire.errors import KeyFileError, UsageError
 
@@ -170,7 +170,7 @@ def new_prescriber(
             critical=True,
         )
         .add_extension(
-            x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]),
             critical=False,
         )
         .add_extension(

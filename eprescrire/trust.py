@@ -28,10 +28,45 @@ from cryptography.x509 import verification
 
 from eprescrire import jws
 from eprescrire.errors import Reason, TrustStoreError, UsageError, VerificationError
-from eprescrire.keys import common_name, fingerprint, kid_of, rpps_of
+from eprescrire.keys import DOCUMENT_SIGNING_EKU, common_name, fingerprint, kid_of, rpps_of
 
 SUPPORTED_ALGORITHMS = frozenset({jws.ALGORITHM})
 MAX_CHAIN_DEPTH = 2
+
+
+def _require_signing_usage(_policy: object, _cert: object, usage: x509.KeyUsage) -> None:
+    if not (usage.digital_signature or usage.content_commitment) or usage.key_cert_sign:
+        raise ValueError("key usage does not allow signing documents")
+
+
+def _require_document_signing(_policy: object, _cert: object, eku: x509.ExtendedKeyUsage) -> None:
+    if DOCUMENT_SIGNING_EKU not in eku:
+        raise ValueError("extended key usage lacks documentSigning")
+
+
+def _require_end_entity(
+    _policy: object, _cert: object, basic: x509.BasicConstraints | None
+) -> None:
+    if basic is not None and basic.ca:
+        raise ValueError("a CA certificate cannot sign prescriptions")
+
+
+def _signer_policy() -> verification.ExtensionPolicy:
+    """What a prescriber's certificate must say: a document-signing certificate (critical
+    KeyUsage with digitalSignature or nonRepudiation, ExtendedKeyUsage with documentSigning),
+    not a CA. A TLS login or encryption certificate from the same authority is refused."""
+    policy = verification.ExtensionPolicy.permit_all()
+    return (
+        policy.require_present(
+            x509.KeyUsage, verification.Criticality.CRITICAL, _require_signing_usage
+        )
+        .require_present(
+            x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _require_document_signing
+        )
+        .may_be_present(
+            x509.BasicConstraints, verification.Criticality.AGNOSTIC, _require_end_entity
+        )
+    )
 
 
 def _is_ca(certificate: x509.Certificate) -> bool:
@@ -208,6 +243,10 @@ class TrustStore:
             .store(verification.Store(self.authorities))
             .time(at)
             .max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=_signer_policy(),
+            )
         )
         try:
             chain = builder.build_client_verifier().verify(certificate, intermediates).chain

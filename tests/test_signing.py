@@ -209,3 +209,78 @@ def test_token_parts_are_strict() -> None:
     for token in ("a.b", "a.b.c.d", "!!.e30.AA", jws.b64url_encode(b"[]") + ".e30.AA"):
         with pytest.raises(VerificationError):
             jws.parse(token)
+
+
+def _profiled_prescriber(authority, *, eku, signing_usage=True):  # type: ignore[no-untyped-def]
+    """A prescriber certificate from the demo authority with a chosen key profile."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from eprescrire import keys
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, "Dr Claire Martin"),
+                    x509.NameAttribute(NameOID.SERIAL_NUMBER, "810003456786"),
+                ]
+            )
+        )
+        .issuer_name(authority.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=signing_usage,
+                content_commitment=False,
+                key_encipherment=not signing_usage,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
+            critical=False,
+        )
+    )
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    certificate = builder.sign(authority.key, hashes.SHA256())
+    return keys.Credentials(key=key, certificate=certificate, chain=(authority.certificate,))
+
+
+def test_only_document_signing_certificates_may_sign(demo_authority, demo_trust) -> None:
+    """A login (clientAuth) or encryption certificate from the same authority is refused."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from eprescrire.keys import DOCUMENT_SIGNING_EKU
+
+    now = dt.datetime.now(dt.UTC)
+    prescription = model.from_input(__import__("conftest").load_example(), now=now)
+    cases = {
+        "document signing": (dict(eku=[DOCUMENT_SIGNING_EKU]), "valid"),
+        "login only": (dict(eku=[ExtendedKeyUsageOID.CLIENT_AUTH]), "rejected"),
+        "no extended key usage": (dict(eku=None), "rejected"),
+        "encryption key usage": (dict(eku=[DOCUMENT_SIGNING_EKU], signing_usage=False), "rejected"),
+    }
+    for name, (profile, expected) in cases.items():
+        credentials = _profiled_prescriber(demo_authority, **profile)
+        document = signing.sign(prescription, credentials)
+        verdict = signing.verify_document("rx", document.to_json_bytes(), demo_trust, now)
+        assert verdict.status == expected, (name, verdict.reasons)
+        if expected == "rejected":
+            assert [r.code.value for r in verdict.reasons] == ["untrusted_chain"], name
