@@ -78,4 +78,6 @@ def parse_moment(text: str) -> dt.datetime:
         raise UsageError(f"--at: {text!r} is not an ISO 8601 date or date and time") from e
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=PARIS)
+    if not 1970 <= moment.year <= 2999:
+        raise UsageError(f"--at: {text!r} is outside the years 1970 to 2999")
     return moment.astimezone(dt.UTC)

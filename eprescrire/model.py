@@ -32,6 +32,7 @@ MAX_NARCOTIC_DAYS = 28
 MAX_TREATMENT_DAYS = 365  # 12 months including renewals
 MAX_LINES = 40
 CLOCK_SKEW = dt.timedelta(minutes=5)
+MIN_ISSUE_YEAR, MAX_ISSUE_YEAR = 2000, 2998  # keeps every date computed from it in range
 
 Sex = Literal["F", "M"]
 
@@ -226,10 +227,16 @@ def _timestamp(checker: _Checker, value: Any, where: str) -> dt.datetime | None:
     """An aware UTC datetime with whole seconds, as signed: ``2026-11-25T17:30:00Z``."""
     if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
         try:
-            return dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
+            moment = dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
         except ValueError:
             pass
-    checker.fail(where, "must be a UTC time YYYY-MM-DDTHH:MM:SSZ")
+        else:
+            if MIN_ISSUE_YEAR <= moment.year <= MAX_ISSUE_YEAR:
+                return moment
+    checker.fail(
+        where,
+        f"must be a UTC time YYYY-MM-DDTHH:MM:SSZ between {MIN_ISSUE_YEAR} and {MAX_ISSUE_YEAR}",
+    )
     return None
 
 
@@ -259,6 +266,9 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
         checker.fail("issued", "must be a date YYYY-MM-DD or an ISO 8601 date and time")
         return None
     moment = moment.astimezone(dt.UTC).replace(microsecond=0)
+    if not MIN_ISSUE_YEAR <= moment.year <= MAX_ISSUE_YEAR:
+        checker.fail("issued", f"must be between {MIN_ISSUE_YEAR} and {MAX_ISSUE_YEAR}")
+        return None
     if moment > now + CLOCK_SKEW:
         checker.fail("issued", "issue date is in the future")
         return None

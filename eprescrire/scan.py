@@ -54,21 +54,33 @@ PDF_DPI = 200
 PDF_RETRY_DPI = 300
 #: Largest raster of one PDF page, in pixels; a larger page is rasterised at a lower resolution.
 MAX_PAGE_PIXELS = 40_000_000
+#: zxing-cpp refuses a side above this; no scan has one.
+MAX_SIDE = 65_535
 
 _PDF_MAGIC = b"%PDF"
 
 
-def read_codes(path: Path, engine: str = "zxing") -> list[str]:
+def read_codes(path: Path, engine: str = "zxing", data: bytes | None = None) -> list[str]:
     """The texts of every QR code in an image or PDF file, de-duplicated in reading order.
 
-    Reads every page of a PDF and every frame of a multi-page image; returns ``[]`` when no
-    code is found. On failure, raises :class:`InputError` (not a readable image or PDF,
-    corrupt, truncated, too large) or :class:`EnvironmentProblem` (``engine="zbar"`` without
-    libzbar); an unknown engine raises :class:`UsageError`.
+    ``data``, when given, is the file's content already read (a pipe or a device cannot be read
+    twice); ``path`` then only names it. Reads every page of a PDF and every frame of a
+    multi-page image; returns ``[]`` when no code is found. On failure, raises
+    :class:`InputError` (not a readable image or PDF, corrupt, truncated, too large) or
+    :class:`EnvironmentProblem` (``engine="zbar"`` without libzbar); an unknown engine raises
+    :class:`UsageError`.
     """
     decode = _decoder(engine)
     path = Path(path)
     name = str(path)
+    if data is not None:
+        if len(data) > MAX_FILE_BYTES:
+            raise InputError(f"{name}: too large for a scan")
+        if not data:
+            raise InputError(f"{name}: empty file")
+        if data.startswith(_PDF_MAGIC):
+            return _read_pdf(path, decode, data)
+        return _read_image(path, decode, data)
     try:
         size = path.stat().st_size
         with open(path, "rb") as handle:
@@ -210,8 +222,15 @@ _RETRIES: tuple[tuple[str, Callable[[PILImage.Image], PILImage.Image]], ...] = (
 # Images
 
 
-def _read_image(path: Path, decode: Decoder) -> list[str]:
+#: Errors Pillow raises on files that are not what they claim (TypeError: "Missing dimensions"
+#: on a TIFF frame pointing at garbage).
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, MemoryError, KeyError)
+
+
+def _read_image(path: Path, decode: Decoder, data: bytes | None = None) -> list[str]:
     """The codes in every frame of an image file; bombs, corrupt and truncated files refused."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     name = str(path)
@@ -219,20 +238,26 @@ def _read_image(path: Path, decode: Decoder) -> list[str]:
         # Above MAX_IMAGE_PIXELS Pillow only warns; a scan never needs that many pixels.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(path)
+            image = Image.open(io.BytesIO(data) if data is not None else path)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(f"{name}: image too large (decompression bomb?)") from None
         except UnidentifiedImageError:
             raise InputError(f"{name}: not a readable image") from None
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        except _IMAGE_ERRORS as e:
             raise InputError(f"{name}: not a readable image ({_why(e)})") from None
         found: list[str] = []
         with image:
-            frames = getattr(image, "n_frames", 1)
-            for index in range(min(frames, MAX_FRAMES)):
+            # Frames are reached by seeking, at most MAX_FRAMES: ``n_frames`` would walk every
+            # frame of the file, and a small TIFF can chain a million of them.
+            for index in range(MAX_FRAMES):
                 try:
                     if index:
                         image.seek(index)
+                except EOFError:
+                    break
+                except _IMAGE_ERRORS as e:
+                    raise InputError(f"{name}: corrupt image frame ({_why(e)})") from None
+                try:
                     _check_pixels(name, image)
                     image.load()
                     frame = _grayscale(image)
@@ -240,7 +265,7 @@ def _read_image(path: Path, decode: Decoder) -> list[str]:
                     raise
                 except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                     raise InputError(f"{name}: image too large (decompression bomb?)") from None
-                except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+                except _IMAGE_ERRORS as e:
                     raise InputError(f"{name}: corrupt or truncated image ({_why(e)})") from None
                 _extend_unique(found, _scan(frame, decode))
         return found
@@ -253,6 +278,8 @@ def _check_pixels(name: str, image: PILImage.Image) -> None:
     limit = Image.MAX_IMAGE_PIXELS
     if limit is not None and image.width * image.height > limit:
         raise InputError(f"{name}: image too large ({image.width}×{image.height} pixels)")
+    if max(image.width, image.height) > MAX_SIDE or min(image.width, image.height) < 1:
+        raise InputError(f"{name}: image of {image.width}×{image.height} pixels is not a scan")
 
 
 def _grayscale(image: PILImage.Image) -> PILImage.Image:
@@ -285,12 +312,12 @@ def _why(error: BaseException) -> str:
 # PDF
 
 
-def _read_pdf(path: Path, decode: Decoder) -> list[str]:
+def _read_pdf(path: Path, decode: Decoder, data: bytes | None = None) -> list[str]:
     import pypdfium2 as pdfium
 
     name = str(path)
     try:
-        document = pdfium.PdfDocument(path)
+        document = pdfium.PdfDocument(data if data is not None else path)
     except pdfium.PdfiumError as e:
         raise InputError(f"{name}: not a readable PDF ({_why(e)})") from None
     try:
@@ -340,6 +367,8 @@ def _rasterise(name: str, document: Any, index: int, dpi: int) -> PILImage.Image
             pixels = width * height * scale * scale
             if pixels > MAX_PAGE_PIXELS:
                 scale *= (MAX_PAGE_PIXELS / pixels) ** 0.5
+            if not (0 < width * scale <= MAX_SIDE and 0 < height * scale <= MAX_SIDE):
+                raise InputError(f"{name}: page {index + 1} has a size no scan has")
             bitmap = page.render(scale=scale, grayscale=True)
             image = bitmap.to_pil()
         finally:

@@ -155,17 +155,22 @@ class Verdict:
         self.reasons.append(ReasonItem(code, message))
 
     def to_json(self) -> dict[str, Any]:
+        # Identifier, signer and content come from the signed payload: shown only when it is
+        # authentic, never for a document signed by an untrusted or revoked key.
+        authentic = self.authentic
         return {
             "input": self.input,
             "status": self.status,
-            "id": self.id,
+            "id": self.id if authentic else None,
             "reasons": [{"code": r.code.value, "message": r.message} for r in self.reasons],
-            "prescription": model.to_payload(self.prescription)
-            if self.authentic and self.prescription
-            else None,
-            "signer": None
-            if self.signer is None
-            else {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid},
+            "prescription": (
+                model.to_payload(self.prescription) if authentic and self.prescription else None
+            ),
+            "signer": (
+                {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid}
+                if authentic and self.signer is not None
+                else None
+            ),
             "dispensing": self.dispensing,
             "warnings": self.warnings,
         }
@@ -291,6 +296,7 @@ def verify_token(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
     else:
+        verdict.warnings.extend(store.stale_crls(chain, at))
         if any(c not in chain for c in presented):
             verdict.reject(
                 Reason.MALFORMED, "the document presents a certificate outside the signer's chain"

@@ -227,33 +227,32 @@ class TrustStore:
             raise VerificationError(
                 Reason.UNTRUSTED_CHAIN, "signer certificate is a CA, not a prescriber"
             )
-        for cert in (certificate, *intermediates):
-            if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-                which = "signer" if cert is certificate else "issuer"
-                raise VerificationError(
-                    Reason.CERTIFICATE_EXPIRED,
-                    f"{which} certificate was not valid at signing time "
-                    f"(valid {cert.not_valid_before_utc:%Y-%m-%d} "
-                    f"to {cert.not_valid_after_utc:%Y-%m-%d})",
-                )
         if not self.authorities:
             raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
-        builder = (
-            verification.PolicyBuilder()
-            .store(verification.Store(self.authorities))
-            .time(at)
-            .max_chain_depth(MAX_CHAIN_DEPTH)
-            .extension_policies(
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                ee_policy=_signer_policy(),
-            )
-        )
         try:
-            chain = builder.build_client_verifier().verify(certificate, intermediates).chain
+            chain = self._build_chain(certificate, intermediates, at)
         except verification.VerificationError as e:
+            # Trusted but used outside its validity, or not trusted at all? Ask again at a
+            # moment the signer certificate was valid: only a trusted chain passes then.
+            probe = min(max(at, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
+            try:
+                chain = self._build_chain(certificate, intermediates, probe)
+            except verification.VerificationError:
+                raise VerificationError(
+                    Reason.UNTRUSTED_CHAIN,
+                    "signer certificate does not chain to a trusted authority",
+                ) from e
+            for cert in chain:
+                if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
+                    which = "signer" if cert is chain[0] else "issuer"
+                    raise VerificationError(
+                        Reason.CERTIFICATE_EXPIRED,
+                        f"{which} certificate was not valid at signing time "
+                        f"(valid {cert.not_valid_before_utc:%Y-%m-%d} "
+                        f"to {cert.not_valid_after_utc:%Y-%m-%d})",
+                    ) from e
             raise VerificationError(
-                Reason.UNTRUSTED_CHAIN,
-                "signer certificate does not chain to a trusted authority",
+                Reason.UNTRUSTED_CHAIN, "signer certificate does not chain to a trusted authority"
             ) from e
         for child, parent in itertools.pairwise(chain):
             crl = self.crl_for(parent)
@@ -268,6 +267,34 @@ class TrustStore:
                     f"certificate {child.serial_number:x} was revoked by {common_name(parent)!r}",
                 )
         return list(chain)
+
+    def _build_chain(
+        self, certificate: x509.Certificate, intermediates: list[x509.Certificate], at: dt.datetime
+    ) -> list[x509.Certificate]:
+        builder = (
+            verification.PolicyBuilder()
+            .store(verification.Store(self.authorities))
+            .time(at)
+            .max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=_signer_policy(),
+            )
+        )
+        return list(builder.build_client_verifier().verify(certificate, intermediates).chain)
+
+    def stale_crls(self, chain: list[x509.Certificate], now: dt.datetime) -> list[str]:
+        """Warnings for the CRLs of ``chain`` whose next update is past: revocations made since
+        then are unknown here (offline). The verdict still stands on the CRL we have."""
+        warnings = []
+        for authority in chain[1:]:
+            crl = self.crl_for(authority)
+            if crl is not None and crl.next_update_utc is not None and crl.next_update_utc < now:
+                warnings.append(
+                    f"the CRL of {common_name(authority)!r} was due for renewal on "
+                    f"{crl.next_update_utc:%Y-%m-%d}: install a newer one (trust crl)"
+                )
+        return warnings
 
     # ---------------------------------------------------------------------------- edits
 

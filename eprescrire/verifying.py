@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -72,62 +74,84 @@ def verify_input(
                 name, VerificationError(Reason.UNREADABLE_INPUT, "no standard input")
             )
             return
-        data = stdin.read(MAX_TEXT_BYTES + 1)
-        if len(data) > MAX_TEXT_BYTES:
-            yield signing.failed(name, VerificationError(Reason.MALFORMED, "input too large"))
-            return
-        if not data.strip():
-            yield signing.failed(
-                name, VerificationError(Reason.NO_CODE_FOUND, "standard input is empty")
-            )
-            return
-        # A scanner may type several codes, one per line.
-        if not data.lstrip().startswith(b"{") and b"\n" in data.strip():
-            for number, line in enumerate(data.strip().splitlines(), start=1):
-                if line.strip():
-                    yield verify_bytes(f"-:{number}", line, store, at)
-            return
-        yield verify_bytes(name, data, store, at)
+        yield from _verify_text_input(name, stdin.read(MAX_TEXT_BYTES + 1), store, at)
         return
     path = Path(name)
     try:
         with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
             head = handle.read(16)
+            regular = stat.S_ISREG(info.st_mode)
+            if regular:
+                data = None  # read below, by path, only what the kind of file needs
+            else:
+                # A pipe or a device can be read once only, and has no size: read what the
+                # kind of input needs, bounded.
+                limit = scan_limit() if _is_image(head) else MAX_TEXT_BYTES
+                data = head + handle.read(limit + 1 - len(head))
     except FileNotFoundError:
-        yield signing.failed(
-            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: no such file")
-        )
+        yield _unreadable(name, f"{name}: no such file")
         return
     except IsADirectoryError:
-        yield signing.failed(
-            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: is a directory")
-        )
+        yield _unreadable(name, f"{name}: is a directory")
         return
     except OSError as e:
-        yield signing.failed(
-            name, VerificationError(Reason.UNREADABLE_INPUT, f"{name}: {e.strerror}")
-        )
+        yield _unreadable(name, f"{name}: {e.strerror or e.__class__.__name__}")
         return
     if _is_image(head):
-        yield from _verify_image(path, store, at, engine)
+        yield from _verify_image(path, store, at, engine, data)
         return
-    try:
-        size = path.stat().st_size
-        if size > MAX_TEXT_BYTES:
-            raise InputError(f"{name}: too large for a prescription")
-        data = path.read_bytes()
-    except (OSError, InputError) as e:
-        yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, str(e)))
+    if regular:
+        if info.st_size > MAX_TEXT_BYTES:
+            yield _unreadable(name, f"{name}: too large for a prescription")
+            return
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            yield _unreadable(name, f"{name}: {e.strerror or e.__class__.__name__}")
+            return
+    assert data is not None
+    yield from _verify_text_input(name, data, store, at)
+
+
+def scan_limit() -> int:
+    from eprescrire import scan
+
+    return scan.MAX_FILE_BYTES
+
+
+def _unreadable(name: str, message: str) -> Verdict:
+    return signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, message))
+
+
+def _verify_text_input(
+    name: str, data: bytes, store: TrustStore, at: dt.datetime
+) -> Iterator[Verdict]:
+    """A signed JSON document, or QR text: one code, or several one per line (a USB scanner
+    ends each code with CR, LF or both)."""
+    if len(data) > MAX_TEXT_BYTES:
+        yield _unreadable(name, f"{name}: too large for a prescription")
         return
+    if not data.strip():
+        yield signing.failed(name, VerificationError(Reason.NO_CODE_FOUND, f"{name}: empty input"))
+        return
+    if not data.lstrip().startswith(b"{"):
+        lines = [line for line in data.strip().splitlines() if line.strip()]
+        if len(lines) > 1:
+            for number, line in enumerate(lines, start=1):
+                yield verify_bytes(f"{name}:{number}", line, store, at)
+            return
     yield verify_bytes(name, data, store, at)
 
 
-def _verify_image(path: Path, store: TrustStore, at: dt.datetime, engine: str) -> Iterator[Verdict]:
+def _verify_image(
+    path: Path, store: TrustStore, at: dt.datetime, engine: str, data: bytes | None = None
+) -> Iterator[Verdict]:
     from eprescrire import scan
 
     name = str(path)
     try:
-        texts = scan.read_codes(path, engine=engine)
+        texts = scan.read_codes(path, engine=engine, data=data)
     except InputError as e:
         yield signing.failed(name, VerificationError(Reason.UNREADABLE_INPUT, str(e)))
         return
@@ -136,6 +160,21 @@ def _verify_image(path: Path, store: TrustStore, at: dt.datetime, engine: str) -
             name, VerificationError(Reason.NO_CODE_FOUND, f"{name}: no QR code found")
         )
         return
-    for number, text in enumerate(texts, start=1):
-        source = name if len(texts) == 1 else f"{name}#{number}"
-        yield verify_text(source, text, store, at)
+    verdicts = [
+        verify_text(name if len(texts) == 1 else f"{name}#{number}", text, store, at)
+        for number, text in enumerate(texts, start=1)
+    ]
+    # Other codes on the same page (a clinic's web address, a pharmacy loyalty code) are not
+    # ours: when the page holds a prescription code, they are set aside rather than failing it.
+    ours = [v for v in verdicts if not _foreign(v)]
+    if ours and len(ours) < len(verdicts):
+        ours[0].warnings.append(
+            f"{len(verdicts) - len(ours)} other QR code(s) on the page are not prescriptions; "
+            "ignored"
+        )
+        verdicts = ours
+    yield from verdicts
+
+
+def _foreign(verdict: Verdict) -> bool:
+    return [r.code for r in verdict.reasons] == [Reason.NOT_A_PRESCRIPTION]

@@ -31,6 +31,7 @@ def test_attack_is_refused_with_its_reason(name: str, run_cli) -> None:
         # What is shown is only ever what was signed, and never for a forged document.
         if case["reason"] not in ("expired", "not_yet_valid"):
             assert verdict["prescription"] is None
+            assert verdict["id"] is None and verdict["signer"] is None
 
 
 def test_every_attack_named_in_the_plan_is_in_the_corpus() -> None:

@@ -137,10 +137,10 @@ def test_trust_list_and_remove(pki: Path, run_cli) -> None:
     listed = run_cli("trust", "list", "--trust", pki / "trust", "--json").json_lines()
     assert sorted(e["kind"] for e in listed) == ["authority", "crl", "signer"]
     signer = next(e for e in listed if e["kind"] == "signer")
-    assert run_cli("trust", "remove", signer["id"], "--trust", pki / "trust").code == 0
-    assert run_cli("trust", "remove", signer["id"], "--trust", pki / "trust").code == 2
+    assert run_cli("trust", "remove", "--trust", pki / "trust", "--", signer["id"]).code == 0
+    assert run_cli("trust", "remove", "--trust", pki / "trust", "--", signer["id"]).code == 2
     authority = next(e for e in listed if e["kind"] == "authority")
-    assert run_cli("trust", "remove", authority["id"], "--trust", pki / "trust").code == 0
+    assert run_cli("trust", "remove", "--trust", pki / "trust", "--", authority["id"]).code == 0
     assert run_cli("trust", "list", "--trust", pki / "trust", "--json").stdout == ""
 
 

@@ -382,7 +382,7 @@ def test_a_forged_copy_cannot_take_over_or_cancel_the_prescription(
     rogue authority: cancelling it must not cancel, nor block, the genuine prescription."""
     import datetime as dt
 
-    from eprescrire import keys, model, signing
+    from eprescrire import keys, signing
 
     tmp = rx["tmp"]
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)

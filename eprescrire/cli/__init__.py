@@ -72,8 +72,26 @@ def _fast(args: list[str]) -> int:
         jobs=options.jobs,
         json_output=options.json_output,
         quiet=options.quiet,
-        stdin=sys.stdin.buffer.read() if "-" in options.inputs else b"",
+        stdin=read_stdin() if "-" in options.inputs else b"",
     )
+
+
+def read_stdin() -> bytes:
+    """Standard input for ``-``: QR text or a signed document, read with a bound (one byte
+    more than allowed, so that the verdict can say it is too large)."""
+    from eprescrire.verifying import MAX_TEXT_BYTES
+
+    return sys.stdin.buffer.read(MAX_TEXT_BYTES + 1)
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
         print("eprescrire: interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
-        sys.exit(0)
+        # The reader went away before the end (``| head``): what it did not read cannot be
+        # called a success.
+        _silence_stdout()
+        sys.exit(int(ExitCode.REJECTED))
     except Exception as e:  # an internal bug: one line, the traceback only with --verbose
         if verbose:
             raise

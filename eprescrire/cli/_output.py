@@ -55,7 +55,7 @@ class PlainConsole:
         return sys.stderr if self.stderr else sys.stdout
 
     def print(self, text: Any = "") -> None:
-        self.file.write(strip_markup(str(text)) + "\n")
+        _write(self.file, strip_markup(str(text)) + "\n")
 
 
 def console(stderr: bool = True, *, rich: bool = False) -> Any:
@@ -66,14 +66,32 @@ def console(stderr: bool = True, *, rich: bool = False) -> Any:
         return PlainConsole(stderr)
     from rich.console import Console
 
+    # emoji=False: signed text such as ":x:" is printed as written, never as a symbol.
     return Console(
-        stderr=stderr, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True
+        stderr=stderr,
+        no_color=bool(os.environ.get("NO_COLOR")),
+        highlight=False,
+        soft_wrap=True,
+        emoji=False,
     )
 
 
 def emit_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    _write(sys.stdout, json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write and flush; when the reader has gone (``| head``), stop writing but carry on, so
+    that the exit code still reports every input."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def moment(at: str | None) -> dt.datetime:

@@ -70,7 +70,7 @@ def run(
                     _output.emit_json(verdict.to_json())
                 if not quiet:
                     show_verdict(verdict, to_stderr=json_output, out=step)
-                if show_jws and verdict.token and not json_output:
+                if show_jws and verdict.authentic and verdict.token and not json_output:
                     print(verdict.token)
             step.advance()
     if len(verdicts) > 1 and not quiet:
@@ -99,7 +99,7 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
     # While a progress bar runs, lines go through it so that the bar stays at the bottom.
     out = out if out is not None and out.active else console
     colour, label = _LABELS[verdict.status]
-    ident = f" {ids.grouped(verdict.id)}" if verdict.id else ""
+    ident = f" {ids.grouped(verdict.id)}" if verdict.id and verdict.authentic else ""
     out.print(f"[bold {colour}]{label}[/]{ident}  [dim]{escape(verdict.input)}[/]")
     for reason in verdict.reasons:
         out.print(f"  [{colour}]✗ {reason.code.value}[/]: {escape(reason.message)}")

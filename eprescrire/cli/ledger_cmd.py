@@ -241,7 +241,9 @@ def dispense(
     if sum(name == "-" for name, _, _ in rows) > 1:
         raise UsageError("standard input (-) can be read once")
     store = _common.open_trust(trust)
-    stdin = sys.stdin.buffer.read() if any(name == "-" for name, _, _ in rows) else b""
+    from eprescrire.cli import read_stdin
+
+    stdin = read_stdin() if any(name == "-" for name, _, _ in rows) else b""
     batch.share(trust=store, dispense={"engine": engine, "stdin": stdin})
     codes: list[int] = []
     with (

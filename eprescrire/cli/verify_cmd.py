@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -40,7 +39,7 @@ def verify(
     With --json, one verdict object per input (per code for images holding several) on stdout:
     {"input", "status", "id", "reasons", "prescription", "signer", "dispensing", "warnings"}.
     """
-    from eprescrire.cli import _verify
+    from eprescrire.cli import _verify, read_stdin
 
     code = _verify.run(
         inputs,
@@ -52,6 +51,6 @@ def verify(
         jobs=jobs,
         json_output=json_output,
         quiet=quiet,
-        stdin=sys.stdin.buffer.read() if "-" in inputs else b"",
+        stdin=read_stdin() if "-" in inputs else b"",
     )
     raise typer.Exit(code)
