@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, jws, model, rules
 from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError, VerificationError
-from eprescrire.ledger import History, Ledger, NewRecord, Record
+from eprescrire.ledger import History, Ledger, LedgerError, NewRecord, Record
 
 #: Reason codes of a refused dispensing: the verdict's codes (SPEC §4) and the finer ones of §6.
 Code = Reason
@@ -350,7 +350,20 @@ def _cancellation_summary(record: Record, signer_kid: str) -> dict[str, Any] | N
 
 
 def state_of(prescription: model.Prescription, kid: str, history: History) -> State:
-    """The dispensing state of ``prescription`` (signed with ``kid``) from its ledger history."""
+    """The dispensing state of ``prescription`` (signed with ``kid``) from its ledger history.
+
+    A record whose body is not what this version writes raises :class:`LedgerError` (exit 4):
+    the ledger is corrupt, and nothing is decided on it."""
+    try:
+        return _state_of(prescription, kid, history)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise LedgerError(
+            f"the ledger record of prescription {prescription.id} is corrupt "
+            f"({e.__class__.__name__}); run `ledger verify`"
+        ) from e
+
+
+def _state_of(prescription: model.Prescription, kid: str, history: History) -> State:
     lines: list[list[Dispensed]] = [[] for _ in prescription.lines]
     cancellation = None
     opposition = prescription.share_opposition

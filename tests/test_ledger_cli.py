@@ -427,3 +427,41 @@ def test_a_forged_copy_cannot_take_over_or_cancel_the_prescription(
     )
     assert genuine_cancel.code == 0, genuine_cancel
     assert dispense(run_cli, rx, "--line", "2").code == 1
+
+
+def test_bad_ledgers_and_batches_are_clear_errors(run_cli: Any, rx: dict[str, Any]) -> None:
+    import sqlite3
+
+    tmp = rx["tmp"]
+    (tmp / "empty.sqlite3").write_bytes(b"")
+    empty = run_cli("ledger", "verify", "--ledger", tmp / "empty.sqlite3")
+    assert empty.code == 4 and "not an eprescrire ledger" in empty.stderr
+    assert (tmp / "empty.sqlite3").read_bytes() == b""  # a read never turns a file into a ledger
+    # A record body that this version never writes: the ledger is corrupt (exit 4), no crash.
+    assert dispense(run_cli, rx, "--line", "1").code == 0
+    with sqlite3.connect(rx["ledger"]) as db:
+        db.execute("DROP TRIGGER IF EXISTS records_no_update")
+        for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchall():
+            db.execute(f"DROP TRIGGER {name}")
+        db.execute("UPDATE records SET body = '{\"line\": \"x\"}' WHERE kind = 'dispensing'")
+    corrupt = run_cli("status", rx["id"], "--ledger", rx["ledger"])
+    assert (
+        corrupt.code == 4 and "corrupt" in corrupt.stderr and "internal error" not in corrupt.stderr
+    )
+    huge = tmp / "huge.csv"
+    huge.write_text("input,line\n" + "x" * 200_000 + ",1\n")
+    result = run_cli(
+        "dispense",
+        "--batch",
+        huge,
+        "--pharmacist",
+        PHARMACIST,
+        "--ledger",
+        tmp / "l2.sqlite3",
+        "--trust",
+        KEYS / "demo-trust",
+    )
+    assert result.code == 3 and "internal error" not in result.stderr
+    assert run_cli("ledger", "export", "--ledger", rx["ledger"], "--after", "9" * 25).code == 2

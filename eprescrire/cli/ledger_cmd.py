@@ -108,13 +108,25 @@ def _batch_rows(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Any, An
     """
     import csv
 
-    from eprescrire import config, dispensing
-    from eprescrire.errors import Error
 
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read the dispensing batch ({e})") from e
+    try:
+        return _parse_batch_rows(path, text, defaults)
+    except csv.Error as e:
+        raise InputError(f"{path}: not a readable CSV ({e})") from e
+
+
+def _parse_batch_rows(
+    path: Path, text: str, defaults: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    import csv
+
+    from eprescrire import config, dispensing
+    from eprescrire.errors import Error
+
     reader = csv.DictReader(io.StringIO(text))
     allowed = {"input", "line", "quantity", "substitute", "pharmacist", "pharmacy", "at"}
     if not reader.fieldnames or "input" not in reader.fieldnames:
@@ -148,7 +160,8 @@ def _batch_rows(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Any, An
         except ValueError as e:
             request, when = InputError(f"{path}:{number}: {e}"), defaults["when"]
         except Error as e:
-            request, when = e, defaults["when"]
+            message = str(e) if str(e).startswith(f"{path}:") else f"{path}:{number}: {e}"
+            request, when = InputError(message), defaults["when"]
         rows.append((name or f"{path}:{number}", request, when))
     return rows
 
@@ -713,7 +726,9 @@ def ledger_export(
         "jsonl", "--format", help="jsonl (one JSON object per record) or csv."
     ),
     out: Path | None = typer.Option(None, "--out", help="Write here (default: stdout)."),
-    after: int = typer.Option(0, "--after", help="Only records with a sequence number above this."),
+    after: int = typer.Option(
+        0, "--after", min=0, max=2**62, help="Only records with a sequence number above this."
+    ),
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
     """Export every record (with its hashes) as JSON lines or CSV."""

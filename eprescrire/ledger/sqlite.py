@@ -94,6 +94,9 @@ class SQLiteLedger(Ledger):
             raise LedgerError(f"cannot open the ledger {path}: {e}") from e
         try:
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if not create and self.schema_version() == 0:
+                # A read-only use never turns a stray (empty) file into a ledger.
+                raise LedgerError(f"{path} is not an eprescrire ledger (no schema)")
             mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise LedgerError(f"the ledger {path} cannot use WAL journaling (got {mode})")
