@@ -108,7 +108,6 @@ def _batch_rows(path: Path, defaults: dict[str, Any]) -> list[tuple[str, Any, An
     """
     import csv
 
-
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as e:
