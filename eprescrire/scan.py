@@ -53,7 +53,7 @@ PDF_DPI = 200
 #: If the first PDF raster finds nothing, one finer raster is tried (small modules, 2 px at 200).
 PDF_RETRY_DPI = 300
 #: Largest raster of one PDF page, in pixels; a larger page is rasterised at a lower resolution.
-MAX_PAGE_PIXELS = 40_000_000
+MAX_PAGE_PIXELS = 16_000_000  # an A4 page at about 400 dpi: bounds the work a PDF can cause
 #: zxing-cpp refuses a side above this; no scan has one.
 MAX_SIDE = 65_535
 
