@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,21 +246,10 @@ def _encryption(passphrase: bytes) -> serialization.KeySerializationEncryption:
 
 
 def write_exclusive(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode``; never overwrite. Raises KeyFileError if it exists."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError as e:
-        raise KeyFileError(f"{path} already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise KeyFileError(f"cannot create {path}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as e:
-        raise KeyFileError(f"cannot write {path}: {e.strerror}") from e
-    os.chmod(path, mode)  # umask may have narrowed it; never widen beyond ``mode``
+    """Create ``path`` with ``mode``; never overwrite. Raises KeyFileError (exit 4)."""
+    from eprescrire import files
+
+    files.create(path, data, mode=mode, error=KeyFileError)
 
 
 def save_pkcs12(path: Path, credentials: Credentials, passphrase: bytes, label: str) -> None:

@@ -12,7 +12,6 @@ standard 4-module quiet zone. A code too large for M at the minimum module size 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,15 +150,6 @@ def write_qr(document: Any, path: Path, scale: int | None = None) -> None:
 
 def _write_new(path: Path, data: bytes) -> None:
     """Create ``path`` with ``data``; refuse to overwrite, never leave a half-written file."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError as e:
-        raise InputError(f"{path} already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-    except OSError as e:
-        path.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {e.strerror}") from e
+    from eprescrire import files
+
+    files.create(path, data, io_error=UsageError)

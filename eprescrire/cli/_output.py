@@ -113,15 +113,9 @@ def open_trust(trust: Path | None) -> Any:
 
 def write_new(target: Path, data: bytes) -> None:
     """Write a new file; never overwrite one silently. Raises InputError (exit 3)."""
-    from eprescrire.errors import InputError
+    from eprescrire import files
 
-    try:
-        with open(target, "xb") as handle:
-            handle.write(data)
-    except FileExistsError as e:
-        raise InputError(f"{target} already exists; refusing to overwrite it") from e
-    except OSError as e:
-        raise InputError(f"cannot write {target}: {e.strerror}") from e
+    files.create(target, data)
 
 
 def batch_exit(codes: list[int]) -> int:
