@@ -15,8 +15,10 @@ def create(
     mode: int = 0o644,
     error: type[Error] = InputError,
     io_error: type[Error] | None = None,
+    sync: bool = False,
 ) -> None:
-    """Create ``path`` holding ``data`` with ``mode`` (synced to disk). An existing file is
+    """Create ``path`` holding ``data`` with ``mode`` (synced to disk with ``sync``, for what
+    cannot be made again, such as a private key). An existing file is
     never overwritten (raises ``error``) and a failed write leaves no file behind (raises
     ``io_error``, by default ``error``); each with one line naming the file."""
     failed = io_error or error
@@ -29,8 +31,9 @@ def create(
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.chmod(path, mode)  # the umask may have narrowed it: never wider than ``mode``
     except OSError as e:
         path.unlink(missing_ok=True)

@@ -249,7 +249,7 @@ def write_exclusive(path: Path, data: bytes, mode: int) -> None:
     """Create ``path`` with ``mode``; never overwrite. Raises KeyFileError (exit 4)."""
     from eprescrire import files
 
-    files.create(path, data, mode=mode, error=KeyFileError)
+    files.create(path, data, mode=mode, error=KeyFileError, sync=True)
 
 
 def save_pkcs12(path: Path, credentials: Credentials, passphrase: bytes, label: str) -> None:
