@@ -612,6 +612,15 @@ def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
     refusal = _prescription_refusal(state, at)
     if refusal is not None:
         raise refusal
+    latest = max((e.at for ls in state.lines for e in ls.events), default=None)
+    if latest is not None and at < latest - model.CLOCK_SKEW:
+        # Time never goes back in a prescription's history: a dispensing cannot be slipped in
+        # before one already recorded (to reopen a window that has closed since, say).
+        raise Refused(
+            Code.CONFLICTING_RECORD,
+            f"the dispensing time {_iso(at)} precedes a dispensing already recorded at "
+            f"{_iso(latest)}",
+        )
     if request.line is not None:
         if not 1 <= request.line <= len(state.lines):
             raise UsageError(

@@ -212,6 +212,12 @@ CASES: list[
         ],
     ),
     (
+        "a dispensing cannot be recorded before one already recorded",
+        [MONTHLY],
+        "2026-01-15T10:00",
+        [("2026-01-20", 1, 1, 1), ("2026-01-18", 1, 1, "conflicting_record")],
+    ),
+    (
         "issued later than the dispensing time",
         [MONTHLY],
         "2026-01-15T10:00",
