@@ -32,9 +32,17 @@ def _root(
 
 
 def _register() -> None:
-    from eprescrire.cli import issue_cmd, keys_cmd, ledger_cmd, render_cmd, trust_cmd, verify_cmd
+    from eprescrire.cli import (
+        drugs_cmd,
+        issue_cmd,
+        keys_cmd,
+        ledger_cmd,
+        render_cmd,
+        trust_cmd,
+        verify_cmd,
+    )
 
-    for module in (keys_cmd, trust_cmd, issue_cmd, render_cmd, verify_cmd, ledger_cmd):
+    for module in (keys_cmd, trust_cmd, issue_cmd, render_cmd, verify_cmd, ledger_cmd, drugs_cmd):
         module.register(app)
 
 
