@@ -139,9 +139,18 @@ def test_prices_with_thousands_commas_and_rates() -> None:
     ("line", "message"),
     [
         ("60234100\tX\t3595583\n", "3 fields, expected 10 to 13"),
-        ("6023410\t3595583\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955838\toui\t65%\t1,07\t2,09\t1,02\t\n", "CIS '6023410' is not 8 digits"),
-        ("60234100\t3595583\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955839\toui\t65%\t1,07\t2,09\t1,02\t\n", "not 13 digits with a valid EAN-13 key"),
-        ("60234100\t359558\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955838\toui\t65%\t1,07\t2,09\t1,02\t\n", "CIP7 '359558' is not 7 digits"),
+        (
+            "6023410\t3595583\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955838\toui\t65%\t1,07\t2,09\t1,02\t\n",
+            "CIS '6023410' is not 8 digits",
+        ),
+        (
+            "60234100\t3595583\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955839\toui\t65%\t1,07\t2,09\t1,02\t\n",
+            "not 13 digits with a valid EAN-13 key",
+        ),
+        (
+            "60234100\t359558\tboîte\tPrésentation active\tDéclaration de commercialisation\t02/01/2003\t3400935955838\toui\t65%\t1,07\t2,09\t1,02\t\n",
+            "CIP7 '359558' is not 7 digits",
+        ),
     ],
 )
 def test_malformed_rows_are_skipped_and_named(
@@ -241,7 +250,7 @@ def test_missing_directory_or_file(bdpm_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ImportFailed, match="no such directory"):
         import_directory(tmp_path / "nowhere", tmp_path / "c.sqlite3")
     (bdpm_dir / bdpm.GROUPS).unlink()
-    with pytest.raises(ImportFailed, match="missing BDPM file.*CIS_GENER_bdpm.txt"):
+    with pytest.raises(ImportFailed, match=r"missing BDPM file.*CIS_GENER_bdpm\.txt"):
         import_directory(bdpm_dir, tmp_path / "c.sqlite3")
     assert not (tmp_path / "c.sqlite3").exists()
 
@@ -483,7 +492,9 @@ def test_importing_the_cli_loads_no_drug_module() -> None:
         "import sys, eprescrire.cli._app\n"
         "print(sorted(m for m in sys.modules if m.startswith('eprescrire.drugs') or m in ('sqlite3', 'urllib.request')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 
