@@ -36,7 +36,7 @@ def cat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteCatalogue]:
 
 def line(**fields: Any) -> model.Line:
     values: dict[str, Any] = {
-        "label": "médicament",
+        "label": "comprimé",  # names no drug: fits any code
         "posology": "1 par jour",
         "duration_days": 7,
         "quantity": 1,
@@ -266,3 +266,18 @@ def test_withdrawn_substitute_is_flagged(cat: SqliteCatalogue) -> None:
         cat, prescribed_cis="67547090", substitute_cip13=GLUCOPHAGE_850_WITHDRAWN
     )
     assert verdict.allowed and verdict.withdrawn
+
+
+def test_a_label_naming_another_drug_is_flagged(cat: SqliteCatalogue) -> None:
+    report = check_lines(
+        [
+            line(label="Doliprane 1000 mg, comprimé", cip13=SKENAN_14, narcotic=True),
+            line(label="Paracétamol 1 g, comprimé", cip13=DOLIPRANE_8),  # the substance
+            line(label="Metformine 1000 mg", cis=GLUCOPHAGE_1000),  # the substance
+            line(label="1 g, comprimé", cis=DOLIPRANE),  # says nothing: fits
+        ],
+        cat,
+    )
+    assert [(n.field, n.code) for n in report.warnings if n.code == "label_mismatch"] == [
+        ("lines[1].label", "label_mismatch")
+    ]

@@ -19,8 +19,8 @@ Issuing (``eprescrire issue`` with a catalogue)::
   semaines ») exceeded by ``duration_days`` (or by the whole treatment with renewals).
 - warnings (:class:`Notice`, codes ``withdrawn``, ``not_marketed``, ``list_i``, ``list_ii``,
   ``hospital_reserve``, ``hospital_prescription``, ``initial_hospital_prescription``,
-  ``secure_form``, ``fractioned_dispensing``, ``limit``, ``ambiguous_label``): worth telling
-  the prescriber, not a reason to refuse.
+  ``secure_form``, ``fractioned_dispensing``, ``limit``, ``ambiguous_label``,
+  ``label_mismatch``): worth telling the prescriber, not a reason to refuse.
 - filled (:class:`Notice`, code ``filled``): a missing CIS filled from the CIP13 or from a label
   that designates exactly one drug; a missing CIP13 filled when that drug has exactly one
   presentation on the market. ``report.lines`` holds the lines with those codes.
@@ -45,6 +45,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eprescrire.drugs.interface import Catalogue, Drug, Presentation
+from eprescrire.drugs.text import words
 from eprescrire.errors import FieldError, Reason, VerificationError
 from eprescrire.model import Line
 
@@ -237,6 +238,59 @@ def _regulation(line: Line, where: str, drug: Drug) -> tuple[list[FieldError], l
     return errors, warnings
 
 
+# Words of pharmaceutical forms and packs: they say nothing about which drug a label names.
+_FORM_WORDS = frozenset(
+    [
+        "ampoule",
+        "ampoules",
+        "boite",
+        "boites",
+        "buvable",
+        "capsule",
+        "capsules",
+        "collyre",
+        "comprime",
+        "comprimes",
+        "creme",
+        "dispersible",
+        "effervescent",
+        "enfant",
+        "enfants",
+        "adulte",
+        "adultes",
+        "flacon",
+        "flacons",
+        "gelule",
+        "gelules",
+        "granules",
+        "injectable",
+        "liberation",
+        "pellicule",
+        "pommade",
+        "poudre",
+        "prolongee",
+        "sachet",
+        "sachets",
+        "secable",
+        "sirop",
+        "solution",
+        "suppositoire",
+        "suspension",
+    ]
+)
+
+
+def _label_fits(label: str, drug: Drug) -> bool:
+    """Does the label name this drug (a word of its name, substances or generic groups)?
+    Labels of nothing but forms and doses fit anything."""
+    mine = [w for w in words(label) if len(w) >= 4 and not w.isdigit() and w not in _FORM_WORDS]
+    if not mine:
+        return True
+    texts = [drug.name, *drug.substances, *(g.group_label for g in drug.groups)]
+    theirs = {w for text in texts for w in words(text) if len(w) >= 4}
+    return any(v.startswith(w) or w.startswith(v) for w in mine for v in theirs)
+
+
 def check_lines(lines: Sequence[Line], catalogue: Catalogue, *, path: str = "lines") -> LinesReport:
     """Check prescription lines against the catalogue (see the module docstring).
 
@@ -252,6 +306,14 @@ def check_lines(lines: Sequence[Line], catalogue: Catalogue, *, path: str = "lin
         where = f"{path}[{number}]"
         line, drug, line_errors, line_warnings, line_filled = _resolve(original, where, catalogue)
         if drug is not None:
+            if (original.cis or original.cip13) and not _label_fits(line.label, drug):
+                line_warnings.append(
+                    Notice(
+                        f"{where}.label",
+                        "label_mismatch",
+                        f"does not look like {drug.name} (CIS {drug.cis}): check the code",
+                    )
+                )
             rule_errors, rule_warnings = _regulation(line, where, drug)
             line_errors += rule_errors
             line_warnings += rule_warnings
