@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from eprescrire import model
+from conftest import load_example
+from eprescrire import model, signing
 from eprescrire.drugs.catalogue import SqliteCatalogue, import_directory, open_catalogue
-from eprescrire.drugs.checks import check_lines, substitution_check
+from eprescrire.drugs.checks import check_lines, check_prescription, substitution_check
 from eprescrire.errors import ExitCode, FieldError, Reason, ValidationError, VerificationError
 
 FIXTURE = Path(__file__).resolve().parent / "assets" / "bdpm"
@@ -281,3 +282,68 @@ def test_a_label_naming_another_drug_is_flagged(cat: SqliteCatalogue) -> None:
     assert [(n.field, n.code) for n in report.warnings if n.code == "label_mismatch"] == [
         ("lines[1].label", "label_mismatch")
     ]
+
+
+def test_check_prescription_before_signing(cat: SqliteCatalogue, demo_credentials) -> None:
+    """What issue does with a catalogue: refuse (exit 3, field named) or sign filled codes."""
+    now = dt.datetime.now(dt.UTC)
+    data = load_example()
+    data["lines"] = [
+        {
+            "label": "Skenan 10 mg",
+            "posology": "1 gélule matin et soir",
+            "duration_days": 14,
+            "quantity": 28,
+            "unit": "gélules",
+        },
+    ]
+    prescription = model.from_input(data, now=now)
+    with pytest.raises(ValidationError) as refused:
+        check_prescription(prescription, cat, source="rx.toml")
+    assert refused.value.exit_code == ExitCode.UNREADABLE
+    assert [e.field for e in refused.value.errors] == ["lines[1].narcotic"]
+    assert str(refused.value).startswith("rx.toml: 1 invalid field(s): lines[1].narcotic: ")
+
+    data["lines"][0]["narcotic"] = True
+    data["lines"].append(
+        {
+            "label": "Doliprane 1000 mg",
+            "posology": "1 comprimé",
+            "duration_days": 5,
+            "quantity": 1,
+            "cis": DOLIPRANE,
+            "cip13": SKENAN_14,
+        }
+    )
+    with pytest.raises(ValidationError) as mismatched:
+        check_prescription(model.from_input(data, now=now), cat)
+    assert [e.field for e in mismatched.value.errors] == ["lines[2].cip13"]
+
+    data["lines"].pop()
+    prescription = model.from_input(data, now=now)
+    checked, report = check_prescription(prescription, cat)
+    assert [n.field for n in report.filled] == ["lines[1].cis", "lines[1].cip13"]
+    assert checked.id == prescription.id and checked.issued_at == prescription.issued_at
+    assert (checked.lines[0].cis, checked.lines[0].cip13) == (SKENAN, SKENAN_14)
+    signed = signing.sign(checked, demo_credentials)
+    assert model.from_payload(model.to_payload(checked)) == checked
+    assert signed.prescription.lines[0].cis == SKENAN
+
+
+def test_open_if_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from eprescrire.drugs import open_if_present
+    from eprescrire.drugs.interface import CatalogueMissing
+
+    monkeypatch.setenv("EPRESCRIRE_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("EPRESCRIRE_DRUGS", raising=False)
+    assert open_if_present() is None
+    with pytest.raises(CatalogueMissing):
+        open_if_present(tmp_path / "named.sqlite3")
+    monkeypatch.setenv("EPRESCRIRE_DRUGS", str(tmp_path / "env.sqlite3"))
+    with pytest.raises(CatalogueMissing):
+        open_if_present()
+    monkeypatch.delenv("EPRESCRIRE_DRUGS")
+    import_directory(FIXTURE, tmp_path / "home" / "drugs.sqlite3")
+    opened = open_if_present()
+    assert opened is not None and opened.drug(SKENAN) is not None
+    opened.close()

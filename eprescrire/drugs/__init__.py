@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eprescrire.drugs.catalogue import SqliteCatalogue
 
 #: Environment variable naming the catalogue file.
 ENV = "EPRESCRIRE_DRUGS"
@@ -32,3 +36,15 @@ def catalogue_path(option: Path | None = None) -> Path:
     from eprescrire import config
 
     return config.home() / FILENAME
+
+
+def open_if_present(option: Path | None = None) -> SqliteCatalogue | None:
+    """The catalogue for a command that can do without one (``issue``, ``dispense``): None
+    when no place was named (option, ``EPRESCRIRE_DRUGS``) and none was ever imported under
+    ``EPRESCRIRE_HOME``; a place named but empty raises CatalogueMissing (exit 4)."""
+    from eprescrire.drugs.catalogue import open_catalogue
+
+    path = catalogue_path(option)
+    if option is None and not os.environ.get(ENV) and not path.exists():
+        return None
+    return open_catalogue(path)

@@ -4,13 +4,18 @@ Nothing here prints, reads a clock or writes: the caller decides what to do with
 
 Issuing (``eprescrire issue`` with a catalogue)::
 
+    from eprescrire import drugs
     from eprescrire.drugs import checks
-    report = checks.check_lines(prescription.lines, catalogue)
-    if report.errors:                       # FieldError("lines[2].narcotic", "...")
-        raise ValidationError(list(report.errors), source)          # exit 3, every field named
-    prescription = dataclasses.replace(prescription, lines=report.lines)  # codes filled
-    for notice in report.warnings + report.filled:                   # Notice(field, code, message)
-        print(notice)
+    catalogue = drugs.open_if_present(option)      # None: no catalogue, nothing to check
+    if catalogue is not None:
+        with catalogue:
+            prescription, report = checks.check_prescription(prescription, catalogue, source=name)
+        for notice in report.warnings + report.filled:    # Notice(field, code, message)
+            print(notice)
+
+:func:`check_prescription` raises :class:`~eprescrire.errors.ValidationError` (exit 3, every
+field named) when :func:`check_lines` finds errors, else returns the prescription with the codes
+filled (same identifier and issue time: it is not signed yet).
 
 - errors (:class:`~eprescrire.errors.FieldError`, fields ``lines[N].cis|cip13|narcotic|
   duration_days|renewals``, N from 1): CIS or CIP13 unknown to the catalogue; a CIP13 that is
@@ -46,8 +51,8 @@ from dataclasses import dataclass
 
 from eprescrire.drugs.interface import Catalogue, Drug, Presentation
 from eprescrire.drugs.text import words
-from eprescrire.errors import FieldError, Reason, VerificationError
-from eprescrire.model import Line
+from eprescrire.errors import FieldError, Reason, ValidationError, VerificationError
+from eprescrire.model import Line, Prescription
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,18 @@ def check_lines(lines: Sequence[Line], catalogue: Catalogue, *, path: str = "lin
         lines=tuple(out_lines),
         drugs=tuple(drugs),
     )
+
+
+def check_prescription(
+    prescription: Prescription, catalogue: Catalogue, *, source: str | None = None
+) -> tuple[Prescription, LinesReport]:
+    """:func:`check_lines` on a prescription before it is signed: the prescription with its
+    codes filled, and the report (warnings, filled codes). On errors, raises
+    :class:`~eprescrire.errors.ValidationError` naming every field (exit 3)."""
+    report = check_lines(prescription.lines, catalogue)
+    if report.errors:
+        raise ValidationError(list(report.errors), source)
+    return dataclasses.replace(prescription, lines=report.lines), report
 
 
 # --------------------------------------------------------------------------------------------
