@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eprescrire.drugs import bdpm, catalogue_path
 from eprescrire.drugs.catalogue import SqliteCatalogue, import_directory, open_catalogue
@@ -606,3 +608,34 @@ def test_full_snapshot_update_and_search(tmp_path: Path, run_cli, drugs_env) -> 
         assert expensive is not None and expensive.price_cents == 476873
     shown = run_cli("drugs", "show", "3400935955838", "--json").json_lines()[0]
     assert shown["name"] == "DOLIPRANE 1000 mg, comprimé"
+
+
+# --------------------------------------------------------------------------------------------
+# Properties
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_prices_as_the_ansm_writes_them_round_trip(cents: int) -> None:
+    euros, rest = divmod(cents, 100)
+    grouped = f"{euros:,}"  # 1,466 (the ANSM groups thousands with commas too)
+    soft = bdpm._Soft()
+    assert soft.price(f"{grouped},{rest:02d}", "price") == cents
+    assert soft.price(f"{euros},{rest:02d}", "price") == cents
+    assert soft.messages == []
+
+
+@pytest.fixture(scope="module")
+def shared_cat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteCatalogue]:
+    path = tmp_path_factory.mktemp("drugs") / "drugs.sqlite3"
+    import_directory(FIXTURE, path)
+    with open_catalogue(path) as opened:
+        yield opened
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=60))
+def test_any_search_text_is_safe(shared_cat: SqliteCatalogue, text: str) -> None:
+    hits = shared_cat.search(text)
+    assert len(hits) <= 20
+    assert all(shared_cat.drug(h.cis) is not None for h in hits)
+    shared_cat.match_label(text)
