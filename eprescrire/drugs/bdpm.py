@@ -131,25 +131,29 @@ def _fields(text: str, minimum: int, maximum: int) -> list[str]:
         expected = str(maximum) if minimum == maximum else f"{minimum} to {maximum}"
         raise RowError(f"{len(parts)} fields, expected {expected}")
     parts += [""] * (maximum - len(parts))
-    return [_clean(p) for p in parts]
+    if "  " in text or "\xa0" in text:  # stray spaces: doubled, non-breaking
+        return [" ".join(p.split()) for p in parts]
+    return [p.strip() for p in parts]
 
 
-def _clean(value: str) -> str:
-    """Stray spaces (leading, doubled, non-breaking) removed."""
-    value = value.strip()
-    if "  " in value or "\xa0" in value or "\t" in value:
-        value = " ".join(value.split())
-    return value
+_DATE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
+_PRICE = re.compile(r"(\d{1,3}(?:[,.]\d{3})*|\d+)(?:[,.](\d{1,2}))?")
+_RATE = re.compile(r"(\d{1,3}) ?%")
 
 
 def _cis(value: str) -> str:
-    if not re.fullmatch(r"\d{8}", value):
+    if len(value) != 8 or not value.isascii() or not value.isdigit():
         raise RowError(f"CIS {value[:20]!r} is not 8 digits")
     return value
 
 
 def _cip13(value: str) -> str:
-    if not re.fullmatch(r"\d{13}", value) or ean.calc_check_digit(value[:12]) != value[12]:
+    if (
+        len(value) != 13
+        or not value.isascii()
+        or not value.isdigit()
+        or ean.calc_check_digit(value[:12]) != value[12]
+    ):
         raise RowError(f"CIP13 {value[:20]!r} is not 13 digits with a valid EAN-13 key")
     return value
 
@@ -169,7 +173,7 @@ class _Soft:
     def date(self, value: str, what: str) -> dt.date | None:
         if not value:
             return None
-        match = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value)
+        match = _DATE.fullmatch(value)
         if match:
             day, month, year = map(int, match.groups())
             try:
@@ -184,7 +188,7 @@ class _Soft:
         if not value:
             return None
         compact = value.replace(" ", "").replace("\u202f", "")
-        match = re.fullmatch(r"(\d{1,3}(?:[,.]\d{3})*|\d+)(?:[,.](\d{1,2}))?", compact)
+        match = _PRICE.fullmatch(compact)
         if match:
             whole = int(re.sub(r"[,.]", "", match.group(1)))
             cents = int((match.group(2) or "0").ljust(2, "0"))
@@ -195,7 +199,7 @@ class _Soft:
     def rate(self, value: str) -> int | None:
         if not value:
             return None
-        match = re.fullmatch(r"(\d{1,3}) ?%", value)
+        match = _RATE.fullmatch(value)
         if match and int(match.group(1)) <= 100:
             return int(match.group(1))
         self.messages.append(f"reimbursement rate {value[:20]!r} is not a percentage")
@@ -235,7 +239,7 @@ def _drug(text: str, soft: _Soft) -> DrugRow:
 def _presentation(text: str, soft: _Soft) -> Presentation:
     f = _fields(text, 10, 13)
     cip7 = f[1]
-    if not re.fullmatch(r"\d{7}", cip7):
+    if len(cip7) != 7 or not cip7.isascii() or not cip7.isdigit():
         raise RowError(f"CIP7 {cip7[:20]!r} is not 7 digits")
     return Presentation(
         cis=_cis(f[0]),

@@ -20,6 +20,7 @@ import os
 import re
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -105,36 +106,49 @@ def _date_text(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _read_all(directory: Path) -> list[bdpm.FileRead]:
+def _check_directory(directory: Path) -> None:
     if not directory.is_dir():
         raise ImportFailed(f"{directory}: no such directory")
     missing = [name for name in bdpm.FILES if not (directory / name).is_file()]
     if missing:
         raise ImportFailed(f"{directory}: missing BDPM file(s): {', '.join(missing)}")
-    reads = []
-    for name in bdpm.FILES:
-        path = directory / name
-        try:
-            read = bdpm.read_file(path, name)
-        except OSError as e:
-            raise ImportFailed(f"cannot read {path}: {e.strerror}") from e
-        except bdpm.RowError as e:
-            raise ImportFailed(f"{path}: {e}") from e
-        if not read.rows:
-            raise ImportFailed(f"{path}: no usable row: not a BDPM file")
-        if read.skipped > max(MIN_TOLERATED, MAX_SKIPPED_SHARE * read.lines):
-            first = next(p for p in read.problems if p.skipped)
-            raise ImportFailed(
-                f"{path}: {read.skipped} of {read.lines} rows are malformed "
-                f"(first: line {first.line}: {first.message}): not a BDPM file of this layout"
-            )
-        reads.append(read)
-    return reads
 
 
-def _dedupe(read: bdpm.FileRead, key: Any) -> None:
+def _read(directory: Path, name: str, strict: bool) -> bdpm.FileRead:
+    """One file read, its repeated keys dropped; ImportFailed when it is not usable."""
+    path = directory / name
+    try:
+        read = bdpm.read_file(path, name)
+    except OSError as e:
+        raise ImportFailed(f"cannot read {path}: {e.strerror}") from e
+    except bdpm.RowError as e:
+        raise ImportFailed(f"{path}: {e}") from e
+    if not read.rows:
+        raise ImportFailed(f"{path}: no usable row: not a BDPM file")
+    if read.skipped > max(MIN_TOLERATED, MAX_SKIPPED_SHARE * read.lines):
+        first = next(p for p in read.problems if p.skipped)
+        raise ImportFailed(
+            f"{path}: {read.skipped} of {read.lines} rows are malformed "
+            f"(first: line {first.line}: {first.message}): not a BDPM file of this layout"
+        )
+    for key in _KEYS.get(name, ()):
+        _dedupe(read, key)
+    read.problems.sort(key=lambda p: p.line)
+    if strict and read.problems:
+        raise ImportFailed(f"{len(read.problems)} malformed row(s), first: {read.problems[0]}")
+    return read
+
+
+_KEYS: dict[str, tuple[Callable[[Any], str], ...]] = {
+    bdpm.DRUGS: (lambda row: f"CIS {row.cis}",),
+    bdpm.PRESENTATIONS: (lambda row: f"CIP13 {row.cip13}", lambda row: f"CIP7 {row.cip7}"),
+    bdpm.GROUPS: (lambda row: f"CIS {row.cis} in group {row.group_id}",),
+}
+
+
+def _dedupe(read: bdpm.FileRead, key: Callable[[Any], str]) -> None:
     """Skip rows repeating the key of an earlier row (reported: the first one is kept)."""
-    seen: set[Any] = set()
+    seen: set[str] = set()
     kept, kept_lines = [], []
     for row, line in zip(read.rows, read.row_lines, strict=True):
         k = key(row)
@@ -145,6 +159,10 @@ def _dedupe(read: bdpm.FileRead, key: Any) -> None:
         kept.append(row)
         kept_lines.append(line)
     read.rows, read.row_lines = kept, kept_lines
+
+
+def _cis_of(name: str, row: Any) -> str:
+    return row[0] if name in (bdpm.COMPOSITIONS, bdpm.CONDITIONS) else str(row.cis)
 
 
 def import_directory(
@@ -161,53 +179,61 @@ def import_directory(
     With ``strict``, any malformed row fails the import. On failure, raises
     :class:`ImportFailed` (bad files, exit 3) or :class:`CatalogueUnavailable` (cannot write
     the catalogue, exit 4); the previous catalogue is then left as it was.
+
+    Files are read and written one at a time, so that only one file's rows are in memory.
     """
-    reads = _read_all(directory)
-    by_name = {read.name: read for read in reads}
-    _dedupe(by_name[bdpm.DRUGS], lambda row: f"CIS {row.cis}")
-    _dedupe(by_name[bdpm.PRESENTATIONS], lambda row: f"CIP13 {row.cip13}")
-    _dedupe(by_name[bdpm.PRESENTATIONS], lambda row: f"CIP7 {row.cip7}")
-    _dedupe(by_name[bdpm.GROUPS], lambda row: f"CIS {row.cis} in group {row.group_id}")
-    problems = tuple(p for read in reads for p in sorted(read.problems, key=lambda p: p.line))
-    if strict and problems:
-        raise ImportFailed(f"{len(problems)} malformed row(s), first: {problems[0]}")
+    _check_directory(directory)
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
-    date = source_date or max(read.modified for read in reads).date()
-    known = {row.cis for row in by_name[bdpm.DRUGS].rows}
-    orphans = {
-        bdpm.PRESENTATIONS: sum(1 for r in by_name[bdpm.PRESENTATIONS].rows if r.cis not in known),
-        bdpm.COMPOSITIONS: sum(1 for c, _ in by_name[bdpm.COMPOSITIONS].rows if c not in known),
-        bdpm.GROUPS: sum(1 for r in by_name[bdpm.GROUPS].rows if r.cis not in known),
-        bdpm.CONDITIONS: sum(1 for c, _ in by_name[bdpm.CONDITIONS].rows if c not in known),
-    }
-    files = tuple(
-        SourceFile(
-            name=read.name,
-            encoding=read.encoding,
-            line_ending=read.line_ending,
-            rows=len(read.rows),
-            skipped=read.skipped,
-            sha256=read.sha256,
-            modified=read.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
-        for read in reads
-    )
-    meta = {
-        "schema_version": str(SCHEMA_VERSION),
-        "source_date": date.isoformat(),
-        "imported_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "files": json.dumps([f.__dict__ for f in files], ensure_ascii=False),
-    }
-    _write_atomically(target, lambda db: _fill(db, by_name, meta))
+    files: list[SourceFile] = []
+    problems: list[bdpm.Problem] = []
+    orphans: dict[str, int] = {}
+    modified: list[dt.datetime] = []
+
+    def fill(db: sqlite3.Connection) -> None:
+        _create(db)
+        known: set[str] = set()
+        for name in bdpm.FILES:  # CIS_bdpm.txt first: the others are counted against it
+            read = _read(directory, name, strict)
+            _insert(db, name, read.rows)
+            if name == bdpm.DRUGS:
+                known = {row.cis for row in read.rows}
+            else:
+                orphans[name] = sum(1 for row in read.rows if _cis_of(name, row) not in known)
+            problems.extend(read.problems)
+            modified.append(read.modified)
+            files.append(
+                SourceFile(
+                    name=read.name,
+                    encoding=read.encoding,
+                    line_ending=read.line_ending,
+                    rows=len(read.rows),
+                    skipped=read.skipped,
+                    sha256=read.sha256,
+                    modified=read.modified.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
+            )
+            del read
+        date = source_date or max(modified).date()
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "source_date": date.isoformat(),
+            "imported_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "files": json.dumps([f.__dict__ for f in files], ensure_ascii=False),
+        }
+        db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+        _finish(db)
+
+    _write_atomically(target, fill)
+    counts = {f.name: f.rows for f in files}
     info = CatalogueInfo(
         location=str(target),
-        source_date=meta["source_date"],
-        imported_at=meta["imported_at"],
-        files=files,
-        drugs=len(by_name[bdpm.DRUGS].rows),
-        presentations=len(by_name[bdpm.PRESENTATIONS].rows),
+        source_date=(source_date or max(modified).date()).isoformat(),
+        imported_at=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        files=tuple(files),
+        drugs=counts[bdpm.DRUGS],
+        presentations=counts[bdpm.PRESENTATIONS],
     )
-    return ImportReport(info=info, problems=problems, orphans=orphans)
+    return ImportReport(info=info, problems=tuple(problems), orphans=orphans)
 
 
 def _write_atomically(target: Path, fill: Any) -> None:
@@ -248,94 +274,110 @@ def _write_atomically(target: Path, fill: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _fill(db: sqlite3.Connection, reads: dict[str, bdpm.FileRead], meta: dict[str, str]) -> None:
+def _create(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
-    db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-    drugs: list[bdpm.DrugRow] = reads[bdpm.DRUGS].rows
-    db.executemany(
-        "INSERT INTO drug VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
+
+
+def _insert(db: sqlite3.Connection, name: str, rows: list[Any]) -> None:
+    if name == bdpm.DRUGS:
+        db.executemany(
+            "INSERT INTO drug VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                d.cis,
-                d.name,
-                d.form,
-                d.routes,
-                d.authorisation,
-                d.procedure,
-                d.marketing,
-                _date_text(d.authorised_on),
-                d.bdm_status,
-                d.eu_number,
-                d.holders,
-                int(d.reinforced_monitoring),
-                int(fold(d.marketing) == "commercialisee" and "active" in fold(d.authorisation)),
-                " ".join(words(d.name)),
-            )
-            for d in drugs
-        ),
-    )
-    presentations: list[Presentation] = reads[bdpm.PRESENTATIONS].rows
-    db.executemany(
-        "INSERT INTO presentation VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (
+                (
+                    d.cis,
+                    d.name,
+                    d.form,
+                    d.routes,
+                    d.authorisation,
+                    d.procedure,
+                    d.marketing,
+                    _date_text(d.authorised_on),
+                    d.bdm_status,
+                    d.eu_number,
+                    d.holders,
+                    int(d.reinforced_monitoring),
+                    int(
+                        fold(d.marketing) == "commercialisee" and "active" in fold(d.authorisation)
+                    ),
+                    " ".join(words(d.name)),
+                )
+                for d in rows
+            ),
+        )
+    elif name == bdpm.PRESENTATIONS:
+        db.executemany(
+            "INSERT INTO presentation VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
-                p.cip13,
-                p.cip7,
-                p.cis,
-                p.label,
-                p.status,
-                p.marketing,
-                _date_text(p.declared_on),
-                None if p.hospital_approval is None else int(p.hospital_approval),
-                p.reimbursement_rate,
-                p.price_cents,
-                p.price_with_fees_cents,
-                p.fees_cents,
-                p.reimbursement_notes,
-            )
-            for p in presentations
-        ),
-    )
-    components: list[tuple[str, Component]] = reads[bdpm.COMPOSITIONS].rows
-    db.executemany(
-        "INSERT INTO component VALUES (?,?,?,?,?,?,?,?,?)",
-        (
+                (
+                    p.cip13,
+                    p.cip7,
+                    p.cis,
+                    p.label,
+                    p.status,
+                    p.marketing,
+                    _date_text(p.declared_on),
+                    None if p.hospital_approval is None else int(p.hospital_approval),
+                    p.reimbursement_rate,
+                    p.price_cents,
+                    p.price_with_fees_cents,
+                    p.fees_cents,
+                    p.reimbursement_notes,
+                )
+                for p in rows
+            ),
+        )
+    elif name == bdpm.COMPOSITIONS:
+        db.executemany(
+            "INSERT INTO component VALUES (?,?,?,?,?,?,?,?,?)",
             (
-                cis,
-                n,
-                c.element,
-                c.substance_code,
-                c.substance,
-                c.dosage,
-                c.reference,
-                c.nature,
-                c.link,
-            )
-            for n, (cis, c) in enumerate(components)
-        ),
-    )
-    members: list[GroupMember] = reads[bdpm.GROUPS].rows
-    db.executemany(
-        "INSERT INTO generic VALUES (?,?,?,?,?)",
-        ((m.group_id, m.group_label, m.cis, m.type, m.order) for m in members),
-    )
-    conditions: list[tuple[str, str]] = reads[bdpm.CONDITIONS].rows
-    db.executemany(
-        "INSERT INTO condition VALUES (?,?,?)",
-        ((cis, n, text) for n, (cis, text) in enumerate(conditions)),
-    )
-    substances: dict[str, dict[str, None]] = {}
-    for cis, c in components:
-        substances.setdefault(cis, {}).setdefault(fold(c.substance), None)
-    db.executemany(
-        "INSERT INTO drug_fts (rowid, name, substances) VALUES (?, ?, ?)",
-        ((int(d.cis), " ".join(words(d.name)), " ".join(substances.get(d.cis, {}))) for d in drugs),
-    )
+                (
+                    cis,
+                    n,
+                    c.element,
+                    c.substance_code,
+                    c.substance,
+                    c.dosage,
+                    c.reference,
+                    c.nature,
+                    c.link,
+                )
+                for n, (cis, c) in enumerate(rows)
+            ),
+        )
+    elif name == bdpm.GROUPS:
+        db.executemany(
+            "INSERT INTO generic VALUES (?,?,?,?,?)",
+            ((m.group_id, m.group_label, m.cis, m.type, m.order) for m in rows),
+        )
+    else:
+        db.executemany(
+            "INSERT INTO condition VALUES (?,?,?)",
+            ((cis, n, text) for n, (cis, text) in enumerate(rows)),
+        )
+
+
+def _folded_words(text: str | None) -> str:
+    return " ".join(words(text)) if text else ""
+
+
+def _finish(db: sqlite3.Connection) -> None:
+    """Indexes, then the search index: one document per drug, its folded name and the folded
+    names of its substances (each once)."""
     for statement in _INDEXES.split(";"):
         if statement.strip():
             db.execute(statement)
+    db.create_function("folded_words", 1, _folded_words, deterministic=True)
+    db.execute(
+        """
+        INSERT INTO drug_fts (rowid, name, substances)
+        SELECT CAST(d.cis AS INTEGER), d.folded_name, folded_words(
+          (SELECT group_concat(substance, ' ') FROM (
+             SELECT DISTINCT substance FROM component c WHERE c.cis = d.cis)))
+        FROM drug d
+        """
+    )
     db.execute("INSERT INTO drug_fts (drug_fts) VALUES ('optimize')")
 
 
