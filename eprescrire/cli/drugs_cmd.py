@@ -198,7 +198,10 @@ def search(
 
 
 def _money(cents: int | None) -> str:
-    return "" if cents is None else f"{cents // 100},{cents % 100:02d} €"
+    """French style: ``4 768,73 €``."""
+    if cents is None:
+        return ""
+    return f"{cents // 100:,}".replace(",", "\u202f") + f",{cents % 100:02d} €"
 
 
 @drugs_app.command("show")
@@ -208,8 +211,10 @@ def show(
     json_output: bool = _common.JSON_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Show a drug: status, substances, conditions (list, narcotic, hospital), presentations,
-    generic groups. With --json: the drug object, and "presentation" (the CIP13 asked for)."""
+    """Show a drug by CIS or CIP13: status, substances, conditions, packs, generic groups.
+
+    Conditions are read into list I/II, narcotic, hospital-only and duration limits. With
+    --json: the drug object, with "presentation" (the CIP13 asked for) and "source_date"."""
     import re
 
     from eprescrire.drugs.interface import UnknownDrug, drug_to_json, presentation_to_json
@@ -222,7 +227,10 @@ def show(
         if found is None:
             raise UnknownDrug(f"no drug or presentation {compact} in the catalogue")
         drug, presentation = found
-        members = {g.group_id: opened.group_members(g.group_id) for g in drug.groups}
+        members = {
+            g.group_id: [(m, opened.drug(m.cis)) for m in opened.group_members(g.group_id)]
+            for g in drug.groups
+        }
         source_date = opened.info().source_date
     if json_output:
         _common.emit_json(
@@ -269,7 +277,10 @@ def show(
         out.print(f"{mark}{p.cip13}  {e(p.label)}{state} {_money(p.price_cents)}{rate}")
     for g in drug.groups:
         out.print(f"Groupe générique {g.group_id} ({g.role}) : {e(g.group_label)}")
-        out.print(f"  [dim]{len(members[g.group_id])} médicament(s) dans le groupe[/]")
+        for member, other in members[g.group_id]:
+            if member.cis != drug.cis:
+                name = other.name if other else "(absent de CIS_bdpm.txt)"
+                out.print(f"  [dim]{member.cis}  {e(name)} ({member.role})[/]")
     out.print(f"[dim]BDPM du {source_date}[/]")
 
 
