@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import functools
 import http.server
+import json
 import os
 import shutil
 import sqlite3
@@ -639,3 +640,27 @@ def test_any_search_text_is_safe(shared_cat: SqliteCatalogue, text: str) -> None
     assert len(hits) <= 20
     assert all(shared_cat.drug(h.cis) is not None for h in hits)
     shared_cat.match_label(text)
+
+
+def test_console_script(tmp_path: Path) -> None:
+    """The installed entry point: exit codes, JSON on stdout, one line on stderr."""
+    script = Path(sys.executable).parent / "eprescrire"
+    env = {**os.environ, "EPRESCRIRE_HOME": str(tmp_path / "home"), "NO_COLOR": "1"}
+    env.pop("EPRESCRIRE_DRUGS", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(script), "drugs", *args], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    missing = run("show", "61227030")
+    assert missing.returncode == 4
+    assert missing.stderr.count("\n") == 1 and "eprescrire drugs import" in missing.stderr
+    assert run("import", str(tmp_path / "none")).returncode == 3
+    assert run("import", str(FIXTURE), "--quiet").returncode == 0
+    shown = run("show", "3400933323523", "--json")
+    assert shown.returncode == 0 and shown.stderr == ""
+    body = json.loads(shown.stdout)
+    assert (
+        body["regulation"]["narcotic"] is True and body["presentation"]["cip13"] == "3400933323523"
+    )
