@@ -68,7 +68,8 @@ elif mode == "parse":
         bdpm.read_file(Path(directory) / name, name)
 else:
     import eprescrire.cli
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
 """
 
 
@@ -79,8 +80,8 @@ def default_snapshot() -> Path | None:
     return None
 
 
-def child(mode: str, directory: Path, target: Path) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of one fresh process."""
+def child(mode: str, directory: Path, target: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MiB, CPU seconds) of one fresh process."""
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(directory), str(target)],
@@ -89,7 +90,8 @@ def child(mode: str, directory: Path, target: Path) -> tuple[float, float]:
         check=True,
     )
     wall = time.perf_counter() - start
-    return wall, int(out.stdout.split()[-1]) / 1024
+    rss, cpu = out.stdout.split()[-2:]
+    return wall, int(rss) / 1024, float(cpu)
 
 
 def queries(catalogue: Path, count: int) -> list[str]:
@@ -161,20 +163,21 @@ def main() -> None:
             parses.append(child("parse", args.bdpm, target))
             rests.append(child("rest", args.bdpm, target))
         med = {
-            name: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v))
+            name: tuple(statistics.median(run[i] for run in v) for i in range(3))
             for name, v in (("import", imports), ("parse", parses), ("rest", rests))
         }
         print(f"drugs import {args.bdpm} (median of {args.runs} fresh processes)")
-        print(f"{'process':<44}{'wall s':>8}{'peak MiB':>10}")
+        print(f"{'process':<44}{'wall s':>8}{'CPU s':>8}{'peak MiB':>10}")
         labels = {
             "import": "eprescrire drugs import (full catalogue)",
             "parse": "baseline: read + parse the 5 files only",
             "rest": "baseline: python + import eprescrire.cli",
         }
-        for name, (wall, peak) in med.items():
-            print(f"{labels[name]:<44}{wall:>8.2f}{peak:>10.1f}")
+        for name, (wall, peak, cpu) in med.items():
+            print(f"{labels[name]:<44}{wall:>8.2f}{cpu:>8.2f}{peak:>10.1f}")
         print(
             f"import / parse-only: time x{med['import'][0] / med['parse'][0]:.2f}, "
+            f"CPU x{med['import'][2] / med['parse'][2]:.2f}, "
             f"memory x{med['import'][1] / med['parse'][1]:.2f}; "
             f"catalogue {target.stat().st_size / 2**20:.1f} MiB"
         )
@@ -197,7 +200,9 @@ def main() -> None:
                     f"{name:<36}{statistics.median(values) * 1000:>11.2f}"
                     f"{percentile(values, 0.95) * 1000:>9.2f}{max(values) * 1000:>9.2f}"
                 )
-            print(f"LIKE scan / FTS5 (medians): x{statistics.median(like) / statistics.median(fts):.1f}")
+            print(
+                f"LIKE scan / FTS5 (medians): x{statistics.median(like) / statistics.median(fts):.1f}"
+            )
             print()
             print("top result")
             for text in MUST_SHOW:
@@ -209,7 +214,12 @@ def main() -> None:
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "eprescrire drugs search doliprane": [
-                script, "drugs", "search", "doliprane", "--catalogue", str(target)
+                script,
+                "drugs",
+                "search",
+                "doliprane",
+                "--catalogue",
+                str(target),
             ],
             "eprescrire --help (same Typer path)": [script, "--help"],
         }
