@@ -56,7 +56,10 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
                     items.append((str(file), loader.read_input(file)))
             except (InputError, OSError, UnicodeDecodeError) as e:
                 message = str(e) if isinstance(e, InputError) else f"{file}: cannot read ({e})"
-                items.append((str(file), InputError(message)))
+                # A ValidationError (FHIR input) keeps its fields for the summary.
+                items.append(
+                    (str(file), e if isinstance(e, ValidationError) else InputError(message))
+                )
     return items
 
 

@@ -459,8 +459,8 @@ def _weight(r: _Reader, requests: list[tuple[str, Mapping[str, Any]]]) -> Any:
 
 def _resources(data: Any, r: _Reader) -> list[tuple[str, Mapping[str, Any], str | None]]:
     """(path, resource, fullUrl) of every resource of the input, in order."""
+    items: list[tuple[str, Mapping[str, Any], str | None]] = []
     if isinstance(data, list):
-        items = []
         for n, item in enumerate(data):
             if not isinstance(item, Mapping) or "resourceType" not in item:
                 r.fail(f"[{n}]", "must be a FHIR resource (an object with resourceType)")
@@ -473,7 +473,6 @@ def _resources(data: Any, r: _Reader) -> list[tuple[str, Mapping[str, Any], str 
         if not isinstance(entries, list):
             r.fail("Bundle.entry", "is required: the Bundle's resources")
             return []
-        items = []
         for n, entry in enumerate(entries):
             resource = entry.get("resource") if isinstance(entry, Mapping) else None
             if not isinstance(resource, Mapping) or "resourceType" not in resource:
@@ -586,14 +585,19 @@ def read(data: Any, *, now: dt.datetime | None = None, source: str | None = None
     failure, raises :class:`~eprescrire.errors.ValidationError` listing every problem.
     """
     result, origins, errors = to_input(data)
-    if errors:
-        raise ValidationError(errors, source)
+    problems = list(errors)
     try:
         model.from_input(result, now=now or rules.now())
     except ValidationError as e:
-        raise ValidationError(
-            [FieldError(_fhir_path(origins, f.field), f.message) for f in e.errors], source
-        ) from e
+        for f in e.errors:
+            top = re.split(r"[.\[]", f.field, maxsplit=1)[0]
+            if errors and top in ("patient", "prescriber", "lines") and top not in result:
+                continue  # the part could not be read at all: already reported above
+            problem = FieldError(_fhir_path(origins, f.field), f.message)
+            if problem not in problems:
+                problems.append(problem)
+    if problems:
+        raise ValidationError(problems, source)
     return result
 
 
