@@ -35,6 +35,7 @@ class _Reader:
     errors: list[FieldError] = field(default_factory=list)
     origins: dict[str, str] = field(default_factory=dict)
     by_url: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    containers: dict[int, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -53,10 +54,12 @@ class _Reader:
         target = ref["reference"]
         found: tuple[str, Mapping[str, Any]] | None = None
         if target.startswith("#"):
-            holder_path, resource = holder
+            # Contained resources refer to each other through their container.
+            holder_path, resource = self.containers.get(id(holder[1]), holder)
             for n, item in enumerate(resource.get("contained") or []):
                 if isinstance(item, Mapping) and item.get("id") == target[1:]:
                     found = (f"{holder_path}.contained[{n}]", item)
+                    self.containers[id(item)] = (holder_path, resource)
         else:
             found = self.by_url.get(target)
         if found is None:
@@ -155,6 +158,7 @@ def _rpps(r: _Reader, path: str, practitioner: Mapping[str, Any]) -> str | None:
         where = f"{path}.identifier[{k}].value"
         if system == codes.IDNATPS and isinstance(value, str):
             if not value.startswith(codes.IDNATPS_RPPS_PREFIX):
+                r.came_from("prescriber.rpps", where)
                 r.fail(where, "this IDNatPS is not an RPPS number (8 + 11 digits)")
                 return None
             r.came_from("prescriber.rpps", where)
@@ -162,6 +166,7 @@ def _rpps(r: _Reader, path: str, practitioner: Mapping[str, Any]) -> str | None:
         if system in (codes.RPPS, "http://rpps.fr") and isinstance(value, str):
             r.came_from("prescriber.rpps", where)
             return value
+    r.came_from("prescriber.rpps", f"{path}.identifier")
     r.fail(
         f"{path}.identifier",
         f"the prescriber needs an RPPS: an IDNatPS ({codes.IDNATPS}) of 8 + RPPS",
@@ -281,11 +286,13 @@ def _prescriber(
         )
     data["specialty"] = specialty
     if role is None:
+        r.came_from("prescriber.facility", practitioner_path)
         r.fail(
             f"{practitioner_path}",
             "no PractitionerRole ties the prescriber to an Organization (the facility)",
         )
     else:
+        r.came_from("prescriber.facility", f"{role[0]}.organization")
         org = r.resolve(
             role[1].get("organization"), f"{role[0]}.organization", role, ("Organization",)
         )
@@ -301,6 +308,7 @@ def _prescriber(
 def _posology(r: _Reader, path: str, resource: Mapping[str, Any], key: str) -> str | None:
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list) or not dosages:
+        r.came_from(f"{key}.posology", f"{path}.dosageInstruction")
         r.fail(f"{path}.dosageInstruction", "is required (FRMedicationRequest: 1..*)")
         return None
     texts = [d.get("text") if isinstance(d, Mapping) else None for d in dosages]
@@ -316,6 +324,7 @@ def _posology(r: _Reader, path: str, resource: Mapping[str, Any], key: str) -> s
         r.came_from(f"{key}.posology", f"{path}.dosageInstruction")
         return " ; puis ".join(str(t) for t in texts)
     missing = next(n for n, t in enumerate(texts) if not _text(t))
+    r.came_from(f"{key}.posology", f"{path}.dosageInstruction[{missing}].text")
     r.fail(
         f"{path}.dosageInstruction[{missing}].text",
         "is required: the posology as text (or the renderedDosageInstruction extension)",
@@ -594,6 +603,8 @@ def read(data: Any, *, now: dt.datetime | None = None, source: str | None = None
             if errors and top in ("patient", "prescriber", "lines") and top not in result:
                 continue  # the part could not be read at all: already reported above
             problem = FieldError(_fhir_path(origins, f.field), f.message)
+            if any(p.field.startswith(problem.field) for p in errors):
+                continue  # that element's problem is already reported, in FHIR terms
             if problem not in problems:
                 problems.append(problem)
     if problems:
