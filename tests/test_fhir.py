@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 from fhirclient.models import bundle as fhir_bundle
+from hypothesis import HealthCheck, given, settings
 from stdnum import ean, luhn
 from stdnum.fr import nir
+from test_qr import prescriptions
 
 from conftest import ASSETS, EXAMPLE_FILES, KEYS
 from eprescrire import dispensing as d
@@ -627,3 +629,13 @@ def test_the_cli_loads_no_fhir_code_until_a_fhir_command() -> None:
 def test_signature_of_rejects_a_bundle_without_one() -> None:
     with pytest.raises(ValidationError):
         import_.signature_of({"resourceType": "Bundle", "entry": []})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prescription=prescriptions())
+def test_any_prescription_survives_export_and_import(prescription: model.Prescription) -> None:
+    bundle = export.prescription_bundle(prescription, "header.payload.signature", [])
+    parse_r4(bundle)
+    data = import_.read(json.loads(json.dumps(bundle)), now=prescription.issued_at)
+    again = model.from_input(data, now=prescription.issued_at, prescription_id=prescription.id)
+    assert model.signed_bytes(again) == model.signed_bytes(prescription)

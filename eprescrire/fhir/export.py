@@ -296,7 +296,7 @@ def _provenance(
     targets = [urn(p.id, "request-group")] + [
         urn(p.id, f"line-{n}") for n in range(1, len(p.lines) + 1)
     ]
-    provenance = {
+    provenance: dict[str, Any] = {
         "resourceType": "Provenance",
         "target": [{"reference": target} for target in targets],
         "recorded": model.format_timestamp(p.issued_at),
@@ -314,9 +314,6 @@ def _provenance(
                 "who": {"reference": urn(p.id, "practitioner")},
             }
         ],
-        "entity": [
-            {"role": "source", "what": {"reference": entry["fullUrl"]}} for entry in binaries
-        ],
         "signature": [
             {
                 "type": [
@@ -331,6 +328,10 @@ def _provenance(
             }
         ],
     }
+    if binaries:  # FHIR has no empty arrays
+        provenance["entity"] = [
+            {"role": "source", "what": {"reference": entry["fullUrl"]}} for entry in binaries
+        ]
     return binaries, provenance
 
 
