@@ -639,3 +639,24 @@ def test_any_prescription_survives_export_and_import(prescription: model.Prescri
     data = import_.read(json.loads(json.dumps(bundle)), now=prescription.issued_at)
     again = model.from_input(data, now=prescription.issued_at, prescription_id=prescription.id)
     assert model.signed_bytes(again) == model.signed_bytes(prescription)
+
+
+def test_a_cancelled_line_or_another_prescription_is_refused(issue_document: Issue) -> None:
+    document = issue_document(now=NOW)
+    b = export.document_bundle(document)
+    first, second = entry_index(b, "MedicationRequest", 0), entry_index(b, "MedicationRequest", 1)
+
+    def mixed(bundle: dict[str, Any]) -> None:
+        bundle["entry"][first]["resource"]["status"] = "cancelled"
+        bundle["entry"][second]["resource"]["groupIdentifier"]["value"] = "OTHER"
+
+    assert broken(document, mixed) == [
+        (
+            f"Bundle.entry[{second}].resource.groupIdentifier",
+            "the MedicationRequests belong to different prescriptions (groupIdentifier)",
+        ),
+        (
+            f"Bundle.entry[{first}].resource.status",
+            "only an active or draft request is a line to sign",
+        ),
+    ]

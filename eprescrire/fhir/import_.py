@@ -25,6 +25,8 @@ from eprescrire import model, rules
 from eprescrire.errors import FieldError, ValidationError
 from eprescrire.fhir import codes
 
+_ISSUABLE = ("active", "draft")
+_INTENTS = ("order", "original-order", "plan", "proposal")
 _UNIT_DAYS = {"d": 1, "day": 1, "days": 1, "wk": 7, "week": 7, "mo": 30, "month": 30}
 
 
@@ -346,6 +348,10 @@ def _line(r: _Reader, found: tuple[str, Mapping[str, Any]], key: str) -> dict[st
     path, resource = found
     r.came_from(key, path)
     data: dict[str, Any] = {}
+    if resource.get("status", "active") not in _ISSUABLE:
+        r.fail(f"{path}.status", "only an active or draft request is a line to sign")
+    if resource.get("intent", "order") not in _INTENTS:
+        r.fail(f"{path}.intent", "only an order is a line to sign")
     concept = resource.get("medicationCodeableConcept")
     if concept is None and "medicationReference" in resource:
         medication = r.resolve(
