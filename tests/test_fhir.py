@@ -16,11 +16,12 @@ import pytest
 from cryptography import x509
 from fhirclient.models import bundle as fhir_bundle
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from stdnum import ean, luhn
 from stdnum.fr import nir
 from test_qr import prescriptions
 
-from conftest import ASSETS, EXAMPLE_FILES, KEYS
+from conftest import ASSETS, EXAMPLE_FILES, KEYS, load_example
 from eprescrire import dispensing as d
 from eprescrire import model, rules, signing
 from eprescrire.errors import ValidationError
@@ -660,3 +661,52 @@ def test_a_cancelled_line_or_another_prescription_is_refused(issue_document: Iss
             "only an active or draft request is a line to sign",
         ),
     ]
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [here]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*here, key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found += _paths(item, (*here, n))
+    return found
+
+
+_REFERENCE_BUNDLE: dict[str, Any] = {}
+
+
+def reference_bundle(credentials: Any) -> dict[str, Any]:
+    if not _REFERENCE_BUNDLE:
+        p = model.from_input(load_example("reference.toml"), now=NOW)
+        _REFERENCE_BUNDLE.update(export.document_bundle(signing.sign(p, credentials)))
+    return copy.deepcopy(_REFERENCE_BUNDLE)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    where=st.integers(min_value=0),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-5, 5),
+        st.text(max_size=3),
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    ),
+)
+def test_any_element_of_the_wrong_type_is_an_input_error(
+    demo_credentials: Any, where: int, value: Any
+) -> None:
+    bundle = reference_bundle(demo_credentials)
+    paths = [p for p in _paths(bundle) if p]
+    path = paths[where % len(paths)]
+    target = bundle
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    try:
+        import_.read(bundle, now=NOW)
+    except ValidationError as e:
+        assert e.errors and all(f.field for f in e.errors)

@@ -46,10 +46,19 @@ class _Reader:
         self.origins[key] = path
 
     def resolve(
-        self, ref: Any, path: str, holder: tuple[str, Mapping[str, Any]], kinds: tuple[str, ...]
+        self,
+        ref: Any,
+        path: str,
+        holder: tuple[str, Mapping[str, Any]],
+        kinds: tuple[str, ...],
+        *,
+        optional: bool = False,
     ) -> tuple[str, Mapping[str, Any]] | None:
         """The resource a Reference at ``path`` points to, with its own path; None (and an
-        error) when it cannot be found or is of another type."""
+        error) when it cannot be found or is of another type. An ``optional`` reference (to
+        supporting information the input need not carry) that is not there is no error."""
+        if optional and not (isinstance(ref, Mapping) and isinstance(ref.get("reference"), str)):
+            return None
         if not isinstance(ref, Mapping) or not isinstance(ref.get("reference"), str):
             self.fail(path, f"must be a reference to a {' or '.join(kinds)}")
             return None
@@ -65,9 +74,13 @@ class _Reader:
         else:
             found = self.by_url.get(target)
         if found is None:
+            if optional:
+                return None
             self.fail(f"{path}.reference", f"{target!r} is not in the input")
             return None
         if found[1].get("resourceType") not in kinds:
+            if optional:
+                return None
             self.fail(f"{path}.reference", f"must point to a {' or '.join(kinds)}")
             return None
         return found
@@ -91,7 +104,7 @@ def _duration_days(r: _Reader, value: Any, path: str) -> int | None:
         return None
     unit = value.get("code") or value.get("unit")
     amount = value.get("value")
-    if unit not in _UNIT_DAYS:
+    if not isinstance(unit, str) or unit not in _UNIT_DAYS:
         r.fail(f"{path}.code", "must be a duration in d, wk or mo (UCUM)")
         return None
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or amount != int(amount):
@@ -437,7 +450,9 @@ def _line(r: _Reader, found: tuple[str, Mapping[str, Any]], key: str) -> dict[st
         index = (resource.get("extension") or []).index(narcotic)
         r.came_from(f"{key}.narcotic", f"{path}.extension[{index}].valueBoolean")
     for n, ref in enumerate(resource.get("reasonReference") or []):
-        target = r.resolve(ref, f"{path}.reasonReference[{n}]", found, ("Observation", "Condition"))
+        target = r.resolve(
+            ref, f"{path}.reasonReference[{n}]", found, ("Observation",), optional=True
+        )
         if target is not None and _coded(target[1].get("code"), codes.CISIS) == codes.ALD_CODE:
             data["ald"] = target[1].get("valueBoolean")
             r.came_from(f"{key}.ald", f"{target[0]}.valueBoolean")
@@ -448,7 +463,11 @@ def _weight(r: _Reader, requests: list[tuple[str, Mapping[str, Any]]]) -> Any:
     for found in requests:
         for n, ref in enumerate(found[1].get("supportingInformation") or []):
             target = r.resolve(
-                ref, f"{found[0]}.supportingInformation[{n}]", found, ("Observation",)
+                ref,
+                f"{found[0]}.supportingInformation[{n}]",
+                found,
+                ("Observation",),
+                optional=True,
             )
             if target is None:
                 continue
@@ -502,11 +521,97 @@ def _resources(data: Any, r: _Reader) -> list[tuple[str, Mapping[str, Any], str 
     return []
 
 
+# JSON types of the elements the reading relies on, checked before reading so that a wrong one
+# is reported at its element. Names whose type depends on where they stand (``code`` is a
+# CodeableConcept in an Observation and a string in a Coding) are not listed.
+_ARRAYS_OF_OBJECTS = frozenset(
+    [
+        "entry",
+        "contained",
+        "extension",
+        "identifier",
+        "name",
+        "address",
+        "telecom",
+        "coding",
+        "dosageInstruction",
+        "reasonReference",
+        "supportingInformation",
+        "note",
+        "action",
+        "specialty",
+        "qualification",
+        "signature",
+        "entity",
+        "target",
+        "agent",
+    ]
+)
+_STRINGS = frozenset({"resourceType", "reference", "fullUrl", "system"})
+_SINGLE = frozenset({("Bundle", "identifier"), ("Organization", "name")})
+_ARRAYS_OF_STRINGS = frozenset(["given", "prefix", "line", "profile"])
+_OBJECTS = frozenset(
+    [
+        "resource",
+        "subject",
+        "requester",
+        "groupIdentifier",
+        "dispenseRequest",
+        "medicationCodeableConcept",
+        "medicationReference",
+        "quantity",
+        "expectedSupplyDuration",
+        "dispenseInterval",
+        "substitution",
+        "valueQuantity",
+        "timing",
+        "repeat",
+        "boundsDuration",
+        "practitioner",
+        "organization",
+        "meta",
+        "allowedCodeableConcept",
+    ]
+)
+
+
+def _shapes(r: _Reader, value: Any, path: str) -> None:
+    if isinstance(value, list):
+        for n, item in enumerate(value):
+            _shapes(r, item, f"{path}[{n}]")
+        return
+    if not isinstance(value, Mapping):
+        return
+    owner = value.get("resourceType")
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        if (owner, key) in _SINGLE:
+            pass
+        elif key in _ARRAYS_OF_OBJECTS or key in _ARRAYS_OF_STRINGS:
+            kind = dict if key in _ARRAYS_OF_OBJECTS else str
+            if not isinstance(item, list):
+                r.fail(where, "must be an array")
+                continue
+            for n, element in enumerate(item):
+                if not isinstance(element, kind):
+                    r.fail(f"{where}[{n}]", "must be an object" if kind is dict else "must be text")
+        elif key in _STRINGS and not isinstance(item, str):
+            r.fail(where, "must be text")
+            continue
+        elif key in _OBJECTS and not isinstance(item, Mapping):
+            r.fail(where, "must be an object")
+            continue
+        _shapes(r, item, where)
+
+
 def to_input(data: Any) -> tuple[dict[str, Any], dict[str, str], list[FieldError]]:
     """Map FHIR ``data`` to a prescription input; returns (input, origins, errors) where
     ``origins`` maps each input field (``lines[1].posology``) to the FHIR element it came from
     and ``errors`` lists the problems found reading (with FHIR paths)."""
     r = _Reader()
+    _shapes(r, data, _root(data) if isinstance(data, Mapping) else "")
+    if r.errors:
+        return {}, r.origins, r.errors
     resources = _resources(data, r)
     _index(r, resources)
     requests = [
@@ -592,6 +697,12 @@ def _fhir_path(origins: Mapping[str, str], field_path: str) -> str:
     return "Bundle" if "lines" not in origins else origins["lines"].split(".entry[")[0]
 
 
+def _root(data: Any) -> str:
+    if isinstance(data, Mapping) and isinstance(data.get("resourceType"), str):
+        return str(data["resourceType"])
+    return "resourceType"
+
+
 def read(data: Any, *, now: dt.datetime | None = None, source: str | None = None) -> dict[str, Any]:
     """FHIR ``data`` -> a prescription input that :func:`eprescrire.model.from_input` accepts.
 
@@ -599,7 +710,14 @@ def read(data: Any, *, now: dt.datetime | None = None, source: str | None = None
     default the real clock), so that each broken rule is reported at its FHIR element. On
     failure, raises :class:`~eprescrire.errors.ValidationError` listing every problem.
     """
-    result, origins, errors = to_input(data)
+    try:
+        result, origins, errors = to_input(data)
+    except (AttributeError, TypeError, ValueError, KeyError) as e:
+        # An element of an unexpected JSON type deep in the input, which the reading above
+        # does not check one by one: still one line and exit 3, never a traceback.
+        raise ValidationError(
+            [FieldError(_root(data), f"is not FHIR R4 JSON ({e.__class__.__name__})")], source
+        ) from e
     problems = list(errors)
     try:
         model.from_input(result, now=now or rules.now())
