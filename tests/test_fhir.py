@@ -710,3 +710,51 @@ def test_any_element_of_the_wrong_type_is_an_input_error(
         import_.read(bundle, now=NOW)
     except ValidationError as e:
         assert e.errors and all(f.field for f in e.errors)
+
+
+def test_the_ledger_sets_the_requests_status(
+    run_cli: Any, cli_env: Any, key_file: Path, tmp_path: Path
+) -> None:
+    rx, ledger = tmp_path / "rx.json", tmp_path / "ledger.db"
+    assert (
+        run_cli(
+            "issue", Path("examples/reference.toml").resolve(), "--key", key_file, "--out", rx
+        ).code
+        == 0
+    )
+    # Line 4 (no renewal) dispensed in full: completed; the others still active.
+    assert (
+        run_cli(
+            "dispense",
+            rx,
+            "--trust",
+            KEYS / "demo-trust",
+            "--ledger",
+            ledger,
+            "--line",
+            "4",
+            "--pharmacist",
+            "10003456786",
+        ).code
+        == 0
+    )
+    (bundle,) = run_cli("fhir", "export", rx, "--ledger", ledger).json_lines()
+    assert [r["status"] for r in resources(bundle, "MedicationRequest")] == ["active"] * 3 + [
+        "completed"
+    ]
+    assert resources(bundle, "RequestGroup")[0]["status"] == "active"
+    cancelled = run_cli(
+        "cancel", rx, "--key", key_file, "--ledger", ledger, "--reason", "erreur de posologie"
+    )
+    assert cancelled.code == 0, cancelled
+    (bundle,) = run_cli("fhir", "export", rx, "--ledger", ledger).json_lines()
+    requests = resources(bundle, "MedicationRequest")
+    assert {r["status"] for r in requests} == {"cancelled"}
+    assert "erreur de posologie" in requests[0]["statusReason"]["text"]
+    assert resources(bundle, "RequestGroup")[0]["status"] == "revoked"
+    parse_r4(bundle)
+    with pytest.raises(ValidationError) as caught:  # a cancelled prescription is not re-issued
+        import_.read(bundle, now=dt.datetime.now(dt.UTC))
+    assert {f.message for f in caught.value.errors} == {
+        "only an active or draft request is a line to sign"
+    }

@@ -202,7 +202,29 @@ def _substitution(line: model.Line) -> dict[str, Any]:
     }
 
 
-def _medication_request(p: model.Prescription, number: int, line: model.Line) -> dict[str, Any]:
+def _statuses(
+    p: model.Prescription, certificates: Sequence[x509.Certificate], records: Sequence[Any]
+) -> tuple[dict[str, Any] | None, frozenset[int]]:
+    """What the ledger says of the prescription: its cancellation (by its own signer) and the
+    lines dispensed in full. Nothing without records."""
+    mine = tuple(r for r in records if r.prescription_id == p.id)
+    if not mine or not certificates:
+        return None, frozenset()
+    from eprescrire.dispensing import state_of
+    from eprescrire.keys import kid_of
+    from eprescrire.ledger import History
+
+    state = state_of(p, kid_of(certificates[0]), History(p.id, mine))
+    return state.cancellation, frozenset(ls.number for ls in state.lines if ls.remaining == 0)
+
+
+def _medication_request(
+    p: model.Prescription,
+    number: int,
+    line: model.Line,
+    cancellation: dict[str, Any] | None = None,
+    completed: bool = False,
+) -> dict[str, Any]:
     issued_day = rules.local_date(p.issued_at)
     extensions: list[dict[str, Any]] = [
         {"url": codes.RENDERED_DOSAGE, "valueMarkdown": line.posology},
@@ -229,7 +251,13 @@ def _medication_request(p: model.Prescription, number: int, line: model.Line) ->
         "meta": {"profile": [codes.FR_MEDICATION_REQUEST]},
         "extension": extensions,
         "identifier": [line_identifier(p.id, number)],
-        "status": "active",
+        "status": "cancelled" if cancellation else "completed" if completed else "active",
+    }
+    if cancellation:
+        resource["statusReason"] = {
+            "text": f"Annulée par le prescripteur : {cancellation['reason']}"
+        }
+    resource |= {
         "intent": "order",
         "medicationCodeableConcept": medication_concept(line),
         "subject": {"reference": urn(p.id, "patient")},
@@ -255,14 +283,14 @@ def _medication_request(p: model.Prescription, number: int, line: model.Line) ->
     return resource
 
 
-def _request_group(p: model.Prescription) -> dict[str, Any]:
+def _request_group(p: model.Prescription, status: str = "active") -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "RequestGroup",
         "meta": {"profile": [codes.FR_REQUEST_GROUP]},
         "extension": [{"url": codes.SHARE_OPPOSITION, "valueBoolean": p.share_opposition}],
         "identifier": [{"system": codes.PRESCRIPTION_ID, "value": p.id}],
         "groupIdentifier": {"system": codes.PRESCRIPTION_ID, "value": p.id},
-        "status": "active",
+        "status": status,
         "intent": "order",
         "subject": {"reference": urn(p.id, "patient")},
         "authoredOn": model.format_timestamp(p.issued_at),
@@ -458,12 +486,20 @@ def prescription_bundle(
 
     ``token`` is the compact JWS the prescription was decoded from; ``certificates`` the signer
     certificate first, then its chain; ``dispensings`` ledger :class:`~eprescrire.ledger.Record`
-    objects (records of other kinds or prescriptions are skipped).
+    objects of this prescription: its dispensings become MedicationDispense resources, and a
+    cancellation (by the signer) or lines dispensed in full set the requests' ``status``.
     """
     p = prescription
-    entries = [_entry(urn(p.id, "request-group"), _request_group(p))]
+    records = list(dispensings)
+    cancellation, completed = _statuses(p, certificates, records)
+    group_status = (
+        "revoked" if cancellation else "completed" if len(completed) == len(p.lines) else "active"
+    )
+    entries = [_entry(urn(p.id, "request-group"), _request_group(p, group_status))]
     entries += [
-        _entry(urn(p.id, f"line-{n}"), _medication_request(p, n, line))
+        _entry(
+            urn(p.id, f"line-{n}"), _medication_request(p, n, line, cancellation, n in completed)
+        )
         for n, line in enumerate(p.lines, start=1)
     ]
     entries += [
@@ -481,7 +517,7 @@ def prescription_bundle(
     binaries, provenance = _provenance(p, token, certificates)
     entries.append(_entry(urn(p.id, "provenance"), provenance))
     entries += binaries
-    entries += _dispense_entries(p, dispensings, in_bundle=True)
+    entries += _dispense_entries(p, records, in_bundle=True)
     return {
         "resourceType": "Bundle",
         "meta": {"lastUpdated": model.format_timestamp(p.issued_at)},

@@ -548,6 +548,7 @@ _ARRAYS_OF_OBJECTS = frozenset(
     ]
 )
 _STRINGS = frozenset({"resourceType", "reference", "fullUrl", "system"})
+_IN_RESOURCES = frozenset({"identifier", "name"})  # arrays only as elements of a resource
 _SINGLE = frozenset({("Bundle", "identifier"), ("Organization", "name")})
 _ARRAYS_OF_STRINGS = frozenset(["given", "prefix", "line", "profile"])
 _OBJECTS = frozenset(
@@ -585,8 +586,8 @@ def _shapes(r: _Reader, value: Any, path: str) -> None:
     owner = value.get("resourceType")
     for key, item in value.items():
         where = f"{path}.{key}" if path else str(key)
-        if (owner, key) in _SINGLE:
-            pass
+        if (owner, key) in _SINGLE or (key in _IN_RESOURCES and owner is None):
+            pass  # e.g. Reference.identifier is one Identifier, Organization.name text
         elif key in _ARRAYS_OF_OBJECTS or key in _ARRAYS_OF_STRINGS:
             kind = dict if key in _ARRAYS_OF_OBJECTS else str
             if not isinstance(item, list):
