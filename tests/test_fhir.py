@@ -758,3 +758,28 @@ def test_the_ledger_sets_the_requests_status(
     assert {f.message for f in caught.value.errors} == {
         "only an active or draft request is a line to sign"
     }
+
+
+def test_issue_accepts_an_array_of_medication_requests(
+    run_cli: Any, cli_env: Any, key_file: Path, tmp_path: Path
+) -> None:
+    bundle = completed_guide_example()
+    request = copy.deepcopy(bundle["entry"][0]["resource"])
+    request["contained"] = [copy.deepcopy(e["resource"]) for e in bundle["entry"][1:]]
+    ids = {
+        "Patient": "pat",
+        "Practitioner": "doc",
+        "PractitionerRole": "role",
+        "Organization": "org",
+    }
+    for item in request["contained"]:
+        item["id"] = ids[item["resourceType"]]
+    request["contained"][2].update(
+        practitioner={"reference": "#doc"}, organization={"reference": "#org"}
+    )
+    request.update(subject={"reference": "#pat"}, requester={"reference": "#doc"})
+    source = tmp_path / "dpi.json"
+    source.write_text(json.dumps([request]), "utf-8")
+    result = run_cli("issue", source, "--key", key_file, "--out", tmp_path / "rx.json", "--json")
+    assert result.code == 0, result
+    assert result.json_lines()[0]["status"] == "issued"

@@ -263,7 +263,14 @@ def _prescriber(
     else:
         target = resource["requester"]["reference"]
         full = [url for url, item in r.by_url.items() if item[1] is found[1]]
-        for candidate in roles:
+        contained = [
+            (f"{path}.contained[{n}]", item)
+            for n, item in enumerate(resource.get("contained") or [])
+            if isinstance(item, Mapping) and item.get("resourceType") == "PractitionerRole"
+        ]
+        for candidate in contained:
+            r.containers[id(candidate[1])] = request
+        for candidate in [*roles, *contained]:
             ref = (candidate[1].get("practitioner") or {}).get("reference")
             if ref == target or ref in full:
                 role = candidate
