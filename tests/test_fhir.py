@@ -783,3 +783,25 @@ def test_issue_accepts_an_array_of_medication_requests(
     result = run_cli("issue", source, "--key", key_file, "--out", tmp_path / "rx.json", "--json")
     assert result.code == 0, result
     assert result.json_lines()[0]["status"] == "issued"
+
+
+def test_issue_reads_fhir_bundles_as_ndjson_on_stdin(
+    run_cli: Any, cli_env: Any, key_file: Path, tmp_path: Path
+) -> None:
+    good = json.dumps(completed_guide_example(), ensure_ascii=False)
+    bad = GUIDE_EXAMPLE.read_text("utf-8").replace("\n", "")
+    result = run_cli(
+        "issue",
+        "-",
+        "--key",
+        key_file,
+        "--out-dir",
+        tmp_path / "out",
+        "--json",
+        stdin=f"{good}\n{bad}\n".encode(),
+    )
+    assert result.code == 3
+    first, second = result.json_lines()
+    assert (first["input"], first["status"]) == ("-:1", "issued")
+    assert (second["input"], second["status"]) == ("-:2", "invalid")
+    assert second["errors"][0]["field"] == "Bundle.entry[0].resource.subject.reference"
