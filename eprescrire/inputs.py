@@ -11,7 +11,8 @@ from eprescrire.errors import InputError
 
 
 def parse_input(data: bytes, name: str) -> Any:
-    """Parse prescription input by its file name: ``.toml`` as TOML, anything else as JSON.
+    """Parse prescription input by its file name: ``.toml`` as TOML, anything else as JSON;
+    JSON holding FHIR resources is mapped by :func:`eprescrire.fhir.import_.read`.
 
     On failure, raises :class:`InputError` naming the file and the problem.
     """
@@ -23,9 +24,14 @@ def parse_input(data: bytes, name: str) -> Any:
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{name}: invalid TOML: {e}") from e
     try:
-        return canonical.loads(data)
+        parsed = canonical.loads(data)
     except canonical.StrictJSONError as e:
         raise InputError(f"{name}: invalid JSON: {e}") from e
+    from eprescrire.fhir import import_ as fhir
+
+    if fhir.is_fhir(parsed):  # a FHIR Bundle or MedicationRequest(s) (a DPI's output)
+        return fhir.read(parsed, source=name)
+    return parsed
 
 
 def read_input(path: Path) -> Any:

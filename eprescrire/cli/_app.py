@@ -44,6 +44,9 @@ def _register() -> None:
 
     for module in (keys_cmd, trust_cmd, issue_cmd, render_cmd, verify_cmd, ledger_cmd, drugs_cmd):
         module.register(app)
+    from eprescrire.cli import fhir_cmd
+
+    fhir_cmd.register(app)
 
 
 _register()

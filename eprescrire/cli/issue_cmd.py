@@ -20,7 +20,6 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
     """(name, parsed input or InputError) for each input, in order. ``-`` reads NDJSON (one
     JSON object per line) or CSV (a header line first) from stdin; a directory is every
     .toml/.json/.csv file in it, sorted by name."""
-    from eprescrire import canonical
     from eprescrire import inputs as loader
 
     items: list[tuple[str, Any]] = []
@@ -31,10 +30,12 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
                 for number, line in enumerate(text.splitlines(), start=1):
                     if not line.strip():
                         continue
-                    try:
-                        items.append((f"-:{number}", canonical.loads(line)))
-                    except canonical.StrictJSONError as e:
-                        items.append((f"-:{number}", InputError(f"-:{number}: invalid JSON: {e}")))
+                    try:  # parse_input also maps a FHIR resource on the line
+                        items.append(
+                            (f"-:{number}", loader.parse_input(line.encode(), f"-:{number}"))
+                        )
+                    except InputError as e:
+                        items.append((f"-:{number}", e))
             else:
                 try:
                     items.extend(loader.parse_csv(text, "-"))
@@ -56,7 +57,10 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
                     items.append((str(file), loader.read_input(file)))
             except (InputError, OSError, UnicodeDecodeError) as e:
                 message = str(e) if isinstance(e, InputError) else f"{file}: cannot read ({e})"
-                items.append((str(file), InputError(message)))
+                # A ValidationError (FHIR input) keeps its fields for the summary.
+                items.append(
+                    (str(file), e if isinstance(e, ValidationError) else InputError(message))
+                )
     return items
 
 
