@@ -92,8 +92,18 @@ def prescriber(
     rpps: str = typer.Option(..., "--rpps", help="RPPS number (11 digits, Luhn key)."),
     specialty: str = typer.Option(..., "--specialty", help="Specialty (Médecine générale, …)."),
     out: Path = typer.Option(
-        ..., "--out", help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem."
+        ...,
+        "--out",
+        help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem. "
+        "With --key pkcs11:…, the certificate file to create (.pem).",
     ),
+    token_key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Keep the key on a PKCS#11 token: pkcs11:token=…;object=LABEL (RFC 7512). "
+        "Uses the key pair with that label, or creates a non-extractable P-256 one.",
+    ),
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     days: int = typer.Option(1095, "--days", min=1, max=3650, help="Validity in days."),
     not_before: str | None = typer.Option(
         None, "--not-before", help="Start of validity (ISO date), default now."
@@ -124,6 +134,23 @@ def prescriber(
         luhn.validate(rpps)
     except StdnumError as e:
         raise UsageError("--rpps must be 11 digits with a valid Luhn key") from e
+    if token_key is not None:
+        from eprescrire.cli import _tokens
+
+        _tokens.prescriber_on_token(
+            token_key,
+            pin_file=pin_file,
+            out=out,
+            issuer=_authority_credentials(authority_key, authority_passphrase_file, insecure_key),
+            name=name,
+            rpps=rpps,
+            specialty=specialty,
+            not_before=_start(not_before),
+            days=days,
+            trust=trust,
+            quiet=quiet,
+        )
+        return
     if out.suffix != ".p12":
         raise UsageError("--out must end in .p12")
     cert_path = out.with_suffix(".pem")
