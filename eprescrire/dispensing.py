@@ -836,7 +836,7 @@ def prove_possession(credentials: Any, certificate: x509.Certificate | None, kid
     # The key may be on a token (ES256, PS256 or RS256): sign as a JWS, check with the record.
     token = jws.sign(challenge, credentials.key, kid_of(credentials.certificate))
     try:
-        jws.verify(jws.parse(token), certificate.public_key())
+        jws.verify(jws.parse(token), certificate.public_key())  # type: ignore[arg-type]
     except VerificationError as e:
         raise Refused(Code.PRESCRIBER_MISMATCH, "this key did not sign the prescription") from e
 

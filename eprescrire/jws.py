@@ -119,9 +119,7 @@ def sign(payload: bytes, key: SigningKey, kid: str, *, rsa_algorithm: str = PS25
     if isinstance(key, ec.EllipticCurvePrivateKey):
         signature = raw_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
     elif isinstance(key, rsa.RSAPrivateKey):
-        scheme: padding.AsymmetricPadding = (
-            pss_padding() if alg == PS256 else padding.PKCS1v15()
-        )
+        scheme: padding.AsymmetricPadding = pss_padding() if alg == PS256 else padding.PKCS1v15()
         signature = key.sign(signing_input, scheme, hashes.SHA256())
     else:
         signature = key.sign(signing_input)
@@ -230,7 +228,7 @@ def check_key(alg: str, public_key: object) -> None:
         raise VerificationError(Reason.SIGNATURE_INVALID, f"algorithm {alg[:20]!r} unsupported")
 
 
-def verify(token: Token, public_key: object) -> None:
+def verify(token: Token, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> None:
     """Check the signature with ``public_key``, which must match the token's algorithm.
 
     On failure, raises :class:`VerificationError`."""

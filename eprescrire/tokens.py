@@ -153,9 +153,7 @@ def _pkcs11() -> Any:
     try:
         import pkcs11
     except ImportError as e:  # pragma: no cover - a dependency of the package
-        raise KeyFileError(
-            "the PKCS#11 binding is not installed: pip install python-pkcs11"
-        ) from e
+        raise KeyFileError("the PKCS#11 binding is not installed: pip install python-pkcs11") from e
     return pkcs11
 
 
@@ -316,7 +314,9 @@ def key_id_and_label(key: Any) -> tuple[bytes | None, str | None]:
     return (bytes(key_id) if key_id else None), (str(label) if label else None)
 
 
-def _public_from_token(session: Any, key: Any) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey | None:
+def _public_from_token(
+    session: Any, key: Any
+) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey | None:
     """The public key matching ``key`` (a public key object with the same id or label)."""
     pkcs11 = _pkcs11()
     key_id, label = key_id_and_label(key)
