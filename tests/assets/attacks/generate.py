@@ -384,9 +384,7 @@ RSA_STORES = {
 }
 
 
-def _rsa_certificate(
-    authority: keys.Credentials, public_key: object, like: object
-) -> object:
+def _rsa_certificate(authority: keys.Credentials, public_key: object, like: object) -> object:
     """A prescriber certificate for any RSA key (even a weak one), shaped like ``like``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -472,8 +470,24 @@ def generate_rsa(out: Path) -> dict[str, dict[str, object]]:
         _, body, signature = token.split(".")
         return f"{_b64(jws.header_bytes(kid_rsa, alg))}.{body}.{signature}"
 
-    write("rsa-ps256-valid.json", ps256, rsa_cert, None, 0, "control: PS256 by an RSA-2048 key", "trust-rsa")
-    write("rsa-rs256-valid.json", rs256, rsa_cert, None, 0, "control: RS256 by an RSA-2048 key", "trust-rsa")
+    write(
+        "rsa-ps256-valid.json",
+        ps256,
+        rsa_cert,
+        None,
+        0,
+        "control: PS256 by an RSA-2048 key",
+        "trust-rsa",
+    )
+    write(
+        "rsa-rs256-valid.json",
+        rs256,
+        rsa_cert,
+        None,
+        0,
+        "control: RS256 by an RSA-2048 key",
+        "trust-rsa",
+    )
     write(
         "rs256-verified-as-ps256.json",
         relabel(rs256, jws.PS256),
