@@ -48,9 +48,7 @@ def make_token(workdir: Path, env: dict[str, str]) -> list[tuple[str, str]]:
     (workdir / "tokens").mkdir()
     conf = workdir / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {workdir / 'tokens'}\nobjectstore.backend = file\n")
-    env.update(
-        SOFTHSM2_CONF=str(conf), EPRESCRIRE_PKCS11_MODULE=str(SOFTHSM), EPRESCRIRE_PIN=PIN
-    )
+    env.update(SOFTHSM2_CONF=str(conf), EPRESCRIRE_PKCS11_MODULE=str(SOFTHSM), EPRESCRIRE_PIN=PIN)
     run = {"env": env, "check": True, "capture_output": True}
     subprocess.run(
         ["softhsm2-util", "--init-token", "--free", "--label", "BENCH", "--pin", PIN,
