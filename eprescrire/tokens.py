@@ -250,7 +250,12 @@ def open_session(token: Any, pin: str, *, rw: bool = False) -> Any:
     exceptions = pkcs11.exceptions
     name = str(token.label).strip()
     try:
-        return token.open(user_pin=pin, rw=rw)
+        try:
+            return token.open(user_pin=pin, rw=rw)
+        except exceptions.UserAlreadyLoggedIn:
+            # Another session of this process is logged in (an authority and a prescriber key
+            # on the same token): PKCS#11 logins are per application, so this one is too.
+            return token.open(rw=rw)
     except (exceptions.PinIncorrect, exceptions.PinLenRange, exceptions.PinInvalid) as e:
         raise KeyFileError(f"wrong PIN for token {name!r}") from e
     except exceptions.PinLocked as e:

@@ -399,3 +399,39 @@ def test_uri_parsing() -> None:
         with pytest.raises(UsageError) as error:
             tokens.parse_uri(bad)
         assert "1234" not in str(error.value)
+
+
+def test_authority_on_a_token(token: Token) -> None:
+    """The authority's key on the token too: it signs the prescriber certificate and the CRLs."""
+    made = token.run("keys", "authority", "--name", "CA token", "--out", token.root / "ca",
+                     "--key", uri("authority"))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert not (token.root / "ca.p12").exists()
+    assert token.attributes("authority")["extractable"] is False
+    trust = token.root / "trust-ca"
+    for sub in ("authorities", "crls", "signers"):
+        (trust / sub).mkdir(parents=True)
+    (trust / "trust.toml").write_text('algorithms = ["ES256", "PS256"]\n')
+    assert token.run("trust", "add", token.root / "ca.pem", "--trust", trust).returncode == 0
+    assert token.run("trust", "crl", token.root / "ca.crl.pem", "--trust", trust).returncode == 0
+    certified = token.run(
+        "keys", "prescriber", "--authority", uri("authority"), "--name", "Dr Claire Martin",
+        "--rpps", RPPS, "--specialty", "Médecine générale", "--key", uri("cps-rsa"),
+        "--out", token.root / "rsa.pem", "--trust", trust,
+    )  # fmt: skip
+    assert certified.returncode == 0, certified.stderr
+    assert issue(token, "cps-rsa", "rx").returncode == 0
+    verified = token.run("verify", token.root / "rx.json", "--trust", trust, "--json")
+    assert verified.returncode == 0, verified.stdout
+    revoked = token.run(
+        "keys", "revoke", token.root / "rsa.pem", "--authority", uri("authority"),
+        "--crl", token.root / "ca.crl.pem", "--trust", trust,
+    )  # fmt: skip
+    assert revoked.returncode == 0, revoked.stderr
+    verified = token.run("verify", token.root / "rx.json", "--trust", trust, "--json")
+    assert verified.returncode == 1
+    assert json.loads(verified.stdout)["reasons"][0]["code"] == "certificate_revoked"
+    # An RSA key cannot be an authority's key on a token.
+    refused = token.run("keys", "authority", "--name", "CA RSA", "--out", token.root / "ca-rsa",
+                        "--key", uri("cps-rsa"))  # fmt: skip
+    assert "EC P-256" in _one_line_without_pin(refused)
