@@ -14,7 +14,8 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# System libraries the tests need (zbar for the second QR engine); the default path needs none.
+# System libraries the tests need (zbar for the second QR engine, SoftHSM2 and OpenSC for
+# the PKCS#11 token tests); the default path needs none.
 system-deps:
 	@bash scripts/system-deps.sh
 

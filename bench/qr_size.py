@@ -5,6 +5,9 @@ a fixed time, prints the QR version at error correction level M, the module coun
 the character count of:
 
   RX1        ours: RX1: + Base45 of kid | signature | mixed-radix numbers | DEFLATE+dictionary
+  RX2-PS256  ours for an RSA-2048 signer (a CPS card): RX2: + Base45 of alg | kid | signature
+             length | 256-byte PS256 signature | the same numbers and text
+  RX2-RS256  the same with an RS256 (PKCS#1 v1.5) signature, also 256 bytes
   RX1-nodict the same frame with DEFLATE and no preset dictionary (what the dictionary buys)
   RX1-stored the same frame with the text not compressed at all (what compression buys)
   SHC        SMART Health Cards: compact JWS, header {"zip":"DEF","alg":"ES256","kid":<RFC 7638
@@ -18,7 +21,8 @@ the character count of:
 The SHC and DCC rows carry the same JSON as our signed payload (full field names, no FHIR or
 DCC schema wrapping, which would only make them larger). Both are really signed with the demo
 key. Then prints median encode/decode times of RX1 over several runs, with their ratio to the
-EU DCC decoding pipeline (Base45 + zlib + CBOR) measured in the same run.
+EU DCC decoding pipeline (Base45 + zlib + CBOR) measured in the same run, and the printed module
+size of the reference code on the ordonnance (A5 and A4 boxes) for ES256 and PS256.
 
 Run: .venv/bin/python bench/qr_size.py [--runs N]
 """
@@ -38,11 +42,11 @@ from pathlib import Path
 import cbor2
 import segno
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from segno import consts as segno_consts
 from stdnum.iso7064 import mod_37_2
 
-from eprescrire import ids, inputs, jws, keys, model, qr, signing
+from eprescrire import ids, inputs, jws, keys, model, qr, render, signing
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 3, 2, 9, 15, 27, tzinfo=dt.UTC)
@@ -172,6 +176,8 @@ def main() -> int:
     print(header)
     print("-" * len(header), flush=True)
     reference_doc = None
+    reference_rsa: dict[str, str] = {}
+    rsa_key = rsa.generate_private_key(65537, 2048)  # as on a CPS card; only sizes matter here
     for path in files:
         prescription = model.from_input(
             inputs.read_input(path), now=NOW, prescription_id=fixed_id(path.name)
@@ -182,8 +188,20 @@ def main() -> int:
         ours = qr.encode(document)
         assert qr.decode(ours) == document.token
         shc_text, shc_segments = shc(prescription, key)
+        rsa_rows = []
+        for alg in (jws.PS256, jws.RS256):
+            token = jws.sign(
+                model.signed_bytes(prescription), rsa_key, credentials.kid, rsa_algorithm=alg
+            )
+            parsed = jws.parse(token)
+            text = qr.encode_parts(prescription, parsed.kid, parsed.signature, alg)
+            assert qr.decode(text) == token
+            rsa_rows.append((f"RX2-{alg}", text, text))
+            if path.name == "reference.toml":
+                reference_rsa[alg] = text
         rows = [
             ("RX1", ours, ours),
+            *rsa_rows,
             ("RX1-nodict", rx1_variant(document, compress=True), None),
             ("RX1-stored", rx1_variant(document, compress=False), None),
             ("SHC", shc_text, shc_segments),
@@ -206,6 +224,16 @@ def main() -> int:
         print()
     assert reference_doc is not None
     text = qr.encode(reference_doc)
+    print("reference.toml printed on the ordonnance (render.choose_symbol; minimum 0.5 mm):")
+    for label, code in (("RX1 ES256", text), ("RX2 PS256", reference_rsa[jws.PS256])):
+        for page, box in render.QR_BOX_MM.items():
+            symbol = render.choose_symbol(code, box)
+            print(
+                f"  {label:<10} {page}: version {symbol.version:>2} level {symbol.error}, "
+                f"{symbol.modules} modules, {symbol.module_mm:.3f} mm per module, "
+                f"{symbol.side_mm:.1f} mm wide (box {box:.0f} mm)"
+            )
+    print()
     dcc_text = dcc(reference_doc.prescription, key, kid_bytes)
     decode_s = median_seconds(lambda: qr.decode(text), args.runs)
     encode_s = median_seconds(lambda: qr.encode(reference_doc), args.runs)

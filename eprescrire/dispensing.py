@@ -826,10 +826,6 @@ def prove_possession(credentials: Any, certificate: x509.Certificate | None, kid
     On failure, raises :class:`Refused` (``prescriber_mismatch``)."""
     import os
 
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from eprescrire.keys import kid_of
 
     if certificate is None:
@@ -837,10 +833,11 @@ def prove_possession(credentials: Any, certificate: x509.Certificate | None, kid
             raise Refused(Code.PRESCRIBER_MISMATCH, "this key did not sign the prescription")
         certificate = credentials.certificate
     challenge = b"eprescrire-status-challenge/1\x00" + os.urandom(32)
-    signature = credentials.key.sign(challenge, ec.ECDSA(hashes.SHA256()))
+    # The key may be on a token (ES256, PS256 or RS256): sign as a JWS, check with the record.
+    token = jws.sign(challenge, credentials.key, kid_of(credentials.certificate))
     try:
-        certificate.public_key().verify(signature, challenge, ec.ECDSA(hashes.SHA256()))  # type: ignore[call-arg, union-attr, arg-type]
-    except (InvalidSignature, TypeError, AttributeError) as e:
+        jws.verify(jws.parse(token), certificate.public_key())  # type: ignore[arg-type]
+    except VerificationError as e:
         raise Refused(Code.PRESCRIBER_MISMATCH, "this key did not sign the prescription") from e
 
 

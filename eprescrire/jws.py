@@ -1,7 +1,12 @@
-"""ES256 compact JWS (RFC 7515 / RFC 7518 §3.4), with the algorithm pinned by the verifier.
+"""Compact JWS (RFC 7515) in ES256, PS256 or RS256 (RFC 7518 §3.3-3.5), the algorithm pinned
+by the verifier.
 
-The protected header is always the canonical ``{"alg":"ES256","kid":KID}``, so that the QR form
-can rebuild the exact token from the kid alone. The token's header is parsed only to refuse
+ES256 (ECDSA P-256, SHA-256) is the default. PS256 (RSASSA-PSS, SHA-256, MGF1-SHA-256, 32-byte
+salt) and RS256 (RSASSA-PKCS1-v1_5, SHA-256) exist for signers whose key is RSA, as French CPS
+cards are; RSA keys must have at least 2048 bits. The key type must match the algorithm.
+
+The protected header is always the canonical ``{"alg":ALG,"kid":KID}``, so that the QR form
+can rebuild the exact token from the algorithm and the kid alone. The token's header is parsed only to refuse
 what must never be honoured (``none``, HS*, embedded ``jwk``/``jku``/``x5u``/``x5c``, ``crit``);
 the key is chosen by the caller from the trust store, never from the token.
 """
@@ -9,12 +14,14 @@ the key is chosen by the caller from the trust store, never from the token.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -24,7 +31,15 @@ from eprescrire import canonical
 from eprescrire.errors import Reason, VerificationError
 
 ALGORITHM = "ES256"
-SIGNATURE_BYTES = 64
+PS256 = "PS256"
+RS256 = "RS256"
+RSA_ALGORITHMS = frozenset({PS256, RS256})
+#: Every algorithm this module signs and verifies; a trust store allows a subset of them.
+ALGORITHMS = frozenset({ALGORITHM, PS256, RS256})
+SIGNATURE_BYTES = 64  # ES256
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 4096
+PSS_SALT_BYTES = 32  # RFC 7518 §3.5: the salt is as long as the hash
 KID_BYTES = 8
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 _KID = re.compile(r"^[A-Za-z0-9_-]{11}$")  # base64url of 8 bytes, nothing else
@@ -45,8 +60,10 @@ def b64url_decode(text: str) -> bytes:
     return data
 
 
-def header_bytes(kid: str) -> bytes:
-    return canonical.dumps({"alg": ALGORITHM, "kid": kid})
+def header_bytes(kid: str, alg: str = ALGORITHM) -> bytes:
+    if alg not in ALGORITHMS:
+        raise ValueError(f"unsupported JWS algorithm {alg!r}")
+    return canonical.dumps({"alg": alg, "kid": kid})
 
 
 def raw_signature(der: bytes) -> bytes:
@@ -54,19 +71,73 @@ def raw_signature(der: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def sign(payload: bytes, key: ec.EllipticCurvePrivateKey, kid: str) -> str:
-    """Return the compact JWS of ``payload`` signed with ``key`` (ES256)."""
-    if not isinstance(key.curve, ec.SECP256R1):
-        raise ValueError("ES256 needs a P-256 key")
-    signing_input = b64url_encode(header_bytes(kid)) + "." + b64url_encode(payload)
-    der = key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
-    return signing_input + "." + b64url_encode(raw_signature(der))
+def pss_padding() -> padding.PSS:
+    """RFC 7518 §3.5: MGF1 with SHA-256, a salt as long as the hash."""
+    return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_BYTES)
 
 
-def assemble(kid: str, payload: bytes, signature: bytes) -> str:
+@runtime_checkable
+class RawSigner(Protocol):
+    """A private key kept elsewhere (a PKCS#11 token): it signs JWS signing input.
+
+    ``sign`` returns the signature in its JWS form (raw ``r || s`` for ES256, the RSA signature
+    for PS256/RS256) over ``data`` hashed with SHA-256 by the signer or the token.
+    """
+
+    @property
+    def algorithm(self) -> str: ...
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | RawSigner
+
+
+def algorithm_of(key: SigningKey, rsa_algorithm: str = PS256) -> str:
+    """The JWS algorithm a key signs with: ES256 for P-256, PS256 (or RS256) for RSA."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("ES256 needs a P-256 key")
+        return ALGORITHM
+    if isinstance(key, rsa.RSAPrivateKey):
+        if rsa_algorithm not in RSA_ALGORITHMS:
+            raise ValueError(f"an RSA key signs PS256 or RS256, not {rsa_algorithm}")
+        return rsa_algorithm
+    return key.algorithm
+
+
+def sign(payload: bytes, key: SigningKey, kid: str, *, rsa_algorithm: str = PS256) -> str:
+    """Return the compact JWS of ``payload`` signed with ``key``.
+
+    A P-256 key signs ES256, an RSA key PS256 (RS256 when asked), a :class:`RawSigner` its own
+    algorithm.
+    """
+    alg = algorithm_of(key, rsa_algorithm)
+    signing_input = (b64url_encode(header_bytes(kid, alg)) + "." + b64url_encode(payload)).encode(
+        "ascii"
+    )
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = raw_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    elif isinstance(key, rsa.RSAPrivateKey):
+        scheme: padding.AsymmetricPadding = pss_padding() if alg == PS256 else padding.PKCS1v15()
+        signature = key.sign(signing_input, scheme, hashes.SHA256())
+    else:
+        signature = key.sign(signing_input)
+    return signing_input.decode("ascii") + "." + b64url_encode(signature)
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def assemble(kid: str, payload: bytes, signature: bytes, alg: str = ALGORITHM) -> str:
     """Rebuild the exact compact JWS from its parts (used by the QR form)."""
     return ".".join(
-        (b64url_encode(header_bytes(kid)), b64url_encode(payload), b64url_encode(signature))
+        (
+            b64url_encode(header_bytes(kid, alg)),
+            b64url_encode(payload),
+            b64url_encode(signature),
+        )
     )
 
 
@@ -78,10 +149,16 @@ class Token:
     payload: bytes
     signature: bytes
     signing_input: bytes
+    alg: str = ALGORITHM  # one the caller allowed; the key must match it
 
 
-def parse(token: str, allowed: frozenset[str] = frozenset({ALGORITHM})) -> Token:
-    """Split and check a compact JWS; the algorithm must be one the trust store allows.
+def parse(token: str, allowed: frozenset[str] = ALGORITHMS) -> Token:
+    """Split and check a compact JWS; the algorithm must be one of ``allowed``.
+
+    A verifier passes the algorithms its trust store pins. The default, every algorithm this
+    module supports, is for signatures checked against one known certificate (a cancellation,
+    a ledger record, the issuer's own document): :func:`verify` still refuses a key that does
+    not match the algorithm.
 
     On failure, raises :class:`VerificationError` (``malformed`` or ``signature_invalid``).
     """
@@ -116,28 +193,61 @@ def parse(token: str, allowed: frozenset[str] = frozenset({ALGORITHM})) -> Token
     kid = header.get("kid")
     if not isinstance(kid, str) or not _KID.match(kid):
         raise VerificationError(Reason.UNKNOWN_SIGNER, "JWS kid is not a certificate key id")
-    if len(signature) != SIGNATURE_BYTES:
+    if alg == ALGORITHM and len(signature) != SIGNATURE_BYTES:
         raise VerificationError(Reason.SIGNATURE_INVALID, "ES256 signature must be 64 bytes")
+    if alg in RSA_ALGORITHMS and not MIN_RSA_BITS // 8 <= len(signature) <= MAX_RSA_BITS // 8:
+        raise VerificationError(
+            Reason.SIGNATURE_INVALID, f"{alg} signature must come from an RSA key of 2048+ bits"
+        )
     return Token(
         kid=kid,
         payload=payload,
         signature=signature,
         signing_input=(parts[0] + "." + parts[1]).encode("ascii"),
+        alg=str(alg),
     )
 
 
-def verify(token: Token, public_key: ec.EllipticCurvePublicKey) -> None:
-    """Check the ES256 signature. On failure, raises :class:`VerificationError`."""
-    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
-        public_key.curve, ec.SECP256R1
-    ):
-        raise VerificationError(Reason.SIGNATURE_INVALID, "signer key is not P-256")
-    r = int.from_bytes(token.signature[:32], "big")
-    s = int.from_bytes(token.signature[32:], "big")
+def check_key(alg: str, public_key: object) -> None:
+    """Refuse a key that does not match ``alg``: ES256 needs P-256, PS256/RS256 an RSA key of
+    2048 to 4096 bits. Raises :class:`VerificationError` (``signature_invalid``)."""
+    if alg == ALGORITHM:
+        if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+            public_key.curve, ec.SECP256R1
+        ):
+            raise VerificationError(Reason.SIGNATURE_INVALID, "signer key is not P-256 (ES256)")
+    elif alg in RSA_ALGORITHMS:
+        if not isinstance(public_key, rsa.RSAPublicKey):
+            raise VerificationError(Reason.SIGNATURE_INVALID, f"signer key is not RSA ({alg})")
+        if not MIN_RSA_BITS <= public_key.key_size <= MAX_RSA_BITS:
+            raise VerificationError(
+                Reason.SIGNATURE_INVALID,
+                f"signer RSA key has {public_key.key_size} bits; at least {MIN_RSA_BITS} needed",
+            )
+    else:
+        raise VerificationError(Reason.SIGNATURE_INVALID, f"algorithm {alg[:20]!r} unsupported")
+
+
+def verify(token: Token, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> None:
+    """Check the signature with ``public_key``, which must match the token's algorithm.
+
+    On failure, raises :class:`VerificationError`."""
+    check_key(token.alg, public_key)
     try:
-        public_key.verify(
-            encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256())
-        )
+        if isinstance(public_key, rsa.RSAPublicKey):
+            if len(token.signature) != (public_key.key_size + 7) // 8:
+                raise InvalidSignature
+            scheme: padding.AsymmetricPadding = (
+                pss_padding() if token.alg == PS256 else padding.PKCS1v15()
+            )
+            public_key.verify(token.signature, token.signing_input, scheme, hashes.SHA256())
+        else:
+            assert isinstance(public_key, ec.EllipticCurvePublicKey)
+            r = int.from_bytes(token.signature[:32], "big")
+            s = int.from_bytes(token.signature[32:], "big")
+            public_key.verify(
+                encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256())
+            )
     except InvalidSignature as e:
         raise VerificationError(
             Reason.SIGNATURE_INVALID, "signature does not match the content"

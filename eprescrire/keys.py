@@ -16,11 +16,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
 from eprescrire.errors import KeyFileError, UsageError
+from eprescrire.jws import SigningKey
 
 KDF_ROUNDS = 600_000
 RPPS_PREFIX = "8"  # IGC-Santé convention: the national identifier is 8 + RPPS
@@ -29,9 +30,13 @@ DOCUMENT_SIGNING_EKU = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")  # id-kp-docu
 
 @dataclass(frozen=True)
 class Credentials:
-    """A private key with its certificate and the chain above it (authority last)."""
+    """A private key with its certificate and the chain above it (authority last).
 
-    key: ec.EllipticCurvePrivateKey
+    The key is in memory (from a PKCS#12 file) or a :class:`eprescrire.jws.RawSigner` whose
+    private key stays on a PKCS#11 token (:mod:`eprescrire.tokens`).
+    """
+
+    key: SigningKey
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
 
@@ -71,8 +76,58 @@ def _serial() -> int:
     return x509.random_serial_number()
 
 
-def _ski(key: ec.EllipticCurvePublicKey) -> x509.SubjectKeyIdentifier:
+def _ski(key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(key)
+
+
+_ECDSA_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")  # AlgorithmIdentifier, DER
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    if n < 0x80:
+        return bytes([tag, n]) + body
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + body
+
+
+_Builder = x509.CertificateBuilder | x509.CertificateRevocationListBuilder
+
+
+def _sign_builder(builder: _Builder, key: SigningKey) -> bytes:
+    """DER of the certificate or CRL ``builder`` describes, signed (ECDSA/RSA with SHA-256) by
+    ``key``: in memory, or a P-256 key on a token, which signs the to-be-signed bytes."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    encoding = serialization.Encoding.DER
+    if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        return builder.sign(key, hashes.SHA256()).public_bytes(encoding)
+    if key.algorithm != "ES256":
+        raise KeyFileError("an authority's key on a token must be an EC P-256 key")
+    # Built once with a throwaway P-256 key, which fixes the to-be-signed bytes (signature
+    # algorithm ecdsa-with-SHA256 included); the token then signs those bytes.
+    draft = builder.sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
+    tbs = (
+        draft.tbs_certificate_bytes
+        if isinstance(draft, x509.Certificate)
+        else draft.tbs_certlist_bytes
+    )
+    raw = key.sign(tbs)
+    der_signature = encode_dss_signature(
+        int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    )
+    return _der(0x30, tbs + _ECDSA_SHA256 + _der(0x03, b"\x00" + der_signature))
+
+
+def _sign_certificate(builder: x509.CertificateBuilder, key: SigningKey) -> x509.Certificate:
+    return x509.load_der_x509_certificate(_sign_builder(builder, key))
+
+
+def _authority_public_key(authority: Credentials) -> ec.EllipticCurvePublicKey:
+    public = authority.certificate.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise KeyFileError("an authority's key must be an EC P-256 key")
+    return public
 
 
 def new_authority(
@@ -84,16 +139,29 @@ def new_authority(
 ) -> Credentials:
     """A P-256 certification authority: key and self-signed certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
+    return authority_for(key, key.public_key(), name, organization, not_before, days)
+
+
+def authority_for(
+    key: SigningKey,
+    public_key: ec.EllipticCurvePublicKey,
+    name: str,
+    organization: str | None,
+    not_before: dt.datetime,
+    days: int,
+) -> Credentials:
+    """An authority's self-signed certificate for ``public_key``, signed by ``key`` (its
+    private half, in memory or on a token)."""
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
     attributes.append(x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"))
     subject = x509.Name(attributes)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(_serial())
         .not_valid_before(not_before)
         .not_valid_after(not_before + dt.timedelta(days=days))
@@ -112,10 +180,9 @@ def new_authority(
             ),
             critical=True,
         )
-        .add_extension(_ski(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+        .add_extension(_ski(public_key), critical=False)
     )
-    return Credentials(key=key, certificate=certificate)
+    return Credentials(key=key, certificate=_sign_certificate(builder, key))
 
 
 def new_prescriber(
@@ -132,10 +199,39 @@ def new_prescriber(
     The subject carries the name (CN), the RPPS (serialNumber ``8`` + RPPS) and the specialty
     (title); the certificate is for signing documents only.
     """
+    key = ec.generate_private_key(ec.SECP256R1())
+    certificate = certify_prescriber(
+        authority,
+        key.public_key(),
+        name=name,
+        rpps=rpps,
+        specialty=specialty,
+        not_before=not_before,
+        days=days,
+    )
+    return Credentials(key=key, certificate=certificate, chain=(authority.certificate,))
+
+
+def certify_prescriber(
+    authority: Credentials,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    *,
+    name: str,
+    rpps: str,
+    specialty: str,
+    not_before: dt.datetime,
+    days: int,
+) -> x509.Certificate:
+    """A prescriber certificate for ``public_key`` (P-256, or RSA of 2048 bits or more, as the
+    key of a CPS card), signed by ``authority``."""
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < 2048:
+            raise KeyFileError(f"an RSA key of {public_key.key_size} bits is too weak (2048+)")
+    elif not isinstance(public_key.curve, ec.SECP256R1):
+        raise KeyFileError("a prescriber's EC key must be on P-256")
     if not authority.certificate.not_valid_before_utc <= not_before:
         not_before = authority.certificate.not_valid_before_utc
     not_after = min(not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc)
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, name),
@@ -144,12 +240,12 @@ def new_prescriber(
             x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
         ]
     )
-    authority_key = authority.key.public_key()
-    certificate = (
+    authority_key = _authority_public_key(authority)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(authority.certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(_serial())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
@@ -176,13 +272,12 @@ def new_prescriber(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:rpps:{rpps}")]),
             critical=False,
         )
-        .add_extension(_ski(key.public_key()), critical=False)
+        .add_extension(_ski(public_key), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(authority_key), critical=False
         )
-        .sign(authority.key, hashes.SHA256())
     )
-    return Credentials(key=key, certificate=certificate, chain=(authority.certificate,))
+    return _sign_certificate(builder, authority.key)
 
 
 def new_crl(
@@ -201,7 +296,7 @@ def new_crl(
         .next_update(now + dt.timedelta(days=days))
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority.key.public_key()),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_authority_public_key(authority)),
             critical=False,
         )
     )
@@ -209,7 +304,7 @@ def new_crl(
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(when).build()
         )
-    return builder.sign(authority.key, hashes.SHA256())
+    return x509.load_der_x509_crl(_sign_builder(builder, authority.key))
 
 
 def revoke(
@@ -220,7 +315,7 @@ def revoke(
     now: dt.datetime,
 ) -> x509.CertificateRevocationList:
     """A new CRL with ``serial`` added and the CRL number increased."""
-    if not crl.is_signature_valid(authority.key.public_key()):
+    if not crl.is_signature_valid(_authority_public_key(authority)):
         raise UsageError("the CRL was not signed by this authority")
     revoked = {entry.serial_number: entry.revocation_date_utc for entry in crl}
     revoked.setdefault(serial, now)
@@ -256,6 +351,8 @@ def save_pkcs12(path: Path, credentials: Credentials, passphrase: bytes, label: 
     """Write key + certificate + chain as an encrypted PKCS#12 file, mode 0600."""
     if len(passphrase) < 8:
         raise UsageError("a passphrase must have at least 8 characters")
+    if not isinstance(credentials.key, ec.EllipticCurvePrivateKey):
+        raise KeyFileError("only an in-memory P-256 key can be saved as PKCS#12")
     data = pkcs12.serialize_key_and_certificates(
         label.encode("utf-8"),
         credentials.key,

@@ -1,8 +1,13 @@
-"""The QR payload: the whole signed prescription in QR alphanumeric mode (format ``RX1``).
+"""The QR payload: the whole signed prescription in QR alphanumeric mode (``RX1``, ``RX2``).
 
-A QR code carries ``RX1:`` followed by the Base45 (RFC 9285) text of::
+An ES256 code carries ``RX1:`` followed by the Base45 (RFC 9285) text of::
 
     kid (8 bytes) | signature (64 bytes, ES256 r||s) | varint n | numbers (n bytes) | text
+
+A code of any algorithm (the encoder uses it for PS256 and RS256, RSA signatures of tokens
+such as CPS cards) carries ``RX2:`` and names the algorithm::
+
+    alg (1 byte) | kid (8 bytes) | [RSA: varint signature length] | signature | varint n | …
 
 *numbers* is one mixed-radix integer holding every number, flag and identifier of the
 prescription with no wasted bit (identifiers without their check characters, which are
@@ -47,6 +52,7 @@ __all__ = [
     "MAX_INFLATED",
     "MAX_TEXT_LENGTH",
     "PREFIX",
+    "PREFIX_ALGORITHM",
     "base45_decode",
     "base45_encode",
     "decode",
@@ -55,7 +61,12 @@ __all__ = [
     "preset_dictionary",
 ]
 
-PREFIX = "RX1:"
+PREFIX = "RX1:"  # ES256, the algorithm implied
+PREFIX_ALGORITHM = "RX2:"  # the frame starts with the algorithm's code
+#: RX2 algorithm codes (one byte); 0 and the others are malformed.
+ALGORITHM_CODES = {jws.ALGORITHM: 1, jws.PS256: 2, jws.RS256: 3}
+_ALGORITHMS_BY_CODE = {code: alg for alg, code in ALGORITHM_CODES.items()}
+_RSA_SIGNATURE_BYTES = (jws.MIN_RSA_BITS // 8, jws.MAX_RSA_BITS // 8)
 #: The largest QR code (version 40, level L) holds 4296 alphanumeric characters.
 MAX_TEXT_LENGTH = 4296
 #: Inflation stops here; the largest valid text section is about 31 KiB.
@@ -68,6 +79,7 @@ _KID_BYTES = jws.KID_BYTES
 _SIG_BYTES = jws.SIGNATURE_BYTES
 _SEPARATOR = b"\x00"
 _PREFIX_LIKE = re.compile(r"^RX\d+:")
+_PREFIXES = (PREFIX, PREFIX_ALGORITHM)
 
 # Ranges of RX1 (the model's rules when the format was fixed). A value outside cannot be
 # represented and encode() refuses it; changing one is a new format version.
@@ -556,18 +568,34 @@ def _nonzero_padding(data: bytes, out: bytes) -> bool:
 # Public API
 
 
-def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -> str:
-    """The QR text (``RX1:`` + Base45, QR alphanumeric characters only) of a signed prescription.
+def encode_parts(
+    prescription: model.Prescription, kid: str, signature: bytes, alg: str = jws.ALGORITHM
+) -> str:
+    """The QR text (``RX1:``/``RX2:`` + Base45, QR alphanumeric characters only) of a signed
+    prescription.
 
-    ``kid`` is the JWS kid (base64url of 8 bytes) and ``signature`` the raw 64-byte ES256
-    signature of ``jws.assemble(kid, model.signed_bytes(prescription), signature)``. Raises
+    ``kid`` is the JWS kid (base64url of 8 bytes) and ``signature`` the raw signature (64 bytes
+    ``r || s`` for ES256, the RSA signature for PS256/RS256) of
+    ``jws.assemble(kid, model.signed_bytes(prescription), signature, alg)``. ES256 codes are
+    ``RX1`` (readable by every eprescrire verifier), the others ``RX2``. Raises
     ValueError when the prescription cannot be carried exactly (a value outside RX1's ranges,
     a NUL character, a model field RX1 does not know: the QR code would never verify) or is
     too large for the largest QR code.
     """
     kid_bytes = jws.b64url_decode(kid)
-    if len(kid_bytes) != _KID_BYTES or len(signature) != _SIG_BYTES:
-        raise ValueError("the kid must be 8 bytes and the signature 64 bytes")
+    if len(kid_bytes) != _KID_BYTES:
+        raise ValueError("the kid must be 8 bytes")
+    if alg not in ALGORITHM_CODES:
+        raise ValueError(f"no QR form for the algorithm {alg!r}")
+    if alg == jws.ALGORITHM:
+        if len(signature) != _SIG_BYTES:
+            raise ValueError("an ES256 signature is 64 bytes")
+        prefix, head = PREFIX, kid_bytes + signature
+    else:
+        if not _RSA_SIGNATURE_BYTES[0] <= len(signature) <= _RSA_SIGNATURE_BYTES[1]:
+            raise ValueError(f"an {alg} signature is 256 to 512 bytes")
+        prefix = PREFIX_ALGORITHM
+        head = bytes([ALGORITHM_CODES[alg]]) + kid_bytes + _varint(len(signature)) + signature
     try:
         compact = _compact(prescription)
     except _Unrepresentable as e:
@@ -575,9 +603,9 @@ def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -
     if any("\x00" in t for t in compact.texts):
         raise ValueError("cannot carry this prescription in a QR code: text contains NUL")
     body = b"".join(t.encode("utf-8") + _SEPARATOR for t in compact.texts)
-    frame = kid_bytes + signature + _varint(len(compact.numbers)) + compact.numbers + _deflate(body)
-    text = PREFIX + base45_encode(frame)
-    expected = jws.assemble(kid, model.signed_bytes(prescription), signature)
+    frame = head + _varint(len(compact.numbers)) + compact.numbers + _deflate(body)
+    text = prefix + base45_encode(frame)
+    expected = jws.assemble(kid, model.signed_bytes(prescription), signature, alg)
     # The compact form must rebuild the signed bytes exactly, or the code would never verify.
     if len(text) > MAX_TEXT_LENGTH:
         raise ValueError(
@@ -592,31 +620,32 @@ def encode_parts(prescription: model.Prescription, kid: str, signature: bytes) -
 def encode(document: SignedDocument) -> str:
     """The QR text of a signed document.
 
-    Raises ValueError when the document's token is not the canonical ES256 JWS of its
-    prescription or the prescription cannot be carried exactly.
+    Raises ValueError when the document's token is not the canonical JWS of its prescription
+    or the prescription cannot be carried exactly.
     """
     try:
         token = jws.parse(document.token)
     except VerificationError as e:
         raise ValueError(f"the document's JWS is not usable: {e}") from e
-    text = encode_parts(document.prescription, token.kid, token.signature)
+    text = encode_parts(document.prescription, token.kid, token.signature, token.alg)
     if decode(text) != document.token:
         raise ValueError("the document's JWS is not the canonical token of its prescription")
     return text
 
 
 def decode(text: str) -> str:
-    """Rebuild the exact compact JWS (``jws.assemble(kid, signed bytes, signature)``).
+    """Rebuild the exact compact JWS (``jws.assemble(kid, signed bytes, signature, alg)``).
 
     Surrounding whitespace (a scanner's CR/LF) is ignored. The JWS is *not verified* here: pass
     it to :func:`eprescrire.signing.verify_token`. On failure, raises
-    :class:`VerificationError`: ``not_a_prescription`` for a code that is not RX1 (a URL,
-    another health certificate), ``malformed`` for a damaged RX1 code.
+    :class:`VerificationError`: ``not_a_prescription`` for a code that is not RX1/RX2 (a URL,
+    another health certificate), ``malformed`` for a damaged code.
     """
     if not isinstance(text, str):
         raise VerificationError(Reason.NOT_A_PRESCRIPTION, "QR content is not text")
     text = text.strip()
-    if not text.startswith(PREFIX):
+    prefix = next((p for p in _PREFIXES if text.startswith(p)), None)
+    if prefix is None:
         if _PREFIX_LIKE.match(text):
             version = text.split(":", 1)[0]
             raise VerificationError(
@@ -627,14 +656,11 @@ def decode(text: str) -> str:
     if len(text) > MAX_TEXT_LENGTH:
         raise VerificationError(Reason.MALFORMED, "QR text is longer than any QR code holds")
     try:
-        frame = base45_decode(text[len(PREFIX) :])
+        frame = base45_decode(text[len(prefix) :])
     except ValueError as e:
         raise VerificationError(Reason.MALFORMED, f"QR text is not valid Base45: {e}") from e
-    header = _KID_BYTES + _SIG_BYTES
-    if len(frame) <= header:
-        raise VerificationError(Reason.MALFORMED, "QR content is truncated")
-    kid, signature = frame[:_KID_BYTES], frame[_KID_BYTES:header]
     try:
+        alg, kid, signature, header = _signature_header(frame, prefix)
         size, start = _read_varint(frame, header)
         numbers = frame[start : start + size]
         if len(numbers) != size:
@@ -650,4 +676,28 @@ def decode(text: str) -> str:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:
         raise VerificationError(Reason.MALFORMED, f"QR content is malformed: {e}") from e
-    return jws.assemble(jws.b64url_encode(kid), payload, signature)
+    return jws.assemble(jws.b64url_encode(kid), payload, signature, alg)
+
+
+def _signature_header(frame: bytes, prefix: str) -> tuple[str, bytes, bytes, int]:
+    """(algorithm, kid, signature, offset of the number block's length) of a frame."""
+    if prefix == PREFIX:
+        alg, pos, size = jws.ALGORITHM, 0, _SIG_BYTES
+    else:
+        if not frame:
+            raise _Malformed("QR content is truncated")
+        found = _ALGORITHMS_BY_CODE.get(frame[0])
+        if found is None:
+            raise _Malformed(f"unknown signature algorithm code {frame[0]}")
+        alg, pos, size = found, 1, _SIG_BYTES
+    kid = frame[pos : pos + _KID_BYTES]
+    pos += _KID_BYTES
+    if alg in jws.RSA_ALGORITHMS:
+        size, pos = _read_varint(frame, pos)
+        if not _RSA_SIGNATURE_BYTES[0] <= size <= _RSA_SIGNATURE_BYTES[1]:
+            raise _Malformed(f"an {alg} signature of {size} bytes")
+    signature = frame[pos : pos + size]
+    pos += size
+    if len(kid) != _KID_BYTES or len(signature) != size or len(frame) <= pos:
+        raise _Malformed("QR content is truncated")
+    return alg, kid, signature, pos

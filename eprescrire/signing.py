@@ -71,7 +71,8 @@ class SignedDocument:
 
 
 def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDocument:
-    """Sign ``prescription`` with the prescriber's credentials (ES256, kid from the certificate).
+    """Sign ``prescription`` with the prescriber's credentials, kid from the certificate: ES256
+    with a P-256 key, PS256/RS256 with an RSA key (a PKCS#11 token, :mod:`eprescrire.tokens`).
 
     The certificate's RPPS must be the prescription's prescriber RPPS, and the certificate must
     be valid at the issue time; otherwise raises :class:`~eprescrire.errors.ValidationError`.
@@ -418,5 +419,6 @@ def load_document(data: bytes) -> SignedDocument:
 
 
 def signature_of(document: SignedDocument) -> bytes:
-    """The raw 64-byte ES256 signature (r || s) of a signed document."""
+    """The raw signature of a signed document (64 bytes r || s for ES256, the RSA signature
+    for PS256/RS256)."""
     return jws.b64url_decode(document.token.rsplit(".", 1)[1])

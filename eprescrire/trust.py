@@ -2,7 +2,9 @@
 
 A trust store is a directory::
 
-    trust.toml          algorithms = ["ES256"]  (optional; ES256 is the only one supported)
+    trust.toml          algorithms = ["ES256"]  (optional; ES256 by default; "PS256" and
+                        "RS256" accepted on request, for RSA signers such as CPS cards,
+                        with RSA keys of 2048 bits or more)
     authorities/*.pem   certification authorities (self-signed CA certificates)
     crls/*.pem          one CRL per authority, signed by it
     signers/*.pem       prescriber certificates, so that a QR code (which carries no
@@ -30,7 +32,9 @@ from eprescrire import jws
 from eprescrire.errors import Reason, TrustStoreError, UsageError, VerificationError
 from eprescrire.keys import DOCUMENT_SIGNING_EKU, common_name, fingerprint, kid_of, rpps_of
 
-SUPPORTED_ALGORITHMS = frozenset({jws.ALGORITHM})
+SUPPORTED_ALGORITHMS = jws.ALGORITHMS
+#: What a trust store accepts when its trust.toml says nothing.
+DEFAULT_ALGORITHMS = frozenset({jws.ALGORITHM})
 MAX_CHAIN_DEPTH = 2
 
 
@@ -127,7 +131,7 @@ class TrustStore:
     authorities: list[x509.Certificate] = field(default_factory=list)
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)
     signers: dict[str, x509.Certificate] = field(default_factory=dict)
-    algorithms: frozenset[str] = SUPPORTED_ALGORITHMS
+    algorithms: frozenset[str] = DEFAULT_ALGORITHMS
 
     # ---------------------------------------------------------------------------- loading
 
@@ -149,6 +153,7 @@ class TrustStore:
             if (
                 not isinstance(algorithms, list)
                 or not algorithms
+                or not all(isinstance(a, str) for a in algorithms)
                 or not set(algorithms) <= SUPPORTED_ALGORITHMS
             ):
                 raise TrustStoreError(

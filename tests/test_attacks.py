@@ -16,9 +16,8 @@ MANIFEST = json.loads((CORPUS / "manifest.json").read_text("utf-8"))
 @pytest.mark.parametrize("name", sorted(MANIFEST["cases"]))
 def test_attack_is_refused_with_its_reason(name: str, run_cli) -> None:
     case = MANIFEST["cases"][name]
-    result = run_cli(
-        "verify", CORPUS / name, "--trust", CORPUS / "trust", "--at", MANIFEST["at"], "--json"
-    )
+    trust = CORPUS / case.get("trust", "trust")
+    result = run_cli("verify", CORPUS / name, "--trust", trust, "--at", MANIFEST["at"], "--json")
     assert "Traceback" not in result.stderr
     assert result.code == case["exit"], result
     (verdict,) = result.json_lines()
@@ -50,6 +49,13 @@ def test_every_attack_named_in_the_plan_is_in_the_corpus() -> None:
         "duplicate-keys-payload.json": "malformed",
         "older-than-3-months.json": "expired",
         "issued-in-future.json": "not_yet_valid",
+        "rs256-verified-as-ps256.json": "signature_invalid",
+        "ps256-verified-as-rs256.json": "signature_invalid",
+        "rsa-1024-key.json": "signature_invalid",
+        "es256-header-rsa-key.json": "signature_invalid",
+        "ps256-header-ec-key.json": "signature_invalid",
+        "rs256-not-pinned.json": "signature_invalid",
+        "ps256-not-pinned.json": "signature_invalid",
     }
     for name, reason in wanted.items():
         assert MANIFEST["cases"][name]["reason"] == reason
@@ -65,12 +71,19 @@ def test_generator_reproduces_the_same_verdicts(tmp_path: Path, run_cli) -> None
     spec.loader.exec_module(module)
     manifest = module.generate(tmp_path)
     assert manifest.keys() == MANIFEST["cases"].keys()
-    for name in ("tampered-field.json", "revoked-certificate.json", "exactly-3-months.json"):
+    for name in (
+        "tampered-field.json",
+        "revoked-certificate.json",
+        "exactly-3-months.json",
+        "rsa-ps256-valid.json",
+        "rs256-verified-as-ps256.json",
+        "rsa-1024-key.json",
+    ):
         result = run_cli(
             "verify",
             tmp_path / name,
             "--trust",
-            tmp_path / "trust",
+            tmp_path / str(manifest[name].get("trust", "trust")),
             "--at",
             MANIFEST["at"],
             "--json",

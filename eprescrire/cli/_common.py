@@ -19,6 +19,11 @@ PASSPHRASE_FILE_OPTION = typer.Option(
     "--passphrase-file",
     help="Read the key passphrase from the first line of this file (env: EPRESCRIRE_PASSPHRASE).",
 )
+PIN_FILE_OPTION = typer.Option(
+    None,
+    "--pin-file",
+    help="With --key pkcs11:…, read the token PIN from the first line of this file (env: EPRESCRIRE_PIN).",
+)
 INSECURE_KEY_OPTION = typer.Option(
     False, "--insecure-key", help="Accept a key file readable by others or unencrypted."
 )
@@ -44,6 +49,7 @@ __all__ = [
     "JSON_OPTION",
     "LEDGER_OPTION",
     "PASSPHRASE_FILE_OPTION",
+    "PIN_FILE_OPTION",
     "QUIET_OPTION",
     "TRUST_OPTION",
     "VERBOSE_OPTION",

@@ -98,8 +98,16 @@ def moment(at: str | None) -> dt.datetime:
     return config.parse_moment(at) if at else rules.now()
 
 
-def load_credentials(key: Path, passphrase_file: Path | None, insecure: bool) -> Any:
+def load_credentials(
+    key: Path, passphrase_file: Path | None, insecure: bool, pin_file: Path | None = None
+) -> Any:
+    """A PKCS#12 file, or a key on a PKCS#11 token named by a ``pkcs11:`` URI."""
     from eprescrire import keys
+
+    if str(key).startswith("pkcs11:"):
+        from eprescrire import tokens
+
+        return tokens.load_credentials(str(key), pin_file)
 
     passphrase = config.read_passphrase(passphrase_file, prompt=f"Passphrase for {key.name}")
     return keys.load_pkcs12(key, passphrase, insecure=insecure)

@@ -108,7 +108,9 @@ def issue(
         ...,
         help="Prescription inputs (.toml/.json/.csv), directories, or - (NDJSON or CSV on stdin).",
     ),
-    key: Path = typer.Option(..., "--key", help="Prescriber PKCS#12 file."),
+    key: Path = typer.Option(
+        ..., "--key", help="Prescriber PKCS#12 file, or a pkcs11: URI (RFC 7512) for a token."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Signed JSON output (one input only)."),
     out_dir: Path | None = typer.Option(
         None, "--out-dir", help="Directory for ID.json (and ID.pdf with --with-pdf)."
@@ -128,6 +130,7 @@ def issue(
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
@@ -150,7 +153,9 @@ def issue(
         raise UsageError("--out, --pdf and --qr take one input; use --out-dir for several")
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-    credentials = _common.load_credentials(key, passphrase_file, insecure_key)
+    credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
+    if str(key).startswith("pkcs11:"):
+        jobs = 1  # a token session does not survive fork(): sign in this process
     batch.share(
         credentials=credentials,
         issue={

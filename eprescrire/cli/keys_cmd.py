@@ -35,6 +35,11 @@ def _new_passphrase(file: Path | None) -> bytes:
 def _authority_credentials(path: Path, file: Path | None, insecure: bool):  # type: ignore[no-untyped-def]
     from eprescrire import keys
 
+    if str(path).startswith("pkcs11:"):  # the authority's key on a token (PIN: EPRESCRIRE_PIN)
+        from eprescrire import tokens
+
+        return tokens.load_credentials(str(path))
+
     passphrase = config.read_passphrase(
         file, env="EPRESCRIRE_AUTHORITY_PASSPHRASE", prompt=f"Passphrase for {path.name}"
     ) or config.read_passphrase(None)
@@ -56,11 +61,33 @@ def authority(
         30, "--crl-days", min=1, max=3650, help="Validity of the CRL in days."
     ),
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    token_key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Keep the authority's key on a PKCS#11 token: pkcs11:token=…;object=LABEL. "
+        "Writes PREFIX.pem and PREFIX.crl.pem (no .p12); the certificate also goes on the token.",
+    ),
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     quiet: bool = _common.QUIET_OPTION,
 ) -> None:
     """Create a certification authority: P-256 key, self-signed certificate, empty signed CRL."""
     from eprescrire import keys
 
+    if token_key is not None:
+        from eprescrire.cli import _tokens
+
+        _tokens.authority_on_token(
+            token_key,
+            pin_file=pin_file,
+            out=out,
+            name=name,
+            organization=organization,
+            not_before=_start(not_before),
+            days=days,
+            crl_days=crl_days,
+            quiet=quiet,
+        )
+        return
     passphrase = _new_passphrase(passphrase_file)
     paths = [out.with_name(out.name + suffix) for suffix in (".p12", ".pem", ".crl.pem")]
     for path in paths:
@@ -87,13 +114,25 @@ def authority(
 
 @keys_app.command("prescriber")
 def prescriber(
-    authority_key: Path = typer.Option(..., "--authority", help="The authority's PKCS#12 file."),
+    authority_key: Path = typer.Option(
+        ..., "--authority", help="The authority's PKCS#12 file, or its pkcs11: URI."
+    ),
     name: str = typer.Option(..., "--name", help="Prescriber's name as printed (Dr …)."),
     rpps: str = typer.Option(..., "--rpps", help="RPPS number (11 digits, Luhn key)."),
     specialty: str = typer.Option(..., "--specialty", help="Specialty (Médecine générale, …)."),
     out: Path = typer.Option(
-        ..., "--out", help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem."
+        ...,
+        "--out",
+        help="PKCS#12 file to create (.p12); the certificate goes beside it as .pem. "
+        "With --key pkcs11:…, the certificate file to create (.pem).",
     ),
+    token_key: str | None = typer.Option(
+        None,
+        "--key",
+        help="Keep the key on a PKCS#11 token: pkcs11:token=…;object=LABEL (RFC 7512). "
+        "Uses the key pair with that label, or creates a non-extractable P-256 one.",
+    ),
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     days: int = typer.Option(1095, "--days", min=1, max=3650, help="Validity in days."),
     not_before: str | None = typer.Option(
         None, "--not-before", help="Start of validity (ISO date), default now."
@@ -124,6 +163,23 @@ def prescriber(
         luhn.validate(rpps)
     except StdnumError as e:
         raise UsageError("--rpps must be 11 digits with a valid Luhn key") from e
+    if token_key is not None:
+        from eprescrire.cli import _tokens
+
+        _tokens.prescriber_on_token(
+            token_key,
+            pin_file=pin_file,
+            out=out,
+            issuer=_authority_credentials(authority_key, authority_passphrase_file, insecure_key),
+            name=name,
+            rpps=rpps,
+            specialty=specialty,
+            not_before=_start(not_before),
+            days=days,
+            trust=trust,
+            quiet=quiet,
+        )
+        return
     if out.suffix != ".p12":
         raise UsageError("--out must end in .p12")
     cert_path = out.with_suffix(".pem")
@@ -153,7 +209,9 @@ def revoke(
     certificate: str = typer.Argument(
         ..., help="Certificate file (.pem) or serial number (hex) to revoke."
     ),
-    authority_key: Path = typer.Option(..., "--authority", help="The authority's PKCS#12 file."),
+    authority_key: Path = typer.Option(
+        ..., "--authority", help="The authority's PKCS#12 file, or its pkcs11: URI."
+    ),
     crl: Path = typer.Option(
         ..., "--crl", help="The authority's current CRL; replaced by the new one."
     ),

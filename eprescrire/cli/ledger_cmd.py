@@ -427,6 +427,7 @@ def status(
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
@@ -452,7 +453,7 @@ def status(
     details = True
     if as_prescriber:
         assert key is not None
-        credentials = _common.load_credentials(key, passphrase_file, insecure_key)
+        credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
         try:
             dispensing.prove_possession(credentials, presented.certificate, presented.kid)
         except dispensing.Refused as e:
@@ -517,7 +518,9 @@ def cancel(
         metavar="RX|ID",
         help="The signed prescription (rx.json) or its identifier, if the ledger knows it.",
     ),
-    key: Path = typer.Option(..., "--key", help="The PKCS#12 file that signed the prescription."),
+    key: Path = typer.Option(
+        ..., "--key", help="The PKCS#12 file or pkcs11: URI that signed the prescription."
+    ),
     reason: str = typer.Option(
         ..., "--reason", help="Why the prescription is cancelled (recorded, signed)."
     ),
@@ -532,6 +535,7 @@ def cancel(
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
@@ -579,7 +583,7 @@ def cancel(
         cancellation.check_reason(reason)
     except ValueError as e:
         raise UsageError(f"--reason: {e}") from e
-    credentials = _common.load_credentials(key, passphrase_file, insecure_key)
+    credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
     signed = cancellation.sign_cancellation(pid, reason, when, credentials)
     with _open(ledger, create=path.is_file()) as handle:
         if presented is None and not from_document and not handle.history(pid).known:
@@ -779,13 +783,14 @@ def ledger_checkpoint(
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
     """Write a signed checkpoint of the ledger's head (sequence number, hash, time)."""
     from eprescrire.ledger import checkpoint as checkpoints
 
-    credentials = _common.load_credentials(key, passphrase_file, insecure_key)
+    credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
     when = _common.moment(at)
     with _open(ledger, create=False) as handle:
         report = handle.verify()

@@ -4,6 +4,12 @@ Run ``python tests/assets/attacks/generate.py [DIR]`` to rebuild it (default: th
 Everything is verified as of ``AT`` (see manifest.json), with the corpus's own trust store in
 ``trust/`` (a test authority, its CRL with one revoked prescriber, one known signer). The keys
 used to make the corpus are thrown away: only certificates and documents are written.
+
+The RSA cases (PS256/RS256, as CPS cards sign) have their own authority and three trust stores
+that differ only by ``trust.toml``: ``trust-rsa/`` allows ES256, PS256 and RS256,
+``trust-ps256/`` PS256 only, ``trust-rsa-default/`` says nothing (ES256 only). A case names its
+store in the manifest (``"trust"``; ``trust/`` when absent). ``generate.py --rsa-only [DIR]``
+rebuilds only those.
 """
 
 from __future__ import annotations
@@ -360,8 +366,190 @@ def generate(out: Path) -> dict[str, dict[str, object]]:
         "a JSON document of another format",
     )
 
+    manifest.update(generate_rsa(out))
+    _write_manifest(out, manifest)
+    return manifest
+
+
+def _write_manifest(out: Path, manifest: dict[str, dict[str, object]]) -> None:
     (out / "manifest.json").write_text(
         json.dumps({"at": AT, "cases": manifest}, indent=2, ensure_ascii=False) + "\n", "utf-8"
+    )
+
+
+RSA_STORES = {
+    "trust-rsa": 'algorithms = ["ES256", "PS256", "RS256"]\n',
+    "trust-ps256": 'algorithms = ["PS256"]\n',
+    "trust-rsa-default": None,
+}
+
+
+def _rsa_certificate(authority: keys.Credentials, public_key: object, like: object) -> object:
+    """A prescriber certificate for any RSA key (even a weak one), shaped like ``like``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(like.subject)  # type: ignore[attr-defined]
+        .issuer_name(like.issuer)  # type: ignore[attr-defined]
+        .public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(like.not_valid_before_utc)  # type: ignore[attr-defined]
+        .not_valid_after(like.not_valid_after_utc)  # type: ignore[attr-defined]
+    )
+    for extension in like.extensions:  # type: ignore[attr-defined]
+        if isinstance(extension.value, x509.SubjectKeyIdentifier):
+            builder = builder.add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(public_key),  # type: ignore[arg-type]
+                critical=False,
+            )
+        else:
+            builder = builder.add_extension(extension.value, critical=extension.critical)
+    return builder.sign(authority.key, hashes.SHA256())  # type: ignore[arg-type]
+
+
+def generate_rsa(out: Path) -> dict[str, dict[str, object]]:
+    """The RSA cases: controls, algorithm confusion, a weak key, key type/algorithm mismatch."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    for name in RSA_STORES:
+        if (out / name).exists():
+            shutil.rmtree(out / name)
+    for old in out.glob("*.json"):
+        if old.name.startswith(("rsa-", "rs256-", "ps256-", "es256-")):
+            old.unlink()
+    authority = keys.new_authority("Corpus RSA authority", not_before=START, days=7300)
+
+    def prescriber(public_key: object) -> object:
+        return keys.certify_prescriber(
+            authority,
+            public_key,  # type: ignore[arg-type]
+            name="Dr Corpus RSA",
+            rpps=RPPS,
+            specialty="Médecine générale",
+            not_before=START,
+            days=3650,
+        )
+
+    rsa_key = rsa.generate_private_key(65537, 2048)
+    rsa_cert = prescriber(rsa_key.public_key())
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_cert = prescriber(ec_key.public_key())
+    weak_key = rsa.generate_private_key(65537, 1024)
+    weak_cert = _rsa_certificate(authority, weak_key.public_key(), rsa_cert)
+    other_rsa = rsa.generate_private_key(65537, 2048)
+
+    first = out / "trust-rsa"
+    store = TrustStore.create(first)
+    store.add_certificate(authority.certificate, now=NOW)
+    store.add_crl(keys.new_crl(authority, now=START, days=7300))
+    for name in RSA_STORES:
+        if name != "trust-rsa":
+            shutil.copytree(first, out / name)
+    for name, config in RSA_STORES.items():
+        if config is not None:
+            (out / name / "trust.toml").write_text(config, "utf-8")
+
+    issued = NOW - dt.timedelta(days=2)
+    prescription = _prescription(issued)
+    payload = model.signed_bytes(prescription)
+    readable = model.to_payload(prescription)
+    kid_rsa, kid_ec, kid_weak = (keys.kid_of(c) for c in (rsa_cert, ec_cert, weak_cert))  # type: ignore[arg-type]
+    ps256 = jws.sign(payload, rsa_key, kid_rsa, rsa_algorithm=jws.PS256)
+    rs256 = jws.sign(payload, rsa_key, kid_rsa, rsa_algorithm=jws.RS256)
+    manifest: dict[str, dict[str, object]] = {}
+
+    def write(
+        name: str, token: str, cert: object, reason: str | None, code: int, what: str, trust: str
+    ) -> None:
+        (out / name).write_bytes(_document(token, [cert], readable))
+        manifest[name] = {"reason": reason, "exit": code, "attack": what, "trust": trust}
+
+    def relabel(token: str, alg: str) -> str:
+        _, body, signature = token.split(".")
+        return f"{_b64(jws.header_bytes(kid_rsa, alg))}.{body}.{signature}"
+
+    write(
+        "rsa-ps256-valid.json",
+        ps256,
+        rsa_cert,
+        None,
+        0,
+        "control: PS256 by an RSA-2048 key",
+        "trust-rsa",
+    )
+    write(
+        "rsa-rs256-valid.json",
+        rs256,
+        rsa_cert,
+        None,
+        0,
+        "control: RS256 by an RSA-2048 key",
+        "trust-rsa",
+    )
+    write(
+        "rs256-verified-as-ps256.json",
+        relabel(rs256, jws.PS256),
+        rsa_cert,
+        "signature_invalid",
+        1,
+        "RS256 (PKCS#1 v1.5) signature under a header relabelled PS256",
+        "trust-rsa",
+    )
+    write(
+        "ps256-verified-as-rs256.json",
+        relabel(ps256, jws.RS256),
+        rsa_cert,
+        "signature_invalid",
+        1,
+        "PS256 (PSS) signature under a header relabelled RS256",
+        "trust-rsa",
+    )
+    write(
+        "rsa-1024-key.json",
+        jws.sign(payload, weak_key, kid_weak),
+        weak_cert,
+        "signature_invalid",
+        1,
+        "PS256 by a 1024-bit RSA key certified by a trusted authority",
+        "trust-rsa",
+    )
+    write(
+        "es256-header-rsa-key.json",
+        jws.sign(payload, ec.generate_private_key(ec.SECP256R1()), kid_rsa),
+        rsa_cert,
+        "signature_invalid",
+        1,
+        "ES256 token whose kid names an RSA certificate (key type/algorithm mismatch)",
+        "trust-rsa",
+    )
+    write(
+        "ps256-header-ec-key.json",
+        jws.sign(payload, other_rsa, kid_ec),
+        ec_cert,
+        "signature_invalid",
+        1,
+        "PS256 token whose kid names a P-256 certificate (key type/algorithm mismatch)",
+        "trust-rsa",
+    )
+    write(
+        "rs256-not-pinned.json",
+        rs256,
+        rsa_cert,
+        "signature_invalid",
+        1,
+        "valid RS256 token, trust store pins PS256 only",
+        "trust-ps256",
+    )
+    write(
+        "ps256-not-pinned.json",
+        ps256,
+        rsa_cert,
+        "signature_invalid",
+        1,
+        "valid PS256 token, trust store without algorithms (ES256 only)",
+        "trust-rsa-default",
     )
     return manifest
 
@@ -371,4 +559,11 @@ def base_readable(document: signing.SignedDocument) -> dict:
 
 
 if __name__ == "__main__":
-    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE)
+    arguments = [a for a in sys.argv[1:] if a != "--rsa-only"]
+    target = Path(arguments[0]) if arguments else HERE
+    if "--rsa-only" in sys.argv[1:]:
+        existing = json.loads((target / "manifest.json").read_text("utf-8"))["cases"]
+        kept = {k: v for k, v in existing.items() if "trust" not in v}
+        _write_manifest(target, kept | generate_rsa(target))
+    else:
+        generate(target)
