@@ -154,7 +154,9 @@ def to_number(value: str) -> tuple[int, bool]:
 
 def from_number(number: int, legacy: bool) -> PrescriptionId:
     """The identifier whose random part is ``number`` (inverse of :func:`to_number`)."""
-    alphabet, length = (LEGACY_ALPHABET, LEGACY_RANDOM_LENGTH) if legacy else (ALPHABET, RANDOM_LENGTH)
+    alphabet, length = (
+        (LEGACY_ALPHABET, LEGACY_RANDOM_LENGTH) if legacy else (ALPHABET, RANDOM_LENGTH)
+    )
     if not 0 <= number < len(alphabet) ** length:
         raise ValueError("identifier out of range")
     body = ""

@@ -66,9 +66,7 @@ def test_older_identifiers_still_parse_group_and_round_trip() -> None:
     assert ids.grouped(LEGACY_ID) == "-".join(LEGACY_ID[i : i + 4] for i in range(0, 16, 4))
     assert ids.is_canonical(LEGACY_ID) and ids.is_legacy(LEGACY_ID)
     star = next(
-        body + "*"
-        for n in range(10_000)
-        if mod_37_2.calc_check_digit(body := f"{n:015d}") == "*"
+        body + "*" for n in range(10_000) if mod_37_2.calc_check_digit(body := f"{n:015d}") == "*"
     )
     assert ids.parse(star) == star and ids.file_stem(star) == star[:-1] + "_"
     number, legacy = ids.to_number(LEGACY_ID)
