@@ -288,6 +288,23 @@ _RULES: list[_Rule] = [
         lambda m: f"{plural(int(m['k']), 'autre code QR')} de la page, hors ordonnance, ignoré(s)",
     ),
     _rule(
+        r"identifier (?P<id>\S+) typed: without a ledger only the code can be verified "
+        r"\(scan it, or start counter with --ledger\)",
+        lambda m: (
+            f"numéro {m['id']} saisi : sans registre, seul le code peut être vérifié "
+            "(le scanner, ou relancer counter avec --ledger)"
+        ),
+    ),
+    _rule(
+        r"the ledger has no record of prescription (?P<id>\S+); scan the code",
+        lambda m: f"le registre ne connaît pas l'ordonnance {m['id']} : scanner le code",
+    ),
+    _rule(
+        r"--line (?P<n>\d+): the prescription has (?P<k>\d+) line\(s\)",
+        lambda m: f"ligne {m['n']} : l'ordonnance a {plural(int(m['k']), 'ligne')}",
+    ),
+    _rule(r"(?P<f>.+): line too long", lambda m: f"{m['f']} : ligne trop longue"),
+    _rule(
         r"the ledger has no record of prescription (?P<id>\S+)",
         lambda m: f"le registre ne connaît pas l'ordonnance {m['id']}",
     ),
@@ -424,3 +441,16 @@ def consent(oppose: bool) -> str:
     if oppose:
         return "Enregistré : le patient s'oppose au partage des données de délivrance avec le prescripteur."
     return "Enregistré : le patient ne s'oppose plus au partage des données de délivrance avec le prescripteur."
+
+
+COUNTER_PROMPT = "Scannez les codes (ou saisissez un numéro d'ordonnance) ; Ctrl-D pour terminer."
+
+
+def ignored(why: str) -> str:
+    """A session line that was not acted on."""
+    return f"ligne ignorée : {why}"
+
+
+def dispensings(done: int, refused: int) -> str:
+    """``2 délivrances, 1 refusée`` (the end of a counter session that dispensed)."""
+    return f"{plural(done, 'délivrance')}, {plural(refused, 'refusée')}"

@@ -36,6 +36,9 @@ def _register() -> None:
 
     for module in (keys_cmd, trust_cmd, issue_cmd, render_cmd, verify_cmd, ledger_cmd):
         module.register(app)
+    from eprescrire.cli import counter_cmd
+
+    counter_cmd.register(app)
 
 
 _register()
