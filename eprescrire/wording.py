@@ -433,6 +433,19 @@ def event(item: dict[str, Any]) -> str:
 
 
 OPPOSITION = "Le patient s'oppose au partage des données de délivrance avec le prescripteur."
+
+
+def born(sex: str | None) -> str:
+    """``née`` (F), ``né`` (M), ``né(e)`` when the sex is not given."""
+    return {"F": "née", "M": "né"}.get(sex or "", "né(e)")
+
+
+def opposition(sex: str | None) -> str:
+    """The patient's opposition to sharing dispensing data, agreeing with the patient's sex."""
+    who = {"F": "La patiente", "M": "Le patient"}.get(sex or "", "Le patient")
+    return f"{who} s'oppose au partage des données de délivrance avec le prescripteur."
+
+
 WITHHELD = "Détails de délivrance non communiqués : le patient s'oppose à leur partage avec le prescripteur."
 
 

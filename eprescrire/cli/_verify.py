@@ -114,7 +114,7 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
     )
     out.print(
         f"  Patient      : {escape(p.patient.family_name.upper())} {escape(p.patient.given_name)}, "
-        f"né(e) le {p.patient.birth_date:%d/%m/%Y}{weight}"
+        f"{wording.born(p.patient.sex)} le {p.patient.birth_date:%d/%m/%Y}{weight}"
     )
     out.print(
         f"  Date         : {issued:%d/%m/%Y %H:%M} — 1re délivrance avant le "
@@ -137,8 +137,6 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
             f"{escape(wording.quantity(line.quantity, line.unit))}{escape(suffix)}"
         )
     if p.share_opposition:
-        out.print(
-            "  [dim]Le patient s'oppose au partage des données de délivrance avec le prescripteur.[/]"
-        )
+        out.print(f"  [dim]{wording.opposition(p.patient.sex)}[/]")
     if verdict.dispensing:
         out.print(f"  Délivrance   : {escape(wording.dispensing_summary(verdict.dispensing))}")

@@ -419,7 +419,9 @@ def _show_lines(out: Any, state: dict[str, Any]) -> None:
 
 def status(
     identifier: str = typer.Argument(
-        ..., metavar="ID", help="Prescription identifier (XXXX-XXXX-XXXX-XXXX)."
+        ...,
+        metavar="ID",
+        help="Prescription identifier (XXXXX-XXXXX-XXXXX, or XXXX-XXXX-XXXX-XXXX for older ones).",
     ),
     ledger: str | None = _common.LEDGER_OPTION,
     as_prescriber: bool = typer.Option(
