@@ -103,7 +103,7 @@ class _Shown:
     """The last prescription shown, which a dispensing command applies to."""
 
     verdict: Verdict
-    certificate: Any = None
+    text: str  # the line it came from (a signed JSON file carries the signer certificate)
 
 
 @dataclass
@@ -156,9 +156,7 @@ class Session:
                 dispensing.annotate(verdict, self.ledger, at)
             self.counts[verdict.status] += 1
         shown = [v for v in verdicts if v.authentic]
-        self._last = (
-            _Shown(shown[0], self._certificate(shown[0], text)) if len(shown) == 1 else None
-        )
+        self._last = _Shown(shown[0], text) if len(shown) == 1 else None
         return verdicts
 
     def _verdicts(self, text: str, source: str, at: dt.datetime) -> list[Verdict]:
@@ -256,7 +254,10 @@ class Session:
         verdict = self._last.verdict
         assert verdict.prescription and verdict.token and verdict.signer
         presented = dispensing.Presented(
-            verdict.prescription, verdict.token, verdict.signer.kid, self._last.certificate
+            verdict.prescription,
+            verdict.token,
+            verdict.signer.kid,
+            self._certificate(verdict, self._last.text),
         )
         at = self.now()
         result = verdict.to_json()
