@@ -94,3 +94,25 @@ def test_parse_explains_what_is_wrong() -> None:
     with pytest.raises(ValueError, match="never contains 'U'"):
         ids.parse("U" + value[1:])
     assert not ids.is_canonical(value.lower()) and ids.is_valid(value.lower())
+
+
+def test_both_forms_travel_in_the_qr_code(demo_credentials, demo_trust) -> None:  # type: ignore[no-untyped-def]
+    """A code of the current form carries its form digit; codes printed before (older form,
+    such as the golden vector) decode and encode byte for byte as they did."""
+    import datetime as dt
+    import json
+
+    from conftest import ASSETS, load_example
+    from eprescrire import model, qr, signing
+
+    golden = json.loads((ASSETS / "qr" / "golden.json").read_text())
+    old = signing.load_document((ASSETS / "qr" / "golden-rx.json").read_bytes())
+    assert ids.is_legacy(old.prescription.id)
+    assert qr.decode(golden["qr"]) == old.token and qr.encode(old) == golden["qr"]
+    now = dt.datetime.now(dt.UTC)
+    for pid in (ids.new_id(), ids.PrescriptionId(LEGACY_ID)):
+        prescription = model.from_input(load_example(), now=now, prescription_id=pid)
+        document = signing.sign(prescription, demo_credentials)
+        assert qr.decode(qr.encode(document)) == document.token
+        verdict = signing.verify_token("qr", qr.decode(qr.encode(document)), demo_trust, now)
+        assert verdict.status == "valid" and verdict.id == pid
