@@ -104,6 +104,7 @@ class _Shown:
 
     verdict: Verdict
     text: str  # the line it came from (a signed JSON file carries the signer certificate)
+    recorded: Any = None  # for a typed identifier: the certificate the ledger recorded
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Session:
     refused: int = 0
     _number: int = 0
     _last: _Shown | None = None
+    _recorded: Any = None
 
     def now(self) -> dt.datetime:
         from eprescrire import rules
@@ -148,6 +150,7 @@ class Session:
         self._number += 1
         source = f"stdin:{self._number}"
         at = self.now()
+        self._recorded = None
         verdicts = self._verdicts(text, source, at)
         for verdict in verdicts:
             if self.ledger is not None and not verdict.dispensing:
@@ -156,7 +159,7 @@ class Session:
                 dispensing.annotate(verdict, self.ledger, at)
             self.counts[verdict.status] += 1
         shown = [v for v in verdicts if v.authentic]
-        self._last = _Shown(shown[0], text) if len(shown) == 1 else None
+        self._last = _Shown(shown[0], text, self._recorded) if len(shown) == 1 else None
         return verdicts
 
     def _verdicts(self, text: str, source: str, at: dt.datetime) -> list[Verdict]:
@@ -197,19 +200,23 @@ class Session:
                 Reason.UNREADABLE_INPUT,
                 f"the ledger has no record of prescription {ids.grouped(pid)}; scan the code",
             )
+        self._recorded = presented.certificate
         certificates = [presented.certificate] if presented.certificate is not None else None
         verdict = signing.verify_token(source, presented.token, self.store, at, certificates)
         if verdict.authentic and verdict.id != pid:
             return _failed(source, Reason.MALFORMED, "the ledger's copy has another identifier")
         return verdict
 
-    def _certificate(self, verdict: Verdict, text: str) -> Any:
-        """The signer certificate to record with a dispensing: the trust store's, else the one a
-        signed JSON file carries, else the one the ledger recorded."""
+    def _certificate(self, verdict: Verdict, shown: _Shown) -> Any:
+        """The signer certificate to record with a dispensing: the trust store's, else the one
+        the ledger recorded, else the one a signed JSON file carries."""
         assert verdict.signer is not None
+        text = shown.text
         certificate = self.store.find_signer(verdict.signer.kid)
         if certificate is not None:
             return certificate
+        if shown.recorded is not None:
+            return shown.recorded
         if verdict.input == text and _is_file(Path(text)):
             from eprescrire.keys import kid_of
 
@@ -257,7 +264,7 @@ class Session:
             verdict.prescription,
             verdict.token,
             verdict.signer.kid,
-            self._certificate(verdict, self._last.text),
+            self._certificate(verdict, self._last),
         )
         at = self.now()
         result = verdict.to_json()

@@ -142,3 +142,9 @@ def test_dispensing_needs_a_valid_prescription_shown(
         assert done.exit_code == 0 and done.result["status"] == "dispensed"
         again = session.dispense("+")
         assert again.exit_code == 1 and again.result["reasons"][0]["code"] == "renewal_not_due"
+        # The number typed from the paper: the ledger's copy, verified again, and its state.
+        [typed] = session.check(ids.grouped(document.prescription.id).lower().replace("-", " "))
+        assert typed.status == "valid" and typed.id == document.prescription.id
+        assert typed.dispensing and typed.dispensing["lines"][0]["dispensed"] == 1
+        assert session.dispense("+1").result["reasons"][0]["code"] == "renewal_not_due"
+        assert session.counts == {"valid": 2, "rejected": 0, "unreadable": 0}
