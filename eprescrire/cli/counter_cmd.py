@@ -45,12 +45,11 @@ def counter(
 ) -> None:
     """Verify codes as a scanner types them: one per line on stdin, a verdict at once.
 
-    A line is the QR text (ended by CR, LF or CR LF), the path of a scan, PDF or signed JSON
-    file, or an identifier typed from the paper (looked up in --ledger). With --ledger and
-    --pharmacist, a line "+" dispenses everything due now on the last valid prescription shown,
-    "+N" line N, "+N:Q" Q units of line N. A summary ends the session (Ctrl-D). Exit code as for
-    verify over every verdict (1 if any was rejected or a dispensing refused, else 3 if any was
-    unreadable, else 0).
+    A line is the QR text (ended by CR, LF or CR LF), the path of a scan, PDF or signed JSON file, or an identifier typed from the paper (looked up in --ledger).
+
+    With --ledger and --pharmacist, a line "+" dispenses everything due now on the last valid prescription shown, "+N" line N, "+N:Q" Q units of line N.
+
+    A summary ends the session (Ctrl-D). Exit code as for verify over every verdict: 1 if any was rejected or a dispensing refused, else 3 if any was unreadable, else 0.
     """
     from eprescrire import config, counter, dispensing, signing, wording
     from eprescrire.cli import _verify
