@@ -116,3 +116,28 @@ def test_both_forms_travel_in_the_qr_code(demo_credentials, demo_trust) -> None:
         assert qr.decode(qr.encode(document)) == document.token
         verdict = signing.verify_token("qr", qr.decode(qr.encode(document)), demo_trust, now)
         assert verdict.status == "valid" and verdict.id == pid
+
+
+def test_file_names_from_an_older_identifier_hold_no_shell_character(  # type: ignore[no-untyped-def]
+    demo_credentials, run_cli, cli_env, tmp_path
+) -> None:
+    import datetime as dt
+
+    from conftest import load_example
+    from eprescrire import model, signing
+
+    star = next(
+        body + "*"
+        for n in range(10_000)
+        if mod_37_2.calc_check_digit(body := f"7K3Q9ZP2M{n:06d}") == "*"
+    )
+    now = dt.datetime.now(dt.UTC)
+    prescription = model.from_input(
+        load_example(), now=now, prescription_id=ids.PrescriptionId(star)
+    )
+    rx = tmp_path / "rx.json"
+    rx.write_bytes(signing.sign(prescription, demo_credentials).to_json_bytes())
+    result = run_cli("render", rx, "--out-dir", tmp_path / "pdf")
+    assert result.code == 0, result.stderr
+    [pdf] = (tmp_path / "pdf").iterdir()
+    assert pdf.name == star[:-1] + "_.pdf" and not set(pdf.name) & SHELL_SPECIAL
