@@ -109,7 +109,7 @@ def _payload(token: jws.Token) -> tuple[str, str, dt.datetime]:
     if set(payload) != {"type", "id", "reason", "at"}:
         raise VerificationError(Reason.MALFORMED, "cancellation has missing or unexpected fields")
     pid, reason, at = payload["id"], payload["reason"], payload["at"]
-    if not isinstance(pid, str) or not ids.is_valid(pid) or ids.compact(pid) != pid:
+    if not isinstance(pid, str) or not ids.is_canonical(pid):
         raise VerificationError(
             Reason.MALFORMED, "cancellation names no valid prescription identifier"
         )

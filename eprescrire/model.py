@@ -598,7 +598,7 @@ def from_payload(data: Any) -> Prescription:
     if table.get("version") != FORMAT_VERSION:
         c.fail("version", f"unsupported format version (expected {FORMAT_VERSION})")
     raw_id = table.get("id")
-    if not isinstance(raw_id, str) or not ids.is_valid(raw_id) or ids.compact(raw_id) != raw_id:
+    if not isinstance(raw_id, str) or not ids.is_canonical(raw_id):
         c.fail("id", "is not a valid prescription identifier")
     issued_at = _timestamp(c, table.get("issued_at"), "issued_at")
     prescriber, patient, lines, notes, opposition = _body(c, table, None)

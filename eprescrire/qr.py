@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING
 
 from stdnum import ean, luhn
 from stdnum.fr import nir
-from stdnum.iso7064 import mod_37_2
 
 from eprescrire import ids, jws, model
 from eprescrire.errors import Reason, VerificationError
@@ -245,18 +244,25 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
 # Identifiers: check characters are recomputed, never carried
 
 
-def _id_value(value: str) -> int:
-    if not ids.is_valid(value) or ids.compact(value) != value:
-        raise _Unrepresentable("identifier is not valid")
-    return int(value[: ids.RANDOM_LENGTH], 36)
+# The identifier digit has the radix of the older form (36^15); an identifier of the current
+# form (32^14 values, fewer) is carried in the same digit, and a last, most significant binary
+# digit says which form it is. Codes printed before end without that digit (it is 0 there), so
+# they decode unchanged.
+_ID_RADIX = 36**ids.LEGACY_RANDOM_LENGTH
 
 
-def _id_text(value: int) -> ids.PrescriptionId:
-    body = ""
-    for _ in range(ids.RANDOM_LENGTH):
-        value, digit = divmod(value, 36)
-        body = ids.ALPHABET[digit] + body
-    return ids.PrescriptionId(body + mod_37_2.calc_check_digit(body))
+def _id_value(value: str) -> tuple[int, bool]:
+    try:
+        return ids.to_number(value)
+    except ValueError:
+        raise _Unrepresentable("identifier is not valid") from None
+
+
+def _id_text(value: int, legacy: bool) -> ids.PrescriptionId:
+    try:
+        return ids.from_number(value, legacy)
+    except ValueError:
+        raise _Malformed("identifier out of range") from None
 
 
 def _digits(value: str, width: int, what: str) -> int:
@@ -325,7 +331,8 @@ def _compact(p: model.Prescription) -> _Compact:
     texts: list[str] = []
     prescriber, facility, patient = p.prescriber, p.prescriber.facility, p.patient
     d.put(len(p.lines) - 1, _MAX_LINES, "number of lines")
-    d.put(_id_value(p.id), 36**ids.RANDOM_LENGTH, "identifier")
+    id_number, id_legacy = _id_value(p.id)
+    d.put(id_number, _ID_RADIX, "identifier")
     if p.issued_at.tzinfo is None:
         raise _Unrepresentable("issue time has no time zone")
     d.put(int((p.issued_at - _UNIX_EPOCH).total_seconds()), _TIME_RADIX, "issue time")
@@ -389,6 +396,7 @@ def _compact(p: model.Prescription) -> _Compact:
     if p.notes is not None:
         texts.append(p.notes)
     d.flag(p.share_opposition)
+    d.flag(not id_legacy)  # most significant: 0 (absent) for the older identifiers
     return _Compact(d.to_bytes(), texts)
 
 
@@ -413,7 +421,7 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
     """Rebuild the model from the compact form (no validation: the signature check decides)."""
     r = _DigitReader(numbers)
     count = r.take(_MAX_LINES) + 1
-    identifier = _id_text(r.take(36**ids.RANDOM_LENGTH))
+    id_number = r.take(_ID_RADIX)
     issued_at = _UNIX_EPOCH + dt.timedelta(seconds=r.take(_TIME_RADIX))
     rpps_body = f"{r.take(10**10):010d}"
     rpps = rpps_body + luhn.calc_check_digit(rpps_body)
@@ -470,6 +478,7 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
         )
     notes = texts.next() if r.flag() else None
     share_opposition = r.flag()
+    identifier = _id_text(id_number, legacy=not r.flag())
     r.finish()
     return model.Prescription(
         id=identifier,

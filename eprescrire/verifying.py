@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,6 +136,17 @@ def _verify_text_input(
     if not data.strip():
         yield signing.failed(name, VerificationError(Reason.NO_CODE_FOUND, f"{name}: empty input"))
         return
+    if _is_issue_input(name, data):
+        # A TOML or CSV prescription input (examples/reference.toml): one clear line, rather
+        # than one verdict per line of it as if each were a QR code.
+        yield signing.failed(
+            name,
+            VerificationError(
+                Reason.NOT_A_PRESCRIPTION,
+                f"{name}: a prescription input for `eprescrire issue`, not a signed prescription",
+            ),
+        )
+        return
     if not data.lstrip().startswith(b"{"):
         lines = [line for line in data.strip().splitlines() if line.strip()]
         if len(lines) > 1:
@@ -142,6 +154,18 @@ def _verify_text_input(
                 yield verify_bytes(f"{name}:{number}", line, store, at)
             return
     yield verify_bytes(name, data, store, at)
+
+
+_TOML_LINE = re.compile(rb"^\s*(\[\[?[A-Za-z_][A-Za-z0-9_.]*\]\]?|[A-Za-z_][A-Za-z0-9_]*\s*=)")
+
+
+def _is_issue_input(name: str, data: bytes) -> bool:
+    """A prescription input file (TOML or CSV for ``issue``), never QR text: by its name, or by
+    a first line that is a TOML table or key (QR text never holds ``[`` or ``=``)."""
+    if name != "-" and Path(name).suffix.lower() in (".toml", ".csv"):
+        return True
+    first = next((line for line in data.splitlines() if line.strip()), b"")
+    return bool(_TOML_LINE.match(first))
 
 
 def _verify_image(

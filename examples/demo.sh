@@ -4,6 +4,12 @@
 # -> verify the scan offline -> dispense everything due -> show the dispensing status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -x .venv/bin/eprescrire ] && PATH="$PWD/.venv/bin:$PATH"   # works without an activated venv
+if ! command -v eprescrire >/dev/null; then
+  echo "demo.sh: eprescrire is not installed: run make demo (or make install) first" >&2
+  exit 4
+fi
+chmod 600 keys/*.p12
 export EPRESCRIRE_PASSPHRASE=demo-only          # demo key only: see keys/README.md
 OUT=demo-out
 TRUST=keys/demo-trust

@@ -37,3 +37,4 @@ eprescrire dispense "$SCANS"/* --trust "$TRUST" --ledger "$LEDGER" --all \
   --pharmacist "$PHARMACIST" --pharmacy "$PHARMACY" --jobs 2 --json --quiet > "$LOG" || status=$?
 echo "counter session: $(grep -c '"status":"dispensed"' "$LOG" || true) of $(wc -l < "$LOG") scans dispensed (log: $LOG), exit $status" >&2
 eprescrire ledger verify --ledger "$LEDGER"
+exit "$status"     # the dispense exit code: 1 if any scan was refused, 3 if any was unreadable

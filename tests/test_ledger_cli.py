@@ -369,7 +369,7 @@ def test_console_script_dispense(rx: dict[str, Any], cli_env: dict[str, str]) ->
     first = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["status"] == "dispensed"
-    assert "DISPENSED" in first.stderr
+    assert "DÉLIVRÉE" in first.stderr and "1 boîte" in first.stderr
     second = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert json.loads(second.stdout)["reasons"][0]["code"] == "renewal_not_due"

@@ -374,10 +374,14 @@ def prescriptions(draw: Any) -> model.Prescription:
     }
     if draw(st.booleans()):
         data["notes"] = draw(_TEXT)
-    body = draw(st.text(alphabet=ids.ALPHABET, min_size=15, max_size=15))
-    return model.from_input(
-        data, now=now, prescription_id=ids.PrescriptionId(body + mod_37_2.calc_check_digit(body))
-    )
+    # Both identifier forms: the current one and the older one (base-36, MOD 37-2).
+    if draw(st.booleans()):
+        body = draw(st.text(alphabet=ids.LEGACY_ALPHABET, min_size=15, max_size=15))
+        pid = ids.PrescriptionId(body + mod_37_2.calc_check_digit(body))
+    else:
+        body = draw(st.text(alphabet=ids.ALPHABET, min_size=14, max_size=14))
+        pid = ids.PrescriptionId(body + ids.check_character(body))
+    return model.from_input(data, now=now, prescription_id=pid)
 
 
 @settings(max_examples=200, deadline=None)

@@ -48,5 +48,9 @@ def _register() -> None:
 
     fhir_cmd.register(app)
 
+    from eprescrire.cli import counter_cmd
+
+    counter_cmd.register(app)
+
 
 _register()

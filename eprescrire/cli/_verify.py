@@ -77,34 +77,29 @@ def run(
         counts = {
             s: sum(v.status == s for v in verdicts) for s in ("valid", "rejected", "unreadable")
         }
-        _output.console().print(
-            f"{len(verdicts)} verified: {counts['valid']} valid, {counts['rejected']} rejected, "
-            f"{counts['unreadable']} unreadable"
-        )
+        from eprescrire import wording
+
+        _output.console().print(wording.summary(counts))
     return int(signing.overall_exit(verdicts))
 
 
-_LABELS = {
-    "valid": ("green", "VALIDE"),
-    "rejected": ("red", "REJETÉE"),
-    "unreadable": ("yellow", "ILLISIBLE"),
-}
+_COLOURS = {"valid": "green", "rejected": "red", "unreadable": "yellow"}
 
 
 def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
     """The human verdict: what was signed, never the unsigned readable copy."""
-    from eprescrire import ids, rules
+    from eprescrire import ids, rules, wording
 
     console = _output.console(stderr=to_stderr)
     # While a progress bar runs, lines go through it so that the bar stays at the bottom.
     out = out if out is not None and out.active else console
-    colour, label = _LABELS[verdict.status]
+    colour, label = _COLOURS[verdict.status], wording.status(verdict.status)
     ident = f" {ids.grouped(verdict.id)}" if verdict.id and verdict.authentic else ""
     out.print(f"[bold {colour}]{label}[/]{ident}  [dim]{escape(verdict.input)}[/]")
     for reason in verdict.reasons:
-        out.print(f"  [{colour}]✗ {reason.code.value}[/]: {escape(reason.message)}")
+        out.print(f"  [{colour}]✗ {escape(wording.reason(reason.code.value, reason.message))}[/]")
     for warning in verdict.warnings:
-        out.print(f"  [yellow]! {escape(warning)}[/]")
+        out.print(f"  [yellow]! {escape(wording.reason_detail(warning))}[/]")
     if not verdict.authentic:
         return
     p = verdict.prescription
@@ -119,7 +114,7 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
     )
     out.print(
         f"  Patient      : {escape(p.patient.family_name.upper())} {escape(p.patient.given_name)}, "
-        f"né(e) le {p.patient.birth_date:%d/%m/%Y}{weight}"
+        f"{wording.born(p.patient.sex)} le {p.patient.birth_date:%d/%m/%Y}{weight}"
     )
     out.print(
         f"  Date         : {issued:%d/%m/%Y %H:%M} — 1re délivrance avant le "
@@ -136,20 +131,12 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
         if line.renewals:
             flags.append(f"à renouveler {line.renewals} fois")
         suffix = f" [{', '.join(flags)}]" if flags else ""
-        unit = f" {escape(line.unit)}" if line.unit else ""
         out.print(
-            f"  {number}. {escape(line.label)} — {escape(line.posology)} — {line.duration_days} j — "
-            f"qté {line.quantity}{unit}{escape(suffix)}"
+            f"  {number}. {escape(line.label)} — {escape(line.posology)} — "
+            f"{wording.plural(line.duration_days, 'jour')} — "
+            f"{escape(wording.quantity(line.quantity, line.unit))}{escape(suffix)}"
         )
     if p.share_opposition:
-        out.print(
-            "  [dim]Le patient s'oppose au partage des données de délivrance avec le prescripteur.[/]"
-        )
+        out.print(f"  [dim]{wording.opposition(p.patient.sex)}[/]")
     if verdict.dispensing:
-        lines = verdict.dispensing.get("lines", [])
-        done = ", ".join(
-            f"{item['line']}: {item['dispensed']}/{item['prescribed']}"
-            for item in lines
-            if "dispensed" in item
-        )
-        out.print(f"  Délivrance   : {escape(done)}")
+        out.print(f"  Délivrance   : {escape(wording.dispensing_summary(verdict.dispensing))}")

@@ -66,7 +66,7 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
 
 def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
-    from eprescrire import batch, model, signing
+    from eprescrire import batch, ids, model, signing
 
     name, data = item
     options = batch.shared("issue")
@@ -77,13 +77,13 @@ def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
         prescription = model.from_input(data, now=options["now"], source=name)
         document = signing.sign(prescription, batch.shared("credentials"))
         out, out_dir = options["out"], options["out_dir"]
-        target = out if out is not None else out_dir / f"{prescription.id}.json"
+        target = out if out is not None else out_dir / f"{ids.file_stem(prescription.id)}.json"
         _common.write_new(target, document.to_json_bytes())
         summary.update(status="issued", id=prescription.id, out=str(target))
         if options["pdf"] is not None or (options["with_pdf"] and out_dir is not None):
             from eprescrire import render
 
-            pdf_target = options["pdf"] or out_dir / f"{prescription.id}.pdf"
+            pdf_target = options["pdf"] or out_dir / f"{ids.file_stem(prescription.id)}.pdf"
             render.write_pdf(document, pdf_target, page=options["page"])
             summary["pdf"] = str(pdf_target)
         if options["qr"] is not None:

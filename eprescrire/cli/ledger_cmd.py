@@ -288,7 +288,12 @@ def dispense(
             step.advance()
     if len(rows) > 1 and not quiet:
         done = sum(code == 0 for code in codes)
-        _common.console().print(f"{len(rows)} inputs: {done} dispensed, {len(rows) - done} not")
+        from eprescrire import wording
+
+        _common.console().print(
+            f"{wording.plural(len(rows), 'ordonnance')} : {wording.plural(done, 'délivrée')}, "
+            f"{wording.plural(len(rows) - done, 'non délivrée', 'non délivrées')}"
+        )
     raise typer.Exit(_common.batch_exit(codes))
 
 
@@ -356,12 +361,12 @@ def _record(
     return 0
 
 
-_LABELS = {
-    "dispensed": ("green", "DISPENSED"),
-    "refused": ("red", "REFUSED"),
-    "rejected": ("red", "REJECTED"),
-    "unreadable": ("yellow", "UNREADABLE"),
-    "valid": ("green", "VALID"),
+_COLOURS = {
+    "dispensed": "green",
+    "refused": "red",
+    "rejected": "red",
+    "unreadable": "yellow",
+    "valid": "green",
 }
 
 
@@ -370,40 +375,42 @@ def _report(result: dict[str, Any], json_output: bool, quiet: bool) -> None:
         _common.emit_json(result)
     if quiet:
         return
-    from eprescrire import ids
+    from eprescrire import ids, wording
     from eprescrire.cli._output import escape
 
     out = _out(json_output)
-    colour, label = _LABELS[result["status"]]
+    colour, label = _COLOURS[result["status"]], wording.status(result["status"])
     ident = f" {ids.grouped(result['id'])}" if result.get("id") else ""
     out.print(f"[bold {colour}]{label}[/]{ident}  [dim]{escape(result['input'])}[/]")
     for reason in result["reasons"]:
-        out.print(f"  [{colour}]✗ {reason['code']}[/]: {escape(reason['message'])}")
+        out.print(f"  [{colour}]✗ {escape(wording.reason(reason['code'], reason['message']))}[/]")
     state = result.get("dispensing")
     labels = {item["line"]: item["label"] for item in state["lines"]} if state else {}
+    units = {}
+    if result.get("prescription"):
+        units = {n: line.get("unit") for n, line in enumerate(result["prescription"]["lines"], 1)}
     for item in result["dispensed"]:
-        generic = f" (substituted: {escape(item['generic'])})" if item["substituted"] else ""
+        generic = f" (substitué par {escape(item['generic'])})" if item["substituted"] else ""
+        kind = (
+            "délivrance" if item["dispensing"] == 1 else f"renouvellement {item['dispensing'] - 1}"
+        )
+        handed = wording.quantity(item["quantity"], units.get(item["line"]))
         out.print(
-            f"  ✓ line {item['line']}: {item['quantity']} × {escape(labels.get(item['line'], ''))}"
-            f"{generic} — dispensing {item['dispensing']}"
+            f"  ✓ ligne {item['line']} : {escape(handed)} — {escape(labels.get(item['line'], ''))}"
+            f"{generic} — {kind}"
         )
     if state:
         _show_lines(out, state)
 
 
 def _show_lines(out: Any, state: dict[str, Any]) -> None:
+    from eprescrire import wording
     from eprescrire.cli._output import escape
 
     for item in state["lines"]:
         if "dispensed" not in item:
             continue
-        due = f", next due {item['next_due']}" if item.get("next_due") else ""
-        now = f", {item['available_now']} available now" if item.get("available_now") else ""
-        out.print(
-            f"    line {item['line']}: {item['dispensed']}/{item['prescribed']} dispensed, "
-            f"{item['remaining']} remaining, renewals used {item['renewals_used']}/{item['renewals']}"
-            f"{now}{due}  [dim]{escape(item['label'])}[/]"
-        )
+        out.print(f"    {wording.line_state(item)}  [dim]{escape(item['label'])}[/]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +419,9 @@ def _show_lines(out: Any, state: dict[str, Any]) -> None:
 
 def status(
     identifier: str = typer.Argument(
-        ..., metavar="ID", help="Prescription identifier (XXXX-XXXX-XXXX-XXXX)."
+        ...,
+        metavar="ID",
+        help="Prescription identifier (XXXXX-XXXXX-XXXXX, or XXXX-XXXX-XXXX-XXXX for older ones).",
     ),
     ledger: str | None = _common.LEDGER_OPTION,
     as_prescriber: bool = typer.Option(
@@ -472,40 +481,42 @@ def status(
 
 def _print_refusal(error: Any, quiet: bool) -> None:
     if not quiet:
-        _common.console().print(f"[bold red]REFUSED[/] ✗ {error.code.value}: {error.message}")
+        from eprescrire import wording
+        from eprescrire.cli._output import escape
+
+        _common.console().print(
+            f"[bold red]{wording.status('refused')}[/] "
+            f"✗ {escape(wording.reason(error.code.value, error.message))}"
+        )
 
 
 def _show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
-    from eprescrire import ids
+    from eprescrire import ids, wording
     from eprescrire.cli._output import escape
 
     out = _common.console(stderr=to_stderr)
     flags = []
     if result["cancelled"]:
         flags.append(
-            f"[red]CANCELLED[/] {result['cancelled']['at']}: {escape(str(result['cancelled']['reason']))}"
+            f"[red]{wording.status('cancelled')}[/] le {wording.date(result['cancelled']['at'])} : "
+            f"{escape(str(result['cancelled']['reason']))}"
         )
     if result["fully_dispensed"]:
-        flags.append("[green]fully dispensed[/]")
+        flags.append(f"[green]{wording.status('fully_dispensed')}[/]")
     out.print(f"[bold]{ids.grouped(result['id'])}[/]  " + "  ".join(flags))
     if "withheld" in result:
         for item in result["lines"]:
             out.print(
-                f"    line {item['line']}: {item['prescribed']} prescribed  [dim]{escape(item['label'])}[/]"
+                f"    ligne {item['line']} : {item['prescribed']} prescrit(s)  [dim]{escape(item['label'])}[/]"
             )
-        out.print(f"  [yellow]Dispensing details withheld: {result['withheld']}.[/]")
+        out.print(f"  [yellow]{wording.WITHHELD}[/]")
         return
     _show_lines(out, result)
     for item in result["lines"]:
         for event in item["events"]:
-            generic = f", substituted by {escape(event['generic'])}" if event["substituted"] else ""
-            pharmacy = f", pharmacy {event['pharmacy']}" if event["pharmacy"] else ""
-            out.print(
-                f"      #{event['seq']} {event['at']} line {event['line']} dispensing {event['dispensing']}: "
-                f"{event['quantity']} by RPPS {event['pharmacist']}{pharmacy}{generic}"
-            )
+            out.print(f"      {escape(wording.event(event))}")
     if result["share_opposition"]:
-        out.print("  [dim]The patient opposed sharing dispensing data with the prescriber.[/]")
+        out.print(f"  [dim]{wording.OPPOSITION}[/]")
 
 
 # --------------------------------------------------------------------------------------------
@@ -610,14 +621,14 @@ def cancel(
     if json_output:
         _common.emit_json(result)
     if not quiet:
-        from eprescrire import ids
+        from eprescrire import ids, wording
 
         console = _out(json_output)
-        console.print(f"[bold red]CANCELLED[/] {ids.grouped(pid)}")
+        console.print(f"[bold red]{wording.status('cancelled')}[/] {ids.grouped(pid)}")
         for note in outcome.notes:
-            console.print(f"  {note}")
+            console.print(f"  {wording.reason_detail(note)}")
         if out is not None:
-            console.print(f"  signed cancellation written to {out}")
+            console.print(f"  annulation signée écrite dans {out}")
 
 
 def consent(
@@ -649,10 +660,9 @@ def consent(
     if json_output:
         _common.emit_json(result)
     if not quiet:
-        what = "opposes" if oppose else "no longer opposes"
-        _out(json_output).print(
-            f"Recorded: the patient {what} sharing dispensing data with the prescriber."
-        )
+        from eprescrire import wording
+
+        _out(json_output).print(wording.consent(oppose))
 
 
 # --------------------------------------------------------------------------------------------

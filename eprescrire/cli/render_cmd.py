@@ -88,7 +88,10 @@ def render(
         summary: dict[str, Any] = {"input": str(name)}
         try:
             document = _load(name)
-            target = out if out is not None else out_dir / f"{document.prescription.id}.pdf"  # type: ignore[operator]
+            from eprescrire.ids import file_stem
+
+            stem = file_stem(document.prescription.id)  # never a shell-special character
+            target = out if out is not None else out_dir / f"{stem}.pdf"  # type: ignore[operator]
             renderer.write_pdf(document, target, page=size)
         except UsageError:
             raise

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Per-code latency inside ``eprescrire counter`` against a bare in-process loop.
+
+Issues ``--codes`` distinct prescriptions (the reference prescription, each with its own
+identifier) with the demo prescriber, and renders ``--images`` of them as A4 PDFs rasterised at
+150 dpi (``scan-N.png``, what a flatbed scanner gives). Then, in the same run, for each kind of
+line (the QR text a 2D scanner types; an image path):
+
+- ``eprescrire counter --trust keys/demo-trust --json`` (the installed console script) is fed
+  one line at a time through a pipe; the latency of a code is the time from writing its line to
+  reading its verdict (NDJSON). The first line, which pays the imports, is reported apart.
+- a bare in-process loop written from the libraries directly: for an image, Pillow opens it and
+  zxing-cpp decodes the QR code; then Base45 of the text, and one ES256 signature check with
+  cryptography (the signing input precomputed, the public key loaded once): the floor of any
+  Python verifier.
+
+Prints medians (and quartiles) of each, and their ratio (target <= 1.2). The one-shot
+``verify scan.png`` against a bare script is ``bench/verify_latency.py``.
+
+    .venv/bin/python bench/counter_latency.py [--codes 200] [--images 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+SCAN_DPI = 150
+_BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+
+
+def issue(count: int) -> list[object]:
+    from eprescrire import inputs, keys, model, signing
+
+    credentials = keys.load_pkcs12(
+        ROOT / "keys" / "demo-prescriber.p12", b"demo-only", insecure=True
+    )
+    data = inputs.read_input(ROOT / "examples" / "reference.toml")
+    now = dt.datetime.now(dt.UTC)
+    return [signing.sign(model.from_input(data, now=now), credentials) for _ in range(count)]
+
+
+def counter_session(lines: list[str], env: dict[str, str]) -> list[float]:
+    """Latency of each line inside one counter session (write -> verdict read)."""
+    cli = shutil.which("eprescrire", path=str(Path(sys.executable).parent)) or "eprescrire"
+    process = subprocess.Popen(
+        [cli, "counter", "--trust", str(ROOT / "keys" / "demo-trust"), "--json", "--quiet"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    times = []
+    for line in lines:
+        start = time.perf_counter()
+        process.stdin.write(line.encode() + b"\r\n")
+        process.stdin.flush()
+        verdict = json.loads(process.stdout.readline())
+        times.append(time.perf_counter() - start)
+        if verdict["status"] != "valid":
+            raise SystemExit(f"counter: {verdict}")
+    process.stdin.close()
+    process.wait(timeout=60)
+    if process.returncode != 0:
+        raise SystemExit(f"counter exited {process.returncode}: {process.stderr.read().decode()}")
+    return times
+
+
+def bare_loop(items: list[tuple[str, bytes]], images: bool, pem: bytes) -> list[float]:
+    """(QR text or image path, signing input) -> seconds per item, libraries used directly."""
+    import zxingcpp
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+    from PIL import Image
+
+    key = x509.load_pem_x509_certificate(pem).public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    times = []
+    for item, signing_input in items:
+        start = time.perf_counter()
+        if images:
+            with Image.open(item) as image:
+                codes = zxingcpp.read_barcodes(
+                    image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode
+                )
+            text = codes[0].text
+        else:
+            text = item
+        body = text.split(":", 1)[1]
+        data = bytearray()
+        for i in range(0, len(body), 3):  # Base45, RFC 9285
+            chunk = [_BASE45.index(c) for c in body[i : i + 3]]
+            n = sum(v * 45**k for k, v in enumerate(chunk))
+            data += n.to_bytes(2 if len(chunk) == 3 else 1, "big")
+        signature = bytes(data[8:72])  # after the 8-byte kid: r || s
+        der = utils.encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
+        key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def summary(label: str, times: list[float]) -> str:
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return (
+        f"{label:42} median {statistics.median(times) * 1000:7.2f} ms   "
+        f"(q1 {q1 * 1000:.2f}, q3 {q3 * 1000:.2f}, n={len(times)})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--codes", type=int, default=200, help="QR texts typed (>= 200)")
+    parser.add_argument("--images", type=int, default=50, help="image paths (>= 50)")
+    parser.add_argument("--rounds", type=int, default=3, help="sessions of each kind")
+    args = parser.parse_args()
+
+    from cryptography.hazmat.primitives import serialization
+    from robustness import rasterise, render_pdf
+
+    from eprescrire import qr
+
+    documents = issue(args.codes)
+    pem = documents[0].certificates[0].public_bytes(serialization.Encoding.PEM)  # type: ignore[attr-defined]
+    texts = [qr.encode(d) for d in documents]  # type: ignore[arg-type]
+    inputs = [d.token.rsplit(".", 1)[0].encode("ascii") for d in documents]  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory(prefix="eprescrire-counter-") as tmp:
+        directory = Path(tmp)
+        scans = []
+        for number, document in enumerate(documents[: args.images]):
+            pdf, fallback = render_pdf(document)  # type: ignore[arg-type]
+            if fallback is not None:
+                raise SystemExit("eprescrire.render is not available")
+            path = directory / f"scan-{number}.png"
+            rasterise(pdf, SCAN_DPI).save(path)
+            scans.append(str(path))
+        env = {**os.environ, "NO_COLOR": "1", "EPRESCRIRE_HOME": str(directory / "home")}
+        env.pop("EPRESCRIRE_TRUST", None)
+        print(
+            f"{len(texts)} QR texts ({len(texts[0])} characters each), {len(scans)} scans "
+            f"(150 dpi A4 PNG), {args.rounds} rounds; NDJSON verdicts through a pipe"
+        )
+        results: dict[str, list[float]] = {k: [] for k in ("ct", "bt", "ci", "bi", "first")}
+        for _ in range(args.rounds):  # interleaved, so that both see the same machine load
+            times = counter_session(texts, env)
+            results["first"].append(times[0])
+            results["ct"] += times[1:]
+            results["bt"] += bare_loop(list(zip(texts, inputs, strict=True)), False, pem)
+            times = counter_session(scans, env)
+            results["first"].append(times[0])
+            results["ci"] += times[1:]
+            results["bi"] += bare_loop(
+                list(zip(scans, inputs[: len(scans)], strict=True)), True, pem
+            )
+    print(summary("counter, QR text typed by a scanner", results["ct"]))
+    print(summary("bare loop: Base45 + ES256 verify", results["bt"]))
+    print(summary("counter, image path", results["ci"]))
+    print(summary("bare loop: Pillow + zxing-cpp + ES256", results["bi"]))
+    print(summary("counter, first line (imports included)", results["first"]))
+    ratio_text = statistics.median(results["ct"]) / statistics.median(results["bt"])
+    ratio_image = statistics.median(results["ci"]) / statistics.median(results["bi"])
+    print(f"ratio counter / bare, image paths (medians): {ratio_image:.2f}   target <= 1.2")
+    print(f"ratio counter / bare, QR texts (medians):    {ratio_text:.2f}")
+
+
+if __name__ == "__main__":
+    main()
