@@ -372,13 +372,17 @@ class TrustStore:
                     f"certificate {child.serial_number:x} was revoked by {common_name(parent)!r}",
                 )
             due = crl.next_update_utc
-            if due is None or when > due + self.crl_grace:
+            if due is None:  # refused by add_crl; a file copied in by hand
+                raise VerificationError(
+                    Reason.REVOCATION_UNKNOWN,
+                    f"the CRL of {common_name(parent)!r} has no next update date",
+                )
+            if when > due + self.crl_grace:
                 raise VerificationError(
                     Reason.REVOCATION_UNKNOWN,
                     f"the CRL of {common_name(parent)!r} was due for renewal on "
-                    f"{due:%Y-%m-%d}" + f", more than {self.crl_grace.days} day(s) ago"
-                    if due is not None
-                    else f"the CRL of {common_name(parent)!r} has no next update date",
+                    f"{due:%Y-%m-%d}, beyond the {self.crl_grace.days}-day grace of this trust "
+                    "store: install a newer one (trust crl)",
                 )
         return list(chain)
 
