@@ -164,3 +164,18 @@ def test_the_days_at_once_rule(
     per: int | None, pack: int | None, contraceptive: bool, cap: int
 ) -> None:
     assert rules.max_days_at_once(per, pack_months=pack, contraceptive=contraceptive) == cap
+
+
+def test_a_signed_fractioning_above_a_month_hands_over_one_month(demo_credentials) -> None:
+    """180 days, 6 boxes, days_per_dispensing = 180, signed before the input rule (or by a
+    signer that skipped it): the dispensing rules give one month (1 box), not the 6 boxes."""
+    from eprescrire import dispensing
+    from eprescrire.ledger import History
+
+    data = model.to_payload(model.from_input(_with_line(duration_days=180, quantity=6), now=NOW))
+    data["lines"][0]["days_per_dispensing"] = 180
+    prescription = model.from_payload(data)
+    state = dispensing.state_of(prescription, "AAAAAAAAAAA", History(prescription.id, ()))
+    request = dispensing.Request(pharmacist="10003456786", line=1, quantity=None)
+    planned = dispensing.plan(state, request, NOW + dt.timedelta(hours=1))
+    assert sum(item.body["quantity"] for item in planned) == 1
