@@ -38,6 +38,9 @@ class Reason(StrEnum):
     NARCOTIC_WINDOW = "narcotic_window"
     SUBSTITUTION_FORBIDDEN = "substitution_forbidden"
     CONFLICTING_RECORD = "conflicting_record"
+    # No usable CRL for an authority of the chain, or one past its next update beyond the
+    # grace the trust store allows: whether the signer was revoked is unknown.
+    REVOCATION_UNKNOWN = "revocation_unknown"
     UNREADABLE_INPUT = "unreadable_input"
 
 

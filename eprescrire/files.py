@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from eprescrire.errors import Error, InputError
+from eprescrire.errors import Error, InputError, UsageError
 
 
 def create(
@@ -38,3 +38,16 @@ def create(
     except OSError as e:
         path.unlink(missing_ok=True)
         raise failed(f"cannot write {path}: {e.strerror}") from e
+
+
+def output_directory(path: Path) -> None:
+    """Make sure ``path`` is a directory to write into, creating it (and its parents) if
+    needed. Raises :class:`UsageError` with one line when it is a file or cannot be made."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"--out-dir {path} is a file, not a directory") from None
+    except NotADirectoryError:
+        raise UsageError(f"--out-dir {path}: a parent is a file, not a directory") from None
+    except OSError as e:
+        raise UsageError(f"--out-dir {path}: cannot create it ({e.strerror})") from None

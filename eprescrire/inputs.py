@@ -23,6 +23,9 @@ def parse_input(data: bytes, name: str) -> Any:
             raise InputError(f"{name}: not UTF-8 text") from e
         except tomllib.TOMLDecodeError as e:
             raise InputError(f"{name}: invalid TOML: {e}") from e
+        except RecursionError:
+            # tomllib recurses once per nested array or inline table.
+            raise InputError(f"{name}: invalid TOML: nested too deeply") from None
     try:
         parsed = canonical.loads(data)
     except canonical.StrictJSONError as e:
@@ -49,8 +52,8 @@ def read_input(path: Path) -> Any:
 # --------------------------------------------------------------------------------------------
 # CSV: one row per prescription line, rows sharing an ``rx`` key form one prescription.
 
-_INTEGER_COLUMNS = {"duration_days", "quantity", "renewals", "days_per_dispensing"}
-_BOOLEAN_COLUMNS = {"substitutable", "ald", "narcotic", "share_opposition"}
+_INTEGER_COLUMNS = {"duration_days", "quantity", "renewals", "days_per_dispensing", "pack_months"}
+_BOOLEAN_COLUMNS = {"substitutable", "ald", "narcotic", "share_opposition", "contraceptive"}
 _NUMBER_COLUMNS = {"weight_kg"}
 _CSV_ROOTS = {"prescriber", "patient", "line", "notes", "issued", "share_opposition"}
 _TRUE = {"true", "1", "yes", "oui", "y", "o"}
@@ -94,6 +97,14 @@ def parse_csv(text: str, name: str = "-") -> list[tuple[str, Any]]:
     import io
 
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_rows(reader, name)
+    except csv.Error as e:  # a field over the csv module's limit (128 KiB), a stray NUL...
+        where = f"{name} line {reader.line_num}" if reader.line_num else name
+        raise InputError(f"{where}: not valid CSV ({e})") from None
+
+
+def _parse_rows(reader: Any, name: str) -> list[tuple[str, Any]]:
     if not reader.fieldnames:
         raise InputError(f"{name}: empty CSV")
     unknown = [c for c in reader.fieldnames if c != "rx" and c.split(".")[0] not in _CSV_ROOTS]

@@ -314,7 +314,14 @@ def revoke(
     *,
     now: dt.datetime,
 ) -> x509.CertificateRevocationList:
-    """A new CRL with ``serial`` added and the CRL number increased."""
+    """A new CRL with ``serial`` added and the CRL number increased.
+
+    Raises :class:`UsageError` for a serial no certificate can have (RFC 5280: positive, at
+    most 20 bytes) or a CRL this authority did not sign."""
+    if serial <= 0 or serial.bit_length() >= 160:
+        raise UsageError(
+            "a certificate serial number is positive and at most 20 bytes (40 hex digits)"
+        )
     if not crl.is_signature_valid(_authority_public_key(authority)):
         raise UsageError("the CRL was not signed by this authority")
     revoked = {entry.serial_number: entry.revocation_date_utc for entry in crl}

@@ -22,7 +22,7 @@ from stdnum import ean, luhn
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import nir
 
-from eprescrire import ids
+from eprescrire import ids, text
 from eprescrire.errors import FieldError, ValidationError
 
 FORMAT_VERSION = 1
@@ -33,6 +33,10 @@ MAX_TREATMENT_DAYS = 365  # 12 months including renewals
 MAX_LINES = 40
 CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_ISSUE_YEAR, MAX_ISSUE_YEAR = 2000, 2998  # keeps every date computed from it in range
+#: ``pack_months``: a pack made for more than a month of treatment, at most three (R.5123-2).
+PACK_MONTHS = (2, 3)
+#: "NS EFG" (arrêté of 12 November 2019): only for a child under six at the issue date.
+EFG_MAX_AGE_YEARS = 6
 
 Sex = Literal["F", "M"]
 
@@ -78,10 +82,23 @@ class Line:
     cip13: str | None = None
     cis: str | None = None
     days_per_dispensing: int | None = None
+    #: The presentation is a pack made for this many months of treatment (2 or 3): it may be
+    #: dispensed whole although it covers more than a month (R.5123-2).
+    pack_months: int | None = None
+    #: A contraceptive: up to twelve weeks may be dispensed at once (R.5123-2).
+    contraceptive: bool = False
 
     @property
     def total_days(self) -> int:
         return self.duration_days * (self.renewals + 1)
+
+    @property
+    def max_days_at_once(self) -> int:
+        """The most days of treatment the law lets this line's presentation go at once,
+        before any fractioning: one month, a long pack's months, a contraceptive's 12 weeks."""
+        from eprescrire import rules
+
+        return rules.legal_days_at_once(self.pack_months, self.contraceptive)
 
 
 @dataclass(frozen=True)
@@ -109,8 +126,12 @@ class Prescription:
 class _Checker:
     """Collects every broken rule instead of stopping at the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool = False) -> None:
         self.errors: list[FieldError] = []
+        # strict: a prescriber's input, held to every rule before it is signed. Signed content
+        # (from_payload) keeps the rules it was signed under, so that documents already issued
+        # keep verifying; whatever it holds is escaped wherever it is shown (eprescrire.text).
+        self.strict = strict
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -134,6 +155,7 @@ class _Checker:
         *,
         required: bool = True,
         max_length: int = 200,
+        multiline: bool = False,
     ) -> str | None:
         where = _join(path, key)
         value = data.get(key)
@@ -150,7 +172,17 @@ class _Checker:
         if len(value) > max_length:
             self.fail(where, f"is longer than {max_length} characters")
             return None
-        if any(ord(c) < 32 and c not in "\n" for c in value):
+        if self.strict:
+            unsafe = text.unsafe_characters(value, allow_newline=multiline)
+            if unsafe:
+                self.fail(
+                    where,
+                    "contains control, bidi or invisible characters "
+                    f"({text.describe(unsafe)})"
+                    + ("" if multiline or "\n" not in unsafe else "; a line break only in notes"),
+                )
+                return None
+        elif any(ord(c) < 32 and c not in "\n" for c in value):
             self.fail(where, "contains control characters")
             return None
         return value
@@ -265,7 +297,11 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
     else:
         checker.fail("issued", "must be a date YYYY-MM-DD or an ISO 8601 date and time")
         return None
-    moment = moment.astimezone(dt.UTC).replace(microsecond=0)
+    try:
+        moment = moment.astimezone(dt.UTC).replace(microsecond=0)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-23:59 is past year 9999 in UTC
+        checker.fail("issued", f"must be between {MIN_ISSUE_YEAR} and {MAX_ISSUE_YEAR}")
+        return None
     if not MIN_ISSUE_YEAR <= moment.year <= MAX_ISSUE_YEAR:
         checker.fail("issued", f"must be between {MIN_ISSUE_YEAR} and {MAX_ISSUE_YEAR}")
         return None
@@ -431,6 +467,8 @@ _LINE_FIELDS = {
     "cip13",
     "cis",
     "days_per_dispensing",
+    "pack_months",
+    "contraceptive",
 }
 
 
@@ -488,8 +526,30 @@ def _line(c: _Checker, value: Any, path: str) -> Line | None:
         and duration * (renewals + 1) > MAX_TREATMENT_DAYS
     ):
         c.fail(_join(path, "renewals"), "total treatment with renewals exceeds 12 months")
+    pack_months = data.get("pack_months")
+    if pack_months is not None and (
+        isinstance(pack_months, bool) or pack_months not in PACK_MONTHS
+    ):
+        c.fail(
+            _join(path, "pack_months"),
+            "must be 2 or 3: the months of treatment the pack is made for (omit for a "
+            "pack of a month or less)",
+        )
+        pack_months = None
+    contraceptive = c.flag(data, path, "contraceptive", False)
     if per is not None and duration is not None and per > duration:
         c.fail(_join(path, "days_per_dispensing"), "exceeds the line's duration")
+    elif c.strict and per is not None:
+        from eprescrire import rules
+
+        cap = rules.legal_days_at_once(pack_months, contraceptive)
+        if per > cap:
+            c.fail(
+                _join(path, "days_per_dispensing"),
+                f"at most {cap} days at once for this line (R.5123-2): fractioning only lowers "
+                f"the one-month cap; only a pack made for 2 or 3 months (pack_months) or a "
+                f"contraceptive (contraceptive = true, 12 weeks) goes beyond it",
+            )
     if len(c.errors) > before:
         return None
     assert label and posology and duration and quantity and renewals is not None
@@ -507,6 +567,8 @@ def _line(c: _Checker, value: Any, path: str) -> Line | None:
         cip13=cip13,
         cis=cis,
         days_per_dispensing=per,
+        pack_months=pack_months,
+        contraceptive=contraceptive,
     )
 
 
@@ -542,7 +604,7 @@ def _body(
     if "patient" not in data:
         c.fail("patient", "is required")
     lines = _lines(c, data.get("lines"))
-    notes = c.text(data, "", "notes", required=False, max_length=1000)
+    notes = c.text(data, "", "notes", required=False, max_length=1000, multiline=True)
     opposition = c.flag(data, "", "share_opposition", False)
     return prescriber, patient, lines, notes, opposition
 
@@ -559,7 +621,7 @@ def from_input(
     ``now`` is the issuing clock (aware). On failure, raises
     :class:`~eprescrire.errors.ValidationError` listing every broken rule.
     """
-    c = _Checker()
+    c = _Checker(strict=True)
     table = c.table(data, "")
     if table is None:
         raise ValidationError(c.errors, source)
@@ -574,6 +636,9 @@ def from_input(
     assert issued_at and prescriber and patient and lines
     if patient.birth_date > local_date(issued_at):
         raise ValidationError([FieldError("patient.birth_date", "is after the issue date")], source)
+    _check_efg(c, patient, lines, local_date(issued_at))
+    if c.errors:
+        raise ValidationError(c.errors, source)
     return Prescription(
         id=prescription_id or ids.new_id(),
         issued_at=issued_at,
@@ -583,6 +648,21 @@ def from_input(
         notes=notes,
         share_opposition=opposition,
     )
+
+
+def _check_efg(c: _Checker, patient: Patient, lines: tuple[Line, ...], issued: dt.date) -> None:
+    """NS EFG is only for a child under six on the issue date (arrêté of 12 November 2019)."""
+    from eprescrire.rules import add_months
+
+    sixth_birthday = add_months(patient.birth_date, 12 * EFG_MAX_AGE_YEARS)
+    for number, line in enumerate(lines, start=1):
+        if line.ns_reason == "EFG" and issued >= sixth_birthday:
+            c.fail(
+                f"lines[{number}].ns_reason",
+                f"EFG (enfant de moins de {EFG_MAX_AGE_YEARS} ans) is only for a child under "
+                f"{EFG_MAX_AGE_YEARS} on the issue date; the patient turned "
+                f"{EFG_MAX_AGE_YEARS} on {sixth_birthday.isoformat()}",
+            )
 
 
 def from_payload(data: Any) -> Prescription:
@@ -670,6 +750,10 @@ def to_payload(p: Prescription) -> dict[str, Any]:
                         "cip13": line.cip13,
                         "cis": line.cis,
                         "days_per_dispensing": line.days_per_dispensing,
+                        # Omitted when unset: documents signed before these fields existed
+                        # keep their exact signed bytes.
+                        "pack_months": line.pack_months,
+                        "contraceptive": line.contraceptive or None,
                     }
                 )
                 for line in p.lines

@@ -41,6 +41,7 @@ from reportlab.platypus import (
 from reportlab.platypus.flowables import HRFlowable
 
 from eprescrire import ids, model, rules
+from eprescrire.text import printable
 
 if TYPE_CHECKING:
     from eprescrire.render import QrSymbol
@@ -121,11 +122,14 @@ def _coverage(font: Any) -> frozenset[int]:
     return frozenset(font.face.charToGlyph)
 
 
-def markup(text: str) -> str:
-    """Paragraph markup for untrusted text: escaped, NFC, per-glyph font fallback.
+def markup(text: str, *, newlines: bool = False) -> str:
+    """Paragraph markup for untrusted text: control, bidi and invisible characters shown as
+    visible escapes (:func:`eprescrire.text.printable`; line breaks kept only with
+    ``newlines``, for the notes), escaped, NFC, per-glyph font fallback.
 
     Characters neither font covers become "?" rather than an invisible box.
     """
+    text = printable(text, newlines=newlines)
     primary, fallback = _fonts()
     out: list[str] = []
     run: list[str] = []
@@ -459,7 +463,7 @@ def _body(
         )
     )
     if p.notes:
-        story.append(Paragraph(f"<b>Remarques :</b> {markup(p.notes)}", s.notes))
+        story.append(Paragraph(f"<b>Remarques :</b> {markup(p.notes, newlines=True)}", s.notes))
     if p.share_opposition:
         story.append(
             _para(

@@ -28,6 +28,7 @@ streams, trailing bytes and out-of-range numbers are ``malformed``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -91,6 +92,7 @@ _AGE_RADIX = 1 << 16  # days between birth and the issue date, plus one
 _TIME_RADIX = 1 << 32  # Unix seconds, until 2106
 _NS_REASONS = (None, *model.NS_REASONS)  # None: substitutable
 _SEXES = (None, "F", "M")
+_PACK_MONTHS = (None, *model.PACK_MONTHS)
 _PHONE_SPACED = re.compile(r"0[0-9]( [0-9]{2}){4}")
 _PHONE_COMPACT = re.compile(r"0[0-9]{9}")
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -397,6 +399,16 @@ def _compact(p: model.Prescription) -> _Compact:
         texts.append(p.notes)
     d.flag(p.share_opposition)
     d.flag(not id_legacy)  # most significant: 0 (absent) for the older identifiers
+    # Line extension (long packs and contraceptives, R.5123-2): a flag in the most significant
+    # place, so that it adds nothing when unset and codes made before it read the same.
+    extended = any(line.pack_months is not None or line.contraceptive for line in p.lines)
+    d.flag(extended)
+    if extended:
+        for line in p.lines:
+            if line.pack_months not in _PACK_MONTHS:
+                raise _Unrepresentable("pack months is out of the range RX1 can carry")
+            d.put(_PACK_MONTHS.index(line.pack_months), len(_PACK_MONTHS), "pack months")
+            d.flag(line.contraceptive)
     return _Compact(d.to_bytes(), texts)
 
 
@@ -479,6 +491,14 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
     notes = texts.next() if r.flag() else None
     share_opposition = r.flag()
     identifier = _id_text(id_number, legacy=not r.flag())
+    if r.flag():
+        extras = [(_PACK_MONTHS[r.take(len(_PACK_MONTHS))], r.flag()) for _ in lines]
+        if all(months is None and not contraceptive for months, contraceptive in extras):
+            raise _Malformed("empty line extension")
+        lines = [
+            dataclasses.replace(line, pack_months=months, contraceptive=contraceptive)
+            for line, (months, contraceptive) in zip(lines, extras, strict=True)
+        ]
     r.finish()
     return model.Prescription(
         id=identifier,

@@ -77,6 +77,31 @@ def narcotic_full_window_ends(reference: dt.date) -> dt.date:
     return reference + dt.timedelta(days=NARCOTIC_FULL_WINDOW_DAYS)
 
 
-def max_days_at_once(days_per_dispensing: int | None) -> int:
-    """Days of treatment that may be handed over at once: the line's fractioning, else 30."""
-    return days_per_dispensing if days_per_dispensing else MAX_DAYS_AT_ONCE
+#: R.5123-2: a contraceptive may be dispensed for twelve weeks at once.
+CONTRACEPTIVE_DAYS_AT_ONCE = 84
+#: R.5123-2: a pack made for more than a month, at most three months.
+MAX_PACK_MONTHS = 3
+
+
+def legal_days_at_once(pack_months: int | None = None, contraceptive: bool = False) -> int:
+    """The most days of treatment the law lets go at once (R.5123-2): one month (30 days);
+    a pack made for 2 or 3 months, its months; a contraceptive, twelve weeks."""
+    cap = MAX_DAYS_AT_ONCE
+    if pack_months:
+        cap = max(cap, MAX_DAYS_AT_ONCE * min(pack_months, MAX_PACK_MONTHS))
+    if contraceptive:
+        cap = max(cap, CONTRACEPTIVE_DAYS_AT_ONCE)
+    return cap
+
+
+def max_days_at_once(
+    days_per_dispensing: int | None,
+    *,
+    pack_months: int | None = None,
+    contraceptive: bool = False,
+) -> int:
+    """Days of treatment that may be handed over at once: the legal cap
+    (:func:`legal_days_at_once`), lowered by the line's fractioning. Fractioning never raises
+    it, whatever a signed document says."""
+    cap = legal_days_at_once(pack_months, contraceptive)
+    return min(days_per_dispensing, cap) if days_per_dispensing else cap

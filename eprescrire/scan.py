@@ -22,6 +22,10 @@ command line imports this module lazily anyway, but keep it that way.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -36,8 +40,14 @@ __all__ = [
     "ENGINES",
     "MAX_FILE_BYTES",
     "MAX_FRAMES",
+    "MAX_IMAGE_PIXELS",
+    "MAX_INPUT_PIXELS",
+    "MAX_PAGE_POINTS",
     "MAX_PDF_PAGES",
     "PDF_DPI",
+    "PIPE_IDLE_SECONDS",
+    "PIPE_TOTAL_SECONDS",
+    "open_input",
     "read_codes",
     "read_codes_from_image",
 ]
@@ -45,9 +55,21 @@ __all__ = [
 ENGINES = ("zxing", "zbar")
 #: Largest image or PDF file we open (a 600 dpi A4 colour TIFF is ~100 MB uncompressed).
 MAX_FILE_BYTES = 128 * 1024 * 1024
-#: At most this many PDF pages, or frames of a multi-page image, are read.
-MAX_PDF_PAGES = 32
-MAX_FRAMES = 32
+#: At most this many PDF pages, or frames of a multi-page image, are read: an ordonnance is
+#: one or two pages; a document with more is refused, not read in part.
+MAX_PDF_PAGES = 16
+MAX_FRAMES = 16
+#: Largest image (one frame) decoded: a 48-megapixel photo, or an A4 page scanned at 900 dpi.
+MAX_IMAGE_PIXELS = 50_000_000
+#: Pixels decoded and searched per input, all frames, pages and retries together: bounds the
+#: work one file can cause (about 5 s of CPU) whatever its pages hold.
+MAX_INPUT_PIXELS = 256_000_000
+#: Largest PDF page side, in points (24 inches: an A2 sheet fits, a 5-metre page does not).
+MAX_PAGE_POINTS = 1728
+#: A pipe, FIFO or device is read with a time box: refused when nothing arrives for
+#: PIPE_IDLE_SECONDS (no writer), or when reading takes longer than PIPE_TOTAL_SECONDS.
+PIPE_IDLE_SECONDS = 10.0
+PIPE_TOTAL_SECONDS = 60.0
 #: PDF pages are rasterised at this resolution: a 0.4 mm QR module becomes >= 3 px.
 PDF_DPI = 200
 #: If the first PDF raster finds nothing, one finer raster is tried (small modules, 2 px at 200).
@@ -58,6 +80,88 @@ MAX_PAGE_PIXELS = 16_000_000  # an A4 page at about 400 dpi: bounds the work a P
 MAX_SIDE = 65_535
 
 _PDF_MAGIC = b"%PDF"
+
+
+class _Budget:
+    """Pixels one input may still cause to be decoded and searched (MAX_INPUT_PIXELS)."""
+
+    def __init__(self, name: str, pixels: int | None = None) -> None:
+        self.name = name
+        self.left = MAX_INPUT_PIXELS if pixels is None else pixels
+
+    def spend(self, pixels: int) -> None:
+        self.left -= pixels
+        if self.left < 0:
+            raise InputError(
+                f"{self.name}: too much to read (more than {MAX_INPUT_PIXELS // 1_000_000} "
+                "million pixels across its pages or frames); send the page with the code alone"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Pipes, FIFOs and devices
+
+
+def open_input(
+    path: Path, limit_of: Callable[[bytes], int], head_size: int = 16
+) -> tuple[bool, bytes, bytes | None]:
+    """Open an input without ever blocking on it: ``(regular, head, data)``.
+
+    A regular file gives its first ``head_size`` bytes and ``data=None`` (read it by path).
+    Anything else (a pipe, a FIFO, a device) can be read once only and may have no writer: it
+    is read now, with a time box, up to ``limit_of(head) + 1`` bytes (one more than allowed,
+    so that the caller can say it is too large). Raises :class:`OSError` as ``open`` does
+    (``IsADirectoryError`` for a directory) and :class:`InputError` when a pipe stays silent
+    for :data:`PIPE_IDLE_SECONDS` or takes longer than :data:`PIPE_TOTAL_SECONDS`.
+    """
+    # O_NONBLOCK: opening a FIFO for reading waits for a writer otherwise, forever.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+            return True, os.read(fd, head_size), None
+        data = _read_timed(str(path), fd, limit_of, head_size)
+        return False, data[:head_size], data
+    finally:
+        os.close(fd)
+
+
+def _read_timed(name: str, fd: int, limit_of: Callable[[bytes], int], head_size: int) -> bytes:
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    deadline = time.monotonic() + PIPE_TOTAL_SECONDS
+    chunks: list[bytes] = []
+    size = 0
+    limit: int | None = None
+    while limit is None or size <= limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise InputError(f"{name}: reading took longer than {PIPE_TOTAL_SECONDS:g} s")
+        if not poller.poll(min(PIPE_IDLE_SECONDS, left) * 1000):
+            if time.monotonic() >= deadline:
+                continue
+            raise InputError(
+                f"{name}: nothing to read for {PIPE_IDLE_SECONDS:g} s (a pipe with no writer?)"
+            )
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not chunk:  # the writer closed its end
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if limit is None and size >= head_size:
+            limit = limit_of(b"".join(chunks)[:head_size])
+    data = b"".join(chunks)
+    if limit is None:
+        limit = limit_of(data[:head_size])
+    return data[: limit + 1]
 
 
 def read_codes(path: Path, engine: str = "zxing", data: bytes | None = None) -> list[str]:
@@ -176,12 +280,17 @@ def _text_of(data: bytes) -> str:
 # First pass and cheap retries
 
 
-def _scan(image: PILImage.Image, decode: Decoder) -> list[str]:
+def _scan(image: PILImage.Image, decode: Decoder, budget: _Budget | None = None) -> list[str]:
+    """The first pass, then the retries; ``budget`` is charged for the retries (the caller
+    charged the image itself before decoding it)."""
     texts = decode(image, False)
     if texts:
         return _unique(texts)
     for _, variant in _RETRIES:
-        texts = decode(variant(image), True)
+        candidate = variant(image)
+        if budget is not None:
+            budget.spend(candidate.width * candidate.height)
+        texts = decode(candidate, True)
         if texts:
             return _unique(texts)
     return []
@@ -246,6 +355,7 @@ def _read_image(path: Path, decode: Decoder, data: bytes | None = None) -> list[
         except _IMAGE_ERRORS as e:
             raise InputError(f"{name}: not a readable image ({_why(e)})") from None
         found: list[str] = []
+        budget = _Budget(name)
         with image:
             # Frames are reached by seeking, at most MAX_FRAMES: ``n_frames`` would walk every
             # frame of the file, and a small TIFF can chain a million of them.
@@ -257,8 +367,13 @@ def _read_image(path: Path, decode: Decoder, data: bytes | None = None) -> list[
                     break
                 except _IMAGE_ERRORS as e:
                     raise InputError(f"{name}: corrupt image frame ({_why(e)})") from None
+                if index == MAX_FRAMES - 1 and _has_frame(image, index + 1):
+                    raise InputError(
+                        f"{name}: more than {MAX_FRAMES} frames; send the page with the code alone"
+                    )
                 try:
                     _check_pixels(name, image)
+                    budget.spend(image.width * image.height)
                     image.load()
                     frame = _grayscale(image)
                 except InputError:
@@ -267,17 +382,32 @@ def _read_image(path: Path, decode: Decoder, data: bytes | None = None) -> list[
                     raise InputError(f"{name}: image too large (decompression bomb?)") from None
                 except _IMAGE_ERRORS as e:
                     raise InputError(f"{name}: corrupt or truncated image ({_why(e)})") from None
-                _extend_unique(found, _scan(frame, decode))
+                _extend_unique(found, _scan(frame, decode, budget))
         return found
+
+
+def _has_frame(image: PILImage.Image, index: int) -> bool:
+    """Whether a multi-frame image has a frame ``index`` (then back on ``index - 1``)."""
+    try:
+        image.seek(index)
+    except EOFError:
+        return False
+    except _IMAGE_ERRORS:
+        return True  # a damaged extra frame: still more than we read
+    image.seek(index - 1)
+    return True
 
 
 def _check_pixels(name: str, image: PILImage.Image) -> None:
     # Pillow checks the first frame on open; later frames of a TIFF are ours to check.
     from PIL import Image
 
-    limit = Image.MAX_IMAGE_PIXELS
-    if limit is not None and image.width * image.height > limit:
-        raise InputError(f"{name}: image too large ({image.width}×{image.height} pixels)")
+    limit = min(Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS)
+    if image.width * image.height > limit:
+        raise InputError(
+            f"{name}: image too large ({image.width}×{image.height} pixels; at most "
+            f"{limit // 1_000_000} million)"
+        )
     if max(image.width, image.height) > MAX_SIDE or min(image.width, image.height) < 1:
         raise InputError(f"{name}: image of {image.width}×{image.height} pixels is not a scan")
 
@@ -327,22 +457,26 @@ def _read_pdf(path: Path, decode: Decoder, data: bytes | None = None) -> list[st
         if pages > MAX_PDF_PAGES:
             raise InputError(f"{name}: too many pages ({pages}; at most {MAX_PDF_PAGES})")
         found: list[str] = []
+        budget = _Budget(name)
         for index in range(pages):
-            _extend_unique(found, _read_pdf_page(name, document, index, decode))
+            _extend_unique(found, _read_pdf_page(name, document, index, decode, budget))
         return found
     finally:
         document.close()
 
 
-def _read_pdf_page(name: str, document: Any, index: int, decode: Decoder) -> list[str]:
-    texts = decode(_rasterise(name, document, index, PDF_DPI), False)
+def _read_pdf_page(
+    name: str, document: Any, index: int, decode: Decoder, budget: _Budget
+) -> list[str]:
+    first = _rasterise(name, document, index, PDF_DPI, budget)
+    texts = decode(first, False)
     if texts:
         return _unique(texts)
     # Small modules: a finer raster. A born-digital page (vector code, no image) is perfect at
     # that point, so the image retries only run on pages that hold a scan or photo.
-    finer = _rasterise(name, document, index, PDF_RETRY_DPI)
+    finer = _rasterise(name, document, index, PDF_RETRY_DPI, budget)
     if _has_images(document, index):
-        return _scan(finer, decode)
+        return _scan(finer, decode, budget)
     return _unique(decode(finer, True))
 
 
@@ -356,19 +490,26 @@ def _has_images(document: Any, index: int) -> bool:
         page.close()
 
 
-def _rasterise(name: str, document: Any, index: int, dpi: int) -> PILImage.Image:
+def _rasterise(name: str, document: Any, index: int, dpi: int, budget: _Budget) -> PILImage.Image:
     import pypdfium2 as pdfium
 
     try:
         page = document[index]
         try:
             width, height = page.get_size()  # points
+            if not (0 < width <= MAX_PAGE_POINTS and 0 < height <= MAX_PAGE_POINTS):
+                raise InputError(
+                    f"{name}: page {index + 1} is {width / 72 * 2.54:.0f}×"
+                    f"{height / 72 * 2.54:.0f} cm; no scan is larger than "
+                    f"{MAX_PAGE_POINTS / 72 * 2.54:.0f} cm"
+                )
             scale = dpi / 72
             pixels = width * height * scale * scale
             if pixels > MAX_PAGE_PIXELS:
                 scale *= (MAX_PAGE_PIXELS / pixels) ** 0.5
             if not (0 < width * scale <= MAX_SIDE and 0 < height * scale <= MAX_SIDE):
                 raise InputError(f"{name}: page {index + 1} has a size no scan has")
+            budget.spend(round(width * scale) * round(height * scale))
             bitmap = page.render(scale=scale, grayscale=True)
             image = bitmap.to_pil()
         finally:

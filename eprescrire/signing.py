@@ -292,7 +292,7 @@ def verify_token(
     verdict.prescription = prescription
     intermediates = [c for c in presented if c is not certificate and _is_intermediate(c)]
     try:
-        chain = store.validate(certificate, intermediates, prescription.issued_at)
+        chain = store.validate(certificate, intermediates, prescription.issued_at, now=at)
     except VerificationError as e:
         assert e.reason is not None
         verdict.reject(e.reason, str(e))

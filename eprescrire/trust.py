@@ -2,9 +2,14 @@
 
 A trust store is a directory::
 
-    trust.toml          algorithms = ["ES256"]  (optional; ES256 by default; "PS256" and
-                        "RS256" accepted on request, for RSA signers such as CPS cards,
-                        with RSA keys of 2048 bits or more)
+    trust.toml          optional settings:
+                          algorithms = ["ES256"]   the signature algorithms accepted
+                                                   (ES256 by default; PS256 and RS256
+                                                   on request, for RSA signers such as
+                                                   CPS cards, RSA keys of 2048+ bits)
+                          crl_grace_days = 7       how long past its next update a CRL is
+                                                   still relied on (0-365); beyond it the
+                                                   verdict is revocation_unknown
     authorities/*.pem   certification authorities (self-signed CA certificates)
     crls/*.pem          one CRL per authority, signed by it
     signers/*.pem       prescriber certificates, so that a QR code (which carries no
@@ -36,6 +41,25 @@ SUPPORTED_ALGORITHMS = jws.ALGORITHMS
 #: What a trust store accepts when its trust.toml says nothing.
 DEFAULT_ALGORITHMS = frozenset({jws.ALGORITHM})
 MAX_CHAIN_DEPTH = 2
+#: Days a CRL is still relied on after its next update (offline pharmacies renew them late);
+#: beyond that, revocation is unknown. Set in trust.toml as ``crl_grace_days``.
+DEFAULT_CRL_GRACE_DAYS = 7
+MAX_CRL_GRACE_DAYS = 365
+_SETTINGS = frozenset({"algorithms", "crl_grace_days"})
+#: CRL extensions understood here; a critical extension outside them makes the CRL unusable
+#: (RFC 5280 §5.2). The issuing distribution point is read by :func:`crl_problem`.
+_KNOWN_CRL_EXTENSIONS = frozenset(
+    {
+        x509.oid.ExtensionOID.CRL_NUMBER,
+        x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT,
+        x509.oid.ExtensionOID.AUTHORITY_INFORMATION_ACCESS,
+        x509.oid.ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+    }
+)
+_KNOWN_ENTRY_EXTENSIONS = frozenset(
+    {x509.oid.CRLEntryExtensionOID.CRL_REASON, x509.oid.CRLEntryExtensionOID.INVALIDITY_DATE}
+)
 
 
 def _require_signing_usage(_policy: object, _cert: object, usage: x509.KeyUsage) -> None:
@@ -103,11 +127,65 @@ def _load_crl(path: Path) -> x509.CertificateRevocationList:
     except OSError as e:
         raise TrustStoreError(f"cannot read {path}: {e.strerror}") from e
     try:
+        return parse_crl(data, str(path))
+    except UsageError as e:
+        raise TrustStoreError(str(e)) from e
+
+
+def parse_crl(data: bytes, name: str) -> x509.CertificateRevocationList:
+    """A CRL from PEM or DER bytes, fully parsed now (its lazy parts too), so that a damaged
+    one is refused here. On failure, raises :class:`UsageError` naming ``name``."""
+    try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError as e:
-        raise TrustStoreError(f"{path} is not a CRL") from e
+            crl = x509.load_pem_x509_crl(data)
+        else:
+            crl = x509.load_der_x509_crl(data)
+        _ = crl.issuer, crl.last_update_utc, crl.next_update_utc, list(crl.extensions)
+        for entry in crl:
+            _ = entry.serial_number, entry.revocation_date_utc, list(entry.extensions)
+        return crl
+    except Exception as e:  # any parser failure (ValueError, DuplicateExtension, ...)
+        raise UsageError(f"{name} is not a valid CRL") from e
+
+
+def crl_problem(crl: x509.CertificateRevocationList) -> str | None:
+    """Why ``crl`` cannot stand as its authority's full CRL, or None.
+
+    Only a complete CRL is relied on: a delta CRL, one limited in scope by its issuing
+    distribution point (CA or user certificates only, some reasons only, indirect, attribute
+    certificates), or one with a critical extension not understood here would, taken as the
+    full list, let a revoked certificate through.
+    """
+    try:
+        extensions = list(crl.extensions)
+        entries = [list(entry.extensions) for entry in crl]
+    except Exception:  # already refused by parse_crl; a stored file could still be damaged
+        return "it cannot be parsed"
+    for extension in extensions:
+        if extension.oid == x509.oid.ExtensionOID.DELTA_CRL_INDICATOR:
+            return "it is a delta CRL (only a full CRL is used)"
+        if extension.oid == x509.oid.ExtensionOID.ISSUING_DISTRIBUTION_POINT:
+            point = extension.value
+            assert isinstance(point, x509.IssuingDistributionPoint)
+            if point.indirect_crl:
+                return "it is an indirect CRL"
+            if point.only_some_reasons is not None:
+                return "it covers only some revocation reasons"
+            if point.only_contains_ca_certs:
+                return "it covers only CA certificates"
+            if point.only_contains_user_certs:
+                return "it covers only end-entity certificates"
+            if point.only_contains_attribute_certs:
+                return "it covers only attribute certificates"
+        elif extension.critical and extension.oid not in _KNOWN_CRL_EXTENSIONS:
+            return f"it has an unknown critical extension ({extension.oid.dotted_string})"
+    for entry_extensions in entries:
+        for extension in entry_extensions:
+            if extension.critical and extension.oid not in _KNOWN_ENTRY_EXTENSIONS:
+                return f"an entry has an unknown critical extension ({extension.oid.dotted_string})"
+    if crl.next_update_utc is None:
+        return "it has no next update date"
+    return None
 
 
 def short_fingerprint(certificate: x509.Certificate) -> str:
@@ -132,6 +210,7 @@ class TrustStore:
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)
     signers: dict[str, x509.Certificate] = field(default_factory=dict)
     algorithms: frozenset[str] = DEFAULT_ALGORITHMS
+    crl_grace: dt.timedelta = dt.timedelta(days=DEFAULT_CRL_GRACE_DAYS)
 
     # ---------------------------------------------------------------------------- loading
 
@@ -145,22 +224,7 @@ class TrustStore:
         store = cls(path=path)
         config = path / "trust.toml"
         if config.exists():
-            try:
-                settings = tomllib.loads(config.read_text("utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-                raise TrustStoreError(f"{config} is not valid TOML: {e}") from e
-            algorithms = settings.get("algorithms", [jws.ALGORITHM])
-            if (
-                not isinstance(algorithms, list)
-                or not algorithms
-                or not all(isinstance(a, str) for a in algorithms)
-                or not set(algorithms) <= SUPPORTED_ALGORITHMS
-            ):
-                raise TrustStoreError(
-                    f"{config}: algorithms must be a non-empty subset of "
-                    f"{sorted(SUPPORTED_ALGORITHMS)}"
-                )
-            store.algorithms = frozenset(algorithms)
+            store._configure(config)
         for file in sorted((path / "authorities").glob("*.pem")):
             certificate = _load_cert(file)
             if not _is_ca(certificate):
@@ -172,6 +236,40 @@ class TrustStore:
             certificate = _load_cert(file)
             store.signers[kid_of(certificate)] = certificate
         return store
+
+    def _configure(self, config: Path) -> None:
+        """Read trust.toml. On failure, raises :class:`TrustStoreError` (one line)."""
+        try:
+            settings = tomllib.loads(config.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise TrustStoreError(f"{config} is not valid TOML: {e}") from e
+        except RecursionError:
+            raise TrustStoreError(f"{config} is not valid TOML: nested too deeply") from None
+        unknown = sorted(set(settings) - _SETTINGS)
+        if unknown:
+            raise TrustStoreError(
+                f"{config}: unknown setting(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(_SETTINGS))})"
+            )
+        algorithms = settings.get("algorithms", [jws.ALGORITHM])
+        if (
+            not isinstance(algorithms, list)
+            or not algorithms
+            or not all(isinstance(a, str) and a in SUPPORTED_ALGORITHMS for a in algorithms)
+        ):
+            raise TrustStoreError(
+                f"{config}: algorithms must be a non-empty list of names among "
+                f"{', '.join(sorted(SUPPORTED_ALGORITHMS))}"
+            )
+        self.algorithms = frozenset(algorithms)
+        grace = settings.get("crl_grace_days", DEFAULT_CRL_GRACE_DAYS)
+        if isinstance(grace, bool) or not isinstance(grace, int):
+            raise TrustStoreError(f"{config}: crl_grace_days must be a whole number of days")
+        if not 0 <= grace <= MAX_CRL_GRACE_DAYS:
+            raise TrustStoreError(
+                f"{config}: crl_grace_days must be between 0 and {MAX_CRL_GRACE_DAYS}"
+            )
+        self.crl_grace = dt.timedelta(days=grace)
 
     @classmethod
     def create(cls, path: Path) -> TrustStore:
@@ -203,12 +301,14 @@ class TrustStore:
         return None
 
     def crl_for(self, authority: x509.Certificate) -> x509.CertificateRevocationList | None:
-        """The newest CRL signed by ``authority``."""
+        """The newest full CRL signed by ``authority`` (partial or delta CRLs never count)."""
         best: x509.CertificateRevocationList | None = None
         for crl in self.crls:
             if crl.issuer != authority.subject:
                 continue
             if not crl.is_signature_valid(authority.public_key()):  # type: ignore[arg-type]
+                continue
+            if crl_problem(crl) is not None:
                 continue
             if best is None or crl.last_update_utc > best.last_update_utc:
                 best = crl
@@ -221,12 +321,16 @@ class TrustStore:
         certificate: x509.Certificate,
         intermediates: list[x509.Certificate],
         at: dt.datetime,
+        *,
+        now: dt.datetime | None = None,
     ) -> list[x509.Certificate]:
-        """Validate the signer's chain as of ``at`` (the signing time) and its revocation;
-        return the chain, signer first, trust anchor last.
+        """Validate the signer's chain as of ``at`` (the signing time) and its revocation as
+        known at ``now`` (the verification time; default: the real clock); return the chain,
+        signer first, trust anchor last.
 
         On failure, raises :class:`VerificationError` with ``certificate_expired``,
-        ``untrusted_chain`` or ``certificate_revoked``.
+        ``untrusted_chain``, ``certificate_revoked`` or ``revocation_unknown`` (no full CRL
+        for an authority of the chain, or one past its next update by more than the grace).
         """
         if _is_ca(certificate):
             raise VerificationError(
@@ -259,17 +363,31 @@ class TrustStore:
             raise VerificationError(
                 Reason.UNTRUSTED_CHAIN, "signer certificate does not chain to a trusted authority"
             ) from e
+        when = now if now is not None else dt.datetime.now(dt.UTC)
         for child, parent in itertools.pairwise(chain):
             crl = self.crl_for(parent)
             if crl is None:
                 raise VerificationError(
-                    Reason.UNTRUSTED_CHAIN,
+                    Reason.REVOCATION_UNKNOWN,
                     f"no CRL from authority {common_name(parent)!r}: revocation cannot be checked",
                 )
             if crl.get_revoked_certificate_by_serial_number(child.serial_number) is not None:
                 raise VerificationError(
                     Reason.CERTIFICATE_REVOKED,
                     f"certificate {child.serial_number:x} was revoked by {common_name(parent)!r}",
+                )
+            due = crl.next_update_utc
+            if due is None:  # refused by add_crl; a file copied in by hand
+                raise VerificationError(
+                    Reason.REVOCATION_UNKNOWN,
+                    f"the CRL of {common_name(parent)!r} has no next update date",
+                )
+            if when > due + self.crl_grace:
+                raise VerificationError(
+                    Reason.REVOCATION_UNKNOWN,
+                    f"the CRL of {common_name(parent)!r} was due for renewal on "
+                    f"{due:%Y-%m-%d}, beyond the {self.crl_grace.days}-day grace of this trust "
+                    "store: install a newer one (trust crl)",
                 )
         return list(chain)
 
@@ -289,8 +407,9 @@ class TrustStore:
         return list(builder.build_client_verifier().verify(certificate, intermediates).chain)
 
     def stale_crls(self, chain: list[x509.Certificate], now: dt.datetime) -> list[str]:
-        """Warnings for the CRLs of ``chain`` whose next update is past: revocations made since
-        then are unknown here (offline). The verdict still stands on the CRL we have."""
+        """Warnings for the CRLs of ``chain`` whose next update is past but within the grace
+        (beyond it, :meth:`validate` refuses): revocations made since then are unknown here
+        (offline). The verdict still stands on the CRL we have."""
         warnings = []
         for authority in chain[1:]:
             crl = self.crl_for(authority)
@@ -340,7 +459,14 @@ class TrustStore:
         return entry
 
     def add_crl(self, crl: x509.CertificateRevocationList) -> Entry:
-        """Install a CRL signed by a known authority, replacing an older one."""
+        """Install a full CRL signed by a known authority, replacing an older one.
+
+        Raises :class:`UsageError` for a CRL that cannot stand as the full list (a delta CRL,
+        one limited in scope, one with an unknown critical extension: see :func:`crl_problem`),
+        an older one, or one no authority of the store signed."""
+        problem = crl_problem(crl)
+        if problem is not None:
+            raise UsageError(f"refusing the CRL: {problem}")
         for authority in self.authorities:
             if crl.issuer == authority.subject and crl.is_signature_valid(
                 authority.public_key()  # type: ignore[arg-type]

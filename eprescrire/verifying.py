@@ -78,18 +78,19 @@ def verify_input(
         yield from _verify_text_input(name, stdin.read(MAX_TEXT_BYTES + 1), store, at)
         return
     path = Path(name)
+    from eprescrire import scan
+
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            head = handle.read(16)
-            regular = stat.S_ISREG(info.st_mode)
-            if regular:
-                data = None  # read below, by path, only what the kind of file needs
-            else:
-                # A pipe or a device can be read once only, and has no size: read what the
-                # kind of input needs, bounded.
-                limit = scan_limit() if _is_image(head) else MAX_TEXT_BYTES
-                data = head + handle.read(limit + 1 - len(head))
+        # A regular file is read below, by path, only as far as its kind needs. A pipe or a
+        # device can be read once only, has no size and may have no writer: it is read now,
+        # bounded by what the kind of input needs and in a time box (never blocks).
+        regular, head, data = scan.open_input(
+            path, lambda start: scan_limit() if _is_image(start) else MAX_TEXT_BYTES
+        )
+        info = os.stat(path) if regular else None
+    except InputError as e:
+        yield _unreadable(name, str(e))
+        return
     except FileNotFoundError:
         yield _unreadable(name, f"{name}: no such file")
         return
@@ -103,6 +104,7 @@ def verify_input(
         yield from _verify_image(path, store, at, engine, data)
         return
     if regular:
+        assert info is not None
         if info.st_size > MAX_TEXT_BYTES:
             yield _unreadable(name, f"{name}: too large for a prescription")
             return

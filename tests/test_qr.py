@@ -18,7 +18,7 @@ from stdnum import ean, luhn
 from stdnum.fr import nir
 from stdnum.iso7064 import mod_37_2
 
-from eprescrire import ids, jws, model, qr, signing
+from eprescrire import ids, jws, model, qr, rules, signing
 from eprescrire.errors import ExitCode, Reason, VerificationError
 from eprescrire.keys import Credentials
 from eprescrire.trust import TrustStore
@@ -266,9 +266,20 @@ def _digits(n: int) -> st.SearchStrategy[str]:
     return st.text(alphabet="0123456789", min_size=n, max_size=n)
 
 
+# What the input rules accept: no control, format (bidi, zero-width) or separator character;
+# a line break only in the notes.
 _TEXT = st.text(
     alphabet=st.characters(
-        exclude_categories=("Cs", "Cc"), include_characters="\n", max_codepoint=0x1F600
+        exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"), max_codepoint=0x1F600
+    ),
+    min_size=1,
+    max_size=60,
+).filter(lambda s: s == s.strip() and s != "")
+_NOTES = st.text(
+    alphabet=st.characters(
+        exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
+        include_characters="\n",
+        max_codepoint=0x1F600,
     ),
     min_size=1,
     max_size=60,
@@ -325,8 +336,14 @@ def _line(draw: Any) -> dict[str, Any]:
         line["cip13"] = body + ean.calc_check_digit(body)
     if draw(st.booleans()):
         line["cis"] = draw(_digits(8))
+    pack_months = draw(st.sampled_from([None, None, 2, 3]))
+    if pack_months is not None:
+        line["pack_months"] = pack_months
     if draw(st.booleans()):
-        line["days_per_dispensing"] = draw(st.integers(1, duration))
+        line["contraceptive"] = True
+    if draw(st.booleans()):
+        cap = rules.legal_days_at_once(pack_months, line.get("contraceptive", False))
+        line["days_per_dispensing"] = draw(st.integers(1, min(duration, cap)))
     return line
 
 
@@ -373,7 +390,11 @@ def prescriptions(draw: Any) -> model.Prescription:
         "share_opposition": draw(st.booleans()),
     }
     if draw(st.booleans()):
-        data["notes"] = draw(_TEXT)
+        data["notes"] = draw(_NOTES)
+    if rules.add_months(birth, 72) <= rules.local_date(now):  # NS EFG: a child under 6 only
+        for line in data["lines"]:
+            if line.get("ns_reason") == "EFG":
+                line["ns_reason"] = "MTE"
     # Both identifier forms: the current one and the older one (base-36, MOD 37-2).
     if draw(st.booleans()):
         body = draw(st.text(alphabet=ids.LEGACY_ALPHABET, min_size=15, max_size=15))

@@ -78,7 +78,8 @@ def test_missing_crl_means_revocation_unknown(issue_document, demo_trust) -> Non
     verdict = signing.verify_document(
         "rx", issue_document().to_json_bytes(), store, dt.datetime.now(dt.UTC)
     )
-    assert [r.code.value for r in verdict.reasons] == ["untrusted_chain"]
+    assert [r.code.value for r in verdict.reasons] == ["revocation_unknown"]
+    assert verdict.status == "rejected"
     assert "CRL" in verdict.reasons[0].message
 
 
@@ -135,11 +136,16 @@ def prescription_inputs(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             line["unit"] = draw(_text)
         lines.append(line)
+    birth = draw(st.dates(dt.date(1900, 1, 1), dt.date(2026, 11, 1)))
     patient: dict[str, Any] = {
         "family_name": draw(_text),
         "given_name": draw(_text),
-        "birth_date": draw(st.dates(dt.date(1900, 1, 1), dt.date(2026, 11, 1))).isoformat(),
+        "birth_date": birth.isoformat(),
     }
+    if birth <= dt.date(2020, 11, 25):  # NS EFG only for a child under 6 on the issue date
+        for line in lines:
+            if line.get("ns_reason") == "EFG":
+                line["ns_reason"] = "MTE"
     if draw(st.booleans()):
         patient["weight_kg"] = draw(st.integers(3, 1500)) / 10
     return {

@@ -22,7 +22,12 @@ _ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
 
 
 def escape(text: str) -> str:
-    """Escape text for console markup (same rule as ``rich.markup.escape``)."""
+    """Untrusted text for the console: control, bidi and invisible characters shown as
+    visible escapes (:func:`eprescrire.text.printable`: no fake line, no terminal sequence),
+    then escaped for console markup (same rule as ``rich.markup.escape``)."""
+    from eprescrire.text import printable
+
+    text = printable(text)
 
     def double(match: re.Match[str]) -> str:
         backslashes, tag = match.groups()

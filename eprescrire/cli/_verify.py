@@ -130,6 +130,10 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
             flags.append(f"NS {line.ns_reason}")
         if line.renewals:
             flags.append(f"à renouveler {line.renewals} fois")
+        if line.pack_months:
+            flags.append(f"conditionnement {line.pack_months} mois")
+        if line.contraceptive:
+            flags.append("contraceptif")
         suffix = f" [{', '.join(flags)}]" if flags else ""
         out.print(
             f"  {number}. {escape(line.label)} — {escape(line.posology)} — "

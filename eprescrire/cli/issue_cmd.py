@@ -100,6 +100,10 @@ def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
     except Error as e:
         summary.update(status="invalid", errors=[{"field": "", "message": str(e)}])
         summary["_exit"] = int(e.exit_code)
+    except Exception as e:  # a bug on one input must not stop the others (nor a worker pool)
+        message = f"internal error ({e.__class__.__name__})"
+        summary.update(status="invalid", errors=[{"field": "", "message": message}])
+        summary["_exit"] = int(ExitCode.INTERNAL)
     return summary
 
 
@@ -152,7 +156,9 @@ def issue(
     if len(sources) > 1 and (out is not None or pdf is not None or qr is not None):
         raise UsageError("--out, --pdf and --qr take one input; use --out-dir for several")
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        from eprescrire import files
+
+        files.output_directory(out_dir)
     credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
     if str(key).startswith("pkcs11:"):
         jobs = 1  # a token session does not survive fork(): sign in this process

@@ -48,7 +48,9 @@ def add(
         except OSError as e:
             raise UsageError(f"cannot read {file}: {e.strerror}") from e
         if b"X509 CRL" in data:
-            entry = store.add_crl(x509.load_pem_x509_crl(data))
+            from eprescrire.trust import parse_crl
+
+            entry = store.add_crl(parse_crl(data, str(file)))
         else:
             try:
                 cert = (
@@ -140,12 +142,12 @@ def crl(
         return
     if file is None:
         raise UsageError("give a CRL file to install, or --revoke")
-    from cryptography import x509
+    from eprescrire.trust import parse_crl
 
     try:
-        data = x509.load_pem_x509_crl(file.read_bytes())
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{file} is not a readable PEM CRL") from e
+        data = parse_crl(file.read_bytes(), str(file))
+    except OSError as e:
+        raise UsageError(f"cannot read {file}: {e.strerror}") from e
     entry = _store(trust).add_crl(data)
     if not quiet:
         _print_entry(entry, "installed")
