@@ -71,6 +71,10 @@ AUTHOR_SIGNATURE = "1.2.840.10065.1.12.1.1"
 RENDERED_DOSAGE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.renderedDosageInstruction"
 #: No place in the guide nor in FR Core: the line is a narcotic (stupéfiant) prescription.
 NARCOTIC = "urn:eprescrire:fhir:StructureDefinition:narcotic"
+#: No place either: the line is a pack made for 2 or 3 months (R.5123-2), dispensed whole.
+PACK_MONTHS = "urn:eprescrire:fhir:StructureDefinition:pack-months"
+#: No place either: the line is a contraceptive (up to 12 weeks at once, R.5123-2).
+CONTRACEPTIVE = "urn:eprescrire:fhir:StructureDefinition:contraceptive"
 #: No place in the guide nor in FR Core: the patient opposed sharing dispensing data with the
 #: prescriber (a property of the whole prescription, carried by its RequestGroup).
 SHARE_OPPOSITION = "urn:eprescrire:fhir:StructureDefinition:share-opposition"

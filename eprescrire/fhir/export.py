@@ -231,6 +231,10 @@ def _medication_request(
     ]
     if line.narcotic:
         extensions.append({"url": codes.NARCOTIC, "valueBoolean": True})
+    if line.pack_months is not None:
+        extensions.append({"url": codes.PACK_MONTHS, "valueInteger": line.pack_months})
+    if line.contraceptive:
+        extensions.append({"url": codes.CONTRACEPTIVE, "valueBoolean": True})
     quantity: dict[str, Any] = {"value": line.quantity}
     if line.unit:
         quantity["unit"] = line.unit
