@@ -7,7 +7,6 @@ secret is serialised, written or derived again: a forked child inherits the pare
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -24,10 +23,6 @@ def share(**values: Any) -> None:
 
 def shared(name: str) -> Any:
     return _shared[name]
-
-
-def default_jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def run(

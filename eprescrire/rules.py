@@ -70,13 +70,6 @@ def renewal_tolerance(period_days: int) -> int:
     return min(RENEWAL_TOLERANCE_MAX_DAYS, period_days // RENEWAL_TOLERANCE_SHARE)
 
 
-def narcotic_full_window_ends(reference: dt.date) -> dt.date:
-    """Last local date on which a narcotic (fraction) may be dispensed in full: the issue
-    date, or the end of the previous fraction, plus three days (Code de la santé publique,
-    R5132-33)."""
-    return reference + dt.timedelta(days=NARCOTIC_FULL_WINDOW_DAYS)
-
-
 def max_days_at_once(days_per_dispensing: int | None) -> int:
     """Days of treatment that may be handed over at once: the line's fractioning, else 30."""
     return days_per_dispensing if days_per_dispensing else MAX_DAYS_AT_ONCE

@@ -11,13 +11,11 @@ verifier: what a verdict shows is decoded from the verified JWS payload.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, jws, model, rules
 from eprescrire.errors import (
@@ -28,7 +26,14 @@ from eprescrire.errors import (
     ValidationError,
     VerificationError,
 )
-from eprescrire.keys import Credentials, common_name, kid_of, rpps_of
+from eprescrire.keys import (
+    Credentials,
+    certificate_from_base64,
+    common_name,
+    der_base64,
+    kid_of,
+    rpps_of,
+)
 from eprescrire.trust import TrustStore
 
 DOCUMENT_FORMAT = "eprescrire/1"
@@ -59,10 +64,7 @@ class SignedDocument:
             "format": DOCUMENT_FORMAT,
             "id": self.prescription.id,
             "jws": self.token,
-            "certificates": [
-                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
-                for c in self.certificates
-            ],
+            "certificates": [der_base64(c) for c in self.certificates],
             "readable": model.to_payload(self.prescription),
         }
         import json
@@ -224,9 +226,7 @@ def parse_document(data: bytes) -> tuple[str, list[x509.Certificate], Any]:
         try:
             if not isinstance(item, str):
                 raise ValueError
-            certificates.append(
-                fully_parsed(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
-            )
+            certificates.append(fully_parsed(certificate_from_base64(item)))
         except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
             raise VerificationError(Reason.MALFORMED, "a presented certificate is not X.509") from e
     return token, certificates, body.get("readable")
@@ -384,9 +384,7 @@ def read_signed_file(data: bytes, file_format: str, what: str) -> tuple[str, x50
             Reason.MALFORMED, f"a {what} file holds one JWS and its signer certificate"
         )
     try:
-        certificate = fully_parsed(
-            x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
-        )
+        certificate = fully_parsed(certificate_from_base64(raw[0]))
     except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
         raise VerificationError(Reason.MALFORMED, f"the {what} certificate is not X.509") from e
     return token, certificate
@@ -415,8 +413,3 @@ def load_document(data: bytes) -> SignedDocument:
         raise VerificationError(Reason.MALFORMED, "signed content is not in canonical form")
     ordered = (signer, *(c for c in certificates if c is not signer))
     return SignedDocument(token=token, certificates=ordered, prescription=prescription)
-
-
-def signature_of(document: SignedDocument) -> bytes:
-    """The raw 64-byte ES256 signature (r || s) of a signed document."""
-    return jws.b64url_decode(document.token.rsplit(".", 1)[1])

@@ -23,8 +23,8 @@ from eprescrire.errors import VerificationError
 from eprescrire.keys import kid_of
 from eprescrire.ledger import LedgerError, NewRecord, open_ledger
 from eprescrire.ledger import checkpoint as checkpoints
-from eprescrire.ledger.migrations import LATEST
 from eprescrire.ledger.sqlite import SQLiteLedger
+from eprescrire.ledger.sqlite_migrations import LATEST
 
 RPPS = "10003456786"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
