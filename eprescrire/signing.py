@@ -179,13 +179,10 @@ class Verdict:
 
 
 def overall_exit(verdicts: list[Verdict]) -> ExitCode:
-    """SPEC §3: 1 if any was rejected, else 3 if any was unreadable, else 0."""
-    codes = {v.exit_code for v in verdicts}
-    if ExitCode.REJECTED in codes:
-        return ExitCode.REJECTED
-    if ExitCode.UNREADABLE in codes:
-        return ExitCode.UNREADABLE
-    return ExitCode.OK
+    """SPEC §3 over several verdicts (:func:`eprescrire.results.batch_exit`)."""
+    from eprescrire.results import batch_exit
+
+    return batch_exit(v.exit_code for v in verdicts)
 
 
 def failed(source: str, error: VerificationError) -> Verdict:
