@@ -398,11 +398,13 @@ def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
     return records
 
 
-def view(state: State, at: dt.datetime) -> dict[str, Any]:
-    """The state as reported at ``at``: the recorded facts, and for each line that may still
-    give something, how much it may give now and from when the next part is due."""
-    result = state.facts(details=True)
-    if state.cancelled:
+def view(state: State, at: dt.datetime | None = None, *, details: bool = True) -> dict[str, Any]:
+    """The state as reported (the verdict's ``dispensing`` field, ``status --json``): the
+    recorded facts and, at ``at``, for each line that may still give something, how much it may
+    give now and from when the next part is due. Without ``details``, see
+    :meth:`State.to_json <eprescrire.dispensing.state.State.to_json>`."""
+    result = state.to_json(details=details)
+    if at is None or not details or state.cancelled:
         return result
     for ls, item in zip(state.lines, result["lines"], strict=True):
         if ls.remaining:

@@ -138,18 +138,10 @@ class State:
         moments = [e.at for ls in self.lines for e in ls.events]
         return min(moments) if moments else None
 
-    def to_json(self, at: dt.datetime | None = None, *, details: bool = True) -> dict[str, Any]:
-        """The dispensing state (the verdict's ``dispensing`` field, ``status --json``); with
-        ``at``, what each line may give now (:func:`eprescrire.dispensing.engine.view`)."""
-        if at is not None and details:
-            from eprescrire.dispensing import engine
-
-            return engine.view(self, at)
-        return self.facts(details=details)
-
-    def facts(self, *, details: bool = True) -> dict[str, Any]:
-        """The recorded facts only; without ``details`` (the prescriber's view when the patient
-        opposed sharing), whether, when and how much was dispensed is left out."""
+    def to_json(self, *, details: bool = True) -> dict[str, Any]:
+        """The recorded facts; without ``details`` (the prescriber's view when the patient
+        opposed sharing), whether, when and how much was dispensed is left out. What each line
+        may give now is the rules' to say: :func:`eprescrire.dispensing.engine.view`."""
         first = self.first_dispensed_at
         result: dict[str, Any] = {
             "id": self.prescription.id,

@@ -22,6 +22,7 @@ from eprescrire.dispensing import (
     check_finess,
     check_rpps,
     state_of,
+    view,
 )
 from eprescrire.dispensing import (
     dispense as record_dispensing,
@@ -258,7 +259,7 @@ def _record(
             "refused",
             ExitCode.REJECTED,
             tuple(e.to_json()),
-            dispensing=state.to_json(item.at),
+            dispensing=view(state, item.at),
             verdict=shown,
         )
     assert outcome.state is not None
@@ -268,7 +269,7 @@ def _record(
         ExitCode.OK,
         (),
         tuple(lines_from(outcome.records)),
-        outcome.state.to_json(item.at),
+        view(outcome.state, item.at),
         verdict=shown,
     )
 

@@ -18,6 +18,7 @@ from eprescrire.dispensing import (
     recorded_prescription,
     set_consent,
     state_of,
+    view,
 )
 from eprescrire.errors import InputError, UsageError, VerificationError
 from eprescrire.keys import Credentials
@@ -267,8 +268,9 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
         prove_possession(request.prescriber, known.presented.certificate, known.presented.kid)
         # What was dispensed is the patient's to share with the prescriber, or not.
         details = not known.state.opposition
-    view = "prescriber" if request.prescriber is not None else "pharmacy"
-    return StatusResult(request.identifier, view, known.state.to_json(request.at, details=details))
+    seen_by = "prescriber" if request.prescriber is not None else "pharmacy"
+    shown = view(known.state, request.at, details=details)
+    return StatusResult(request.identifier, seen_by, shown)
 
 
 def prove_possession(credentials: Credentials, certificate: Any, kid: str) -> None:

@@ -65,6 +65,7 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
         first_sight,
         prescription_refusal,
         state_of,
+        view,
     )
 
     if not verdict.authentic or verdict.id is None or verdict.signer is None:
@@ -99,4 +100,4 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
                     f"the treatment period ended on {deadline.isoformat()} (12 months)",
                 )
             )
-    return dataclasses.replace(verdict, reasons=reasons, dispensing=state.to_json(at))
+    return dataclasses.replace(verdict, reasons=reasons, dispensing=view(state, at))
