@@ -24,8 +24,21 @@ def reasons_of(error: Error) -> list[dict[str, str]]:
     """The reason objects of an error: one per field of a ValidationError, else one."""
     if isinstance(error, ValidationError):
         return [reason(Reason.UNREADABLE_INPUT, e.message, e.field) for e in error.errors]
-    code = error.reason if error.reason is not None else Reason.UNREADABLE_INPUT
-    return [reason(code, error.diagnostics())]
+    return [reason(code_of(error), error.diagnostics())]
+
+
+def code_of(error: Error) -> str:
+    """The reason code of an error: its own, else one named for its exit code."""
+    if error.reason is not None:
+        return str(error.reason)
+    return _BY_EXIT.get(error.exit_code, str(Reason.UNREADABLE_INPUT))
+
+
+_BY_EXIT = {
+    ExitCode.USAGE: "usage_error",
+    ExitCode.ENVIRONMENT: "environment_error",
+    ExitCode.INTERNAL: "internal_error",
+}
 
 
 def batch_exit(codes: Iterable[int]) -> ExitCode:
