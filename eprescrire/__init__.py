@@ -32,7 +32,7 @@ _API = {
     "VerifyRequest": "eprescrire.services.verification",
     "verify": "eprescrire.services.verification",
     "annotate": "eprescrire.services.verification",
-    "Verdict": "eprescrire.signing",
+    "Verdict": "eprescrire.verdict",
     # dispense, cancel, consent, status
     "DispenseItem": "eprescrire.services.dispense",
     "DispenseRequest": "eprescrire.services.dispense",

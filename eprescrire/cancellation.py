@@ -142,7 +142,7 @@ def load_file(data: bytes) -> Cancellation:
     (whether that signer may cancel the prescription is the ledger's check).
 
     On failure, raises :class:`VerificationError`."""
-    from eprescrire.signing import read_signed_file
+    from eprescrire.document import read_signed_file
 
     token, certificate = read_signed_file(data, FILE_FORMAT, "cancellation")
     return verify_cancellation(token, certificate)

@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 from eprescrire import signing
 from eprescrire.errors import InputError, Reason, VerificationError
-from eprescrire.signing import Verdict
 from eprescrire.trust import TrustStore
+from eprescrire.verdict import Verdict
 
 MAX_TEXT_BYTES = 1 << 20
 _IMAGE_MAGIC = (

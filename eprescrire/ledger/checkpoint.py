@@ -83,7 +83,7 @@ def read(data: bytes) -> Checkpoint:
 
     Whether that certificate is one you trust is for the caller (``--trust``) to decide.
     On failure, raises :class:`VerificationError`."""
-    from eprescrire.signing import read_signed_file
+    from eprescrire.document import read_signed_file
 
     token, certificate = read_signed_file(data, FILE_FORMAT, "ledger checkpoint")
     parsed = jws.parse(token)

@@ -31,8 +31,8 @@ from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError
 from eprescrire.ledger import Ledger, Record
 from eprescrire.results import reason
 from eprescrire.services.context import check_engine, signer_certificate
-from eprescrire.signing import Verdict
 from eprescrire.trust import TrustStore
+from eprescrire.verdict import Verdict
 
 BATCH_COLUMNS = ("input", "line", "quantity", "substitute", "pharmacist", "pharmacy", "at")
 

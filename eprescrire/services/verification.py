@@ -13,8 +13,8 @@ from eprescrire import batch, rules
 from eprescrire.errors import Reason, UsageError
 from eprescrire.ledger import Ledger
 from eprescrire.services.context import check_engine
-from eprescrire.signing import ReasonItem, Verdict
 from eprescrire.trust import TrustStore
+from eprescrire.verdict import ReasonItem, Verdict
 
 
 @dataclass(frozen=True)
