@@ -163,3 +163,11 @@ def check_target(path: Path, *, error: type[Error] = InputError) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise error(f"cannot write {path}: No such file or directory")
+
+
+def make_directory(path: Path, *, error: type[Error] = InputError) -> None:
+    """Create an output directory (and its parents) unless it exists. Raises ``error``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"cannot create {path}: {e.strerror}") from e

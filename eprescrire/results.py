@@ -8,6 +8,7 @@ results"). With several inputs the exit code follows SPEC §3 (:func:`batch_exit
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from eprescrire.errors import Error, ExitCode, Reason, ValidationError
 
@@ -18,6 +19,13 @@ def reason(code: Reason | str, message: str, field: str | None = None) -> dict[s
     if field is not None:
         item["field"] = field
     return item
+
+
+def result(
+    input: str, status: str, reasons: Iterable[dict[str, str]] = (), **own: Any
+) -> dict[str, Any]:
+    """A command's JSON result: ``input``, ``status`` and ``reasons`` first, then its own keys."""
+    return {"input": input, "status": status, "reasons": list(reasons)} | own
 
 
 def reasons_of(error: Error) -> list[dict[str, str]]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eprescrire import config, ids, rules
 from eprescrire.errors import UsageError
-from eprescrire.keys import Credentials
-from eprescrire.ledger import Ledger
-from eprescrire.trust import TrustStore
+
+if TYPE_CHECKING:  # loaded by the use cases that need them: `verify` waits for every import
+    from eprescrire.keys import Credentials
+    from eprescrire.ledger import Ledger
+    from eprescrire.trust import TrustStore
 
 #: QR decoding engines for images.
 ENGINES = ("zxing", "zbar")
@@ -29,6 +31,8 @@ def moment(at: str | None) -> dt.datetime:
 
 def open_trust(trust: Path | None) -> TrustStore:
     """The trust store: ``trust``, else EPRESCRIRE_TRUST, else the default one."""
+    from eprescrire.trust import TrustStore
+
     return TrustStore.open(config.trust_dir(trust))
 
 

@@ -178,9 +178,6 @@ def _issue_reasons(error: Error) -> list[dict[str, str]]:
 def issue(request: IssueRequest) -> Iterator[IssueResult]:
     """One result per source, in order (signed in ``jobs`` processes)."""
     if request.out_dir is not None:
-        try:
-            request.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"cannot create {request.out_dir}: {e.strerror}") from e
+        files.make_directory(request.out_dir)
     jobs = min(request.jobs, max(1, len(request.sources)))
     yield from batch.run(_issue_one, request, request.sources, jobs)

@@ -17,7 +17,7 @@ from eprescrire.errors import ExitCode, InputError, Reason, UsageError, Verifica
 from eprescrire.keys import Credentials
 from eprescrire.ledger import ChainReport, Ledger
 from eprescrire.ledger import checkpoint as checkpoints
-from eprescrire.results import reason
+from eprescrire.results import reason, result
 from eprescrire.trust import TrustStore
 
 # --------------------------------------------------------------------------------------------
@@ -58,14 +58,14 @@ class ChainCheck:
             reasons.append(reason(Reason.MALFORMED, "; ".join(self.report.integrity[:5])))
         if self.behind:
             reasons.append(reason(Reason.MALFORMED, f"checkpoint: {self.behind}"))
-        result = {"input": self.ledger, "status": self.status, "reasons": reasons}
-        result |= self.report.to_json() | {"ledger": self.ledger}
+        shown = result(self.ledger, self.status, reasons)
+        shown |= self.report.to_json() | {"ledger": self.ledger}
         if self.checkpoint is not None:
-            result["checkpoint"] = self.checkpoint.to_json() | {
+            shown["checkpoint"] = self.checkpoint.to_json() | {
                 "ok": self.ok,
                 "problem": self.behind,
             }
-        return result
+        return shown
 
 
 def read_checkpoint(path: Path, store: TrustStore | None) -> Any:
@@ -156,7 +156,7 @@ class CheckpointResult:
 
     def to_json(self) -> dict[str, Any]:
         saved: dict[str, Any] = self.checkpoint.to_json()
-        return {"input": self.out, "status": self.status, "reasons": []} | saved | {"out": self.out}
+        return result(self.out, self.status) | saved | {"out": self.out}
 
 
 class DamagedLedger(VerificationError):
@@ -195,14 +195,16 @@ class ImportResult:
     recorded: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "input": self.input,
-            "status": self.status,
-            "reasons": list(self.reasons),
-        }
-        if self.status == "imported":
-            result.update(id=self.id, notes=list(self.notes), recorded=list(self.recorded))
-        return result
+        if self.status != "imported":
+            return result(self.input, self.status, self.reasons)
+        return result(
+            self.input,
+            self.status,
+            self.reasons,
+            id=self.id,
+            notes=list(self.notes),
+            recorded=list(self.recorded),
+        )
 
 
 def import_cancellations(ledger: Ledger, paths: Sequence[Path]) -> Iterator[ImportResult]:

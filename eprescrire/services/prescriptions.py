@@ -23,6 +23,7 @@ from eprescrire.dispensing import (
 from eprescrire.errors import InputError, UsageError, VerificationError
 from eprescrire.keys import Credentials
 from eprescrire.ledger import Ledger
+from eprescrire.results import result
 from eprescrire.services.context import parse_id, signer_certificate
 from eprescrire.trust import TrustStore
 
@@ -77,16 +78,15 @@ class CancelResult:
     status = "cancelled"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "status": self.status,
-            "reasons": [],
-            "id": self.id,
-            "recorded": list(self.recorded),
-            "notes": list(self.notes),
-            "cancellation": self.cancellation,
-            "out": self.out,
-        }
+        return result(
+            self.input,
+            self.status,
+            id=self.id,
+            recorded=list(self.recorded),
+            notes=list(self.notes),
+            cancellation=self.cancellation,
+            out=self.out,
+        )
 
 
 def prepare_cancel(request: CancelRequest) -> CancelTarget:
@@ -175,14 +175,13 @@ class ConsentResult:
     status = "recorded"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "status": self.status,
-            "reasons": [],
-            "id": self.id,
-            "share_opposition": self.share_opposition,
-            "recorded": list(self.recorded),
-        }
+        return result(
+            self.input,
+            self.status,
+            id=self.id,
+            share_opposition=self.share_opposition,
+            recorded=list(self.recorded),
+        )
 
 
 def consent(request: ConsentRequest, ledger: Ledger) -> ConsentResult:
@@ -226,13 +225,12 @@ class StatusResult:
         return "withheld" in self.state
 
     def to_json(self) -> dict[str, Any]:
-        head = {"input": self.input, "status": self.status, "reasons": []}
-        return head | self.state | {"view": self.view}
+        return result(self.input, self.status) | self.state | {"view": self.view}
 
 
 def refusal_json(identifier: str, pid: str | None, error: Refused) -> dict[str, Any]:
     """The JSON result of a refused ``status --as-prescriber`` or ``cancel``."""
-    return {"input": identifier, "status": "refused", "reasons": error.to_json(), "id": pid}
+    return result(identifier, "refused", error.to_json(), id=pid)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from eprescrire import files
 from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError, VerificationError
-from eprescrire.results import reasons_of
+from eprescrire.results import reasons_of, result
 
 MAX_DOCUMENT_BYTES = 1 << 20
 PAGES = ("A5", "A4")
@@ -105,14 +105,9 @@ class RenderResult:
     out: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "input": self.input,
-            "status": self.status,
-            "reasons": list(self.reasons),
-        }
-        if self.status == "rendered":
-            result.update(id=self.id, out=self.out)
-        return result
+        if self.status != "rendered":
+            return result(self.input, self.status, self.reasons)
+        return result(self.input, self.status, self.reasons, id=self.id, out=self.out)
 
 
 def _status(error: Error) -> str:
@@ -124,10 +119,7 @@ def _status(error: Error) -> str:
 def render(request: RenderRequest) -> Iterator[RenderResult]:
     """One PDF per document, in order; a document that fails does not stop the others."""
     if request.out_dir is not None:
-        try:
-            request.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise InputError(f"cannot create {request.out_dir}: {e.strerror}") from e
+        files.make_directory(request.out_dir)
     for name in request.documents:
         try:
             document = load_signed(name)
