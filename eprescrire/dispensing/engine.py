@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -87,26 +88,23 @@ class Allowance:
 
 def check_rpps(value: str) -> str:
     """A pharmacist's RPPS: 11 digits with a valid Luhn key. Raises UsageError otherwise."""
-    from stdnum.exceptions import InvalidFormat
-
-    try:
-        return ids.check_rpps(value)
-    except InvalidFormat as e:
-        raise UsageError("--pharmacist: an RPPS number is 11 digits") from e
-    except ValueError as e:
-        raise UsageError("--pharmacist: the RPPS Luhn key is wrong (mistyped number?)") from e
+    return _identifier(ids.check_rpps, value, "--pharmacist", "RPPS", "11 digits")
 
 
 def check_finess(value: str) -> str:
     """A pharmacy's FINESS: 9 characters (2A/2B for Corsica) with a valid Luhn key."""
+    return _identifier(ids.check_finess, value, "--pharmacy", "FINESS", "9 characters")
+
+
+def _identifier(check: Callable[[str], str], value: str, option: str, name: str, shape: str) -> str:
     from stdnum.exceptions import InvalidFormat
 
     try:
-        return ids.check_finess(value)
+        return check(value)
     except InvalidFormat as e:
-        raise UsageError("--pharmacy: a FINESS number is 9 characters") from e
+        raise UsageError(f"{option}: a {name} number is {shape}") from e
     except ValueError as e:
-        raise UsageError("--pharmacy: the FINESS Luhn key is wrong (mistyped number?)") from e
+        raise UsageError(f"{option}: the {name} Luhn key is wrong (mistyped number?)") from e
 
 
 # --------------------------------------------------------------------------------------------
