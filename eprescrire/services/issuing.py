@@ -13,7 +13,7 @@ from eprescrire import batch, canonical, files
 from eprescrire import inputs as loader
 from eprescrire.errors import Error, ExitCode, InputError, UsageError
 from eprescrire.keys import Credentials
-from eprescrire.results import reasons_of
+from eprescrire.results import reasons_of, result
 from eprescrire.services.printing import check_page
 
 #: A named input: its parsed data, or the error that made it unreadable.
@@ -118,17 +118,14 @@ class IssueResult:
     qr: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"input": self.input, "status": self.status}
         if self.status == "issued":
-            result.update(id=self.id, out=self.out)
-            result.update({k: v for k, v in (("pdf", self.pdf), ("qr", self.qr)) if v})
-        result["reasons"] = list(self.reasons)
-        if self.status != "issued":
-            # The shape of earlier versions, kept for scripts that read it.
-            result["errors"] = [
-                {"field": r.get("field", ""), "message": r["message"]} for r in self.reasons
-            ]
-        return result
+            files_written = {k: v for k, v in (("pdf", self.pdf), ("qr", self.qr)) if v}
+            return result(self.input, self.status, self.reasons, id=self.id, out=self.out) | (
+                files_written
+            )
+        # "errors": the shape of earlier versions, kept for scripts that read it.
+        errors = [{"field": r.get("field", ""), "message": r["message"]} for r in self.reasons]
+        return result(self.input, self.status, self.reasons, errors=errors)
 
 
 def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
