@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from eprescrire import model
 from eprescrire.errors import UNREADABLE_REASONS, ExitCode, Reason, VerificationError
+from eprescrire.results import reason
 
 Status = Literal["valid", "rejected", "unreadable"]
 #: Reasons that leave the prescription authentic: its content can be shown.
@@ -79,7 +80,7 @@ class Verdict:
             "input": self.input,
             "status": self.status,
             "id": self.id if authentic else None,
-            "reasons": [{"code": r.code.value, "message": r.message} for r in self.reasons],
+            "reasons": [reason(r.code, r.message) for r in self.reasons],
             "prescription": (
                 model.to_payload(self.prescription) if authentic and self.prescription else None
             ),

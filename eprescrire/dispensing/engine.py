@@ -43,6 +43,7 @@ from eprescrire.dispensing.records import DispensingBody, PrescriptionBody, Pres
 from eprescrire.dispensing.state import LineState, State, day
 from eprescrire.errors import Error, ExitCode, Reason, UsageError, VerificationError
 from eprescrire.ledger import History, NewRecord
+from eprescrire.results import reason
 
 #: Reason codes of a refused dispensing: the verdict's codes (SPEC §4) and the finer ones of §6.
 Code = Reason
@@ -68,7 +69,7 @@ class Refused(Error):
 
     def to_json(self) -> list[dict[str, str]]:
         items = [(self.code, self.message), *self.details]
-        return [{"code": code.value, "message": message} for code, message in items]
+        return [reason(code, message) for code, message in items]
 
 
 @dataclass(frozen=True)
