@@ -21,7 +21,7 @@ from pathlib import Path
 from ledger_common import NOW, RPPS, d, median, prescriptions
 
 from eprescrire.ledger import open_ledger
-from eprescrire.ledger.migrations import MIGRATIONS
+from eprescrire.ledger.sqlite_migrations import MIGRATIONS
 
 
 def library(path: Path, documents: list[d.Presented]) -> tuple[float, list[tuple]]:

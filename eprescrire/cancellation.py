@@ -14,7 +14,6 @@ It travels between ledgers as a small JSON file::
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
@@ -22,11 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, ids, jws, model
 from eprescrire.errors import Reason, VerificationError
-from eprescrire.keys import Credentials, kid_of
+from eprescrire.keys import Credentials, der_base64, kid_of
 
 FILE_FORMAT = "eprescrire-cancellation/1"
 PAYLOAD_TYPE = "cancellation"
@@ -45,22 +43,14 @@ class Cancellation:
     def to_file_bytes(self) -> bytes:
         body: dict[str, Any] = {"format": FILE_FORMAT, "jws": self.token, "certificates": []}
         if self.certificate is not None:
-            der = self.certificate.public_bytes(serialization.Encoding.DER)
-            body["certificates"] = [base64.b64encode(der).decode("ascii")]
+            body["certificates"] = [der_base64(self.certificate)]
         return (json.dumps(body, indent=2) + "\n").encode("utf-8")
 
     def record_body(self) -> dict[str, Any]:
         """What the ledger stores: enough to re-check the signature later, anywhere."""
-        der = (
-            None
-            if self.certificate is None
-            else base64.b64encode(self.certificate.public_bytes(serialization.Encoding.DER)).decode(
-                "ascii"
-            )
-        )
         return {
             "kid": self.kid,
-            "certificate": der,
+            "certificate": None if self.certificate is None else der_base64(self.certificate),
             "jws": self.token,
             "reason": self.reason,
             "at": model.format_timestamp(self.at),
@@ -152,21 +142,7 @@ def load_file(data: bytes) -> Cancellation:
     (whether that signer may cancel the prescription is the ledger's check).
 
     On failure, raises :class:`VerificationError`."""
-    from eprescrire.signing import read_signed_file
+    from eprescrire.document import read_signed_file
 
     token, certificate = read_signed_file(data, FILE_FORMAT, "cancellation")
     return verify_cancellation(token, certificate)
-
-
-def from_record_body(body: dict[str, Any]) -> Cancellation:
-    """Rebuild (and re-check, when the certificate was stored) a cancellation from the ledger."""
-    token = body.get("jws")
-    der = body.get("certificate")
-    if not isinstance(token, str):
-        raise VerificationError(Reason.MALFORMED, "cancellation record without its JWS")
-    if isinstance(der, str):
-        certificate = x509.load_der_x509_certificate(base64.b64decode(der))
-        return verify_cancellation(token, certificate)
-    parsed = jws.parse(token)
-    pid, reason, moment = _payload(parsed)
-    return Cancellation(token, pid, reason, moment, parsed.kid, None)

@@ -165,3 +165,40 @@ def from_number(number: int, legacy: bool) -> PrescriptionId:
         body = alphabet[digit] + body
     check = mod_37_2.calc_check_digit(body) if legacy else check_character(body)
     return PrescriptionId(body + check)
+
+
+# --------------------------------------------------------------------------------------------
+# Identifiers of health professionals and facilities
+
+_RPPS = re.compile(r"\d{11}")
+_FINESS = re.compile(r"(\d{2}|2A|2B)\d{7}")
+
+
+def check_rpps(value: str) -> str:
+    """An RPPS number (prescriber or pharmacist): 11 digits with a valid Luhn key.
+
+    On failure, raises :class:`stdnum.exceptions.InvalidFormat` or
+    :class:`~stdnum.exceptions.InvalidChecksum` (both ``ValueError``)."""
+    from stdnum import luhn
+    from stdnum.exceptions import InvalidFormat
+
+    if not _RPPS.fullmatch(value):
+        raise InvalidFormat("an RPPS number is 11 digits")
+    luhn.validate(value)
+    return value
+
+
+def check_finess(value: str) -> str:
+    """A FINESS number (facility, pharmacy): 9 characters with a valid Luhn key; Corsican
+    numbers start with 2A/2B and are checked as 20. Returns it in upper case.
+
+    On failure, raises :class:`stdnum.exceptions.InvalidFormat` or
+    :class:`~stdnum.exceptions.InvalidChecksum` (both ``ValueError``)."""
+    from stdnum import luhn
+    from stdnum.exceptions import InvalidFormat
+
+    value = value.strip().upper()
+    if not _FINESS.fullmatch(value):
+        raise InvalidFormat("a FINESS number is 9 characters")
+    luhn.validate(value[:2].replace("2A", "20").replace("2B", "20") + value[2:])
+    return value

@@ -52,6 +52,24 @@ def kid_of(certificate: x509.Certificate) -> str:
     return b64url_encode(fingerprint(certificate)[:8])
 
 
+def der_base64(certificate: x509.Certificate) -> str:
+    """The certificate's DER in standard base64: how signed files and ledger records carry it."""
+    import base64
+
+    return base64.b64encode(certificate.public_bytes(serialization.Encoding.DER)).decode("ascii")
+
+
+def certificate_from_base64(text: str) -> x509.Certificate:
+    """The inverse of :func:`der_base64`. On failure, raises ``ValueError``."""
+    import base64
+    import binascii
+
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(text, validate=True))
+    except binascii.Error as e:
+        raise ValueError(f"not base64: {e}") from e
+
+
 def fingerprint(certificate: x509.Certificate) -> bytes:
     return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stdnum import ean, luhn
+from stdnum import ean
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import nir
 
@@ -90,6 +90,7 @@ class Line:
 
     @property
     def total_days(self) -> int:
+        """Days of treatment with every renewal (the drug reference checks its limits)."""
         return self.duration_days * (self.renewals + 1)
 
     @property
@@ -311,17 +312,10 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
     return moment
 
 
-def _rpps(value: str) -> None:
-    if not re.fullmatch(r"\d{11}", value):
-        raise StdnumError()
-    luhn.validate(value)
-
-
 def _finess(value: str) -> None:
-    # FINESS: 9 characters, Luhn key; Corsican numbers start with 2A/2B and are checked as 20.
-    if not re.fullmatch(r"(\d{2}|2A|2B)\d{7}", value):
+    # Written as printed: the check itself tolerates case and spaces, a prescription does not.
+    if ids.check_finess(value) != value:
         raise StdnumError()
-    luhn.validate(value[:2].replace("2A", "20").replace("2B", "20") + value[2:])
 
 
 def _cip13(value: str) -> None:
@@ -372,7 +366,7 @@ def _prescriber(c: _Checker, value: Any) -> Prescriber | None:
     rpps = c.checked(
         c.text(data, path, "rpps", max_length=11),
         "prescriber.rpps",
-        _rpps,
+        ids.check_rpps,
         "RPPS must be 11 digits with a valid Luhn key",
     )
     specialty = c.text(data, path, "specialty", max_length=100)

@@ -70,13 +70,6 @@ def renewal_tolerance(period_days: int) -> int:
     return min(RENEWAL_TOLERANCE_MAX_DAYS, period_days // RENEWAL_TOLERANCE_SHARE)
 
 
-def narcotic_full_window_ends(reference: dt.date) -> dt.date:
-    """Last local date on which a narcotic (fraction) may be dispensed in full: the issue
-    date, or the end of the previous fraction, plus three days (Code de la santé publique,
-    R5132-33)."""
-    return reference + dt.timedelta(days=NARCOTIC_FULL_WINDOW_DAYS)
-
-
 #: R.5123-2: a contraceptive may be dispensed for twelve weeks at once.
 CONTRACEPTIVE_DAYS_AT_ONCE = 84
 #: R.5123-2: a pack made for more than a month, at most three months.

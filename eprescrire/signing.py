@@ -1,73 +1,59 @@
-"""Issue signed prescriptions and verify them: ``sign()`` and ``verify_*() -> Verdict``.
+"""Sign prescriptions and verify them: ``sign()`` and ``verify_*() -> Verdict``.
 
-A signed document (``rx.json``) is::
-
-    {"format": "eprescrire/1", "id": ID, "jws": COMPACT-JWS,
-     "certificates": [signer DER (base64), ...], "readable": {...}}
-
-Only the JWS is trusted. ``readable`` is a convenience copy for people and is never used by the
-verifier: what a verdict shows is decoded from the verified JWS payload.
+The document format is :mod:`eprescrire.document`, the verdict :mod:`eprescrire.verdict`; their
+names are also reachable from here.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-from dataclasses import dataclass, field
-from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, jws, model, rules
-from eprescrire.errors import (
-    UNREADABLE_REASONS,
-    ExitCode,
-    FieldError,
-    Reason,
-    ValidationError,
-    VerificationError,
+from eprescrire.document import (
+    DOCUMENT_FORMAT,
+    MAX_CERTIFICATES,
+    MAX_SIGNED_FILE_BYTES,
+    SignedDocument,
+    fully_parsed,
+    parse_document,
+    read_signed_file,
 )
+from eprescrire.errors import FieldError, Reason, ValidationError, VerificationError
 from eprescrire.keys import Credentials, common_name, kid_of, rpps_of
 from eprescrire.trust import TrustStore
-
-DOCUMENT_FORMAT = "eprescrire/1"
-MAX_CERTIFICATES = 4
-MAX_SIGNED_FILE_BYTES = 64 * 1024
-
-Status = Literal["valid", "rejected", "unreadable"]
-#: Reasons that leave the prescription authentic: its content can be shown.
-AUTHENTIC_REASONS = frozenset(
-    {
-        Reason.EXPIRED,
-        Reason.NOT_YET_VALID,
-        Reason.CANCELLED,
-        Reason.FULLY_DISPENSED,
-        Reason.QUANTITY_EXCEEDED,
-    }
+from eprescrire.verdict import (
+    AUTHENTIC_REASONS,
+    ReasonItem,
+    Signer,
+    Status,
+    Verdict,
+    failed,
+    overall_exit,
 )
 
-
-@dataclass(frozen=True)
-class SignedDocument:
-    token: str
-    certificates: tuple[x509.Certificate, ...]
-    prescription: model.Prescription
-
-    def to_json_bytes(self) -> bytes:
-        body = {
-            "format": DOCUMENT_FORMAT,
-            "id": self.prescription.id,
-            "jws": self.token,
-            "certificates": [
-                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
-                for c in self.certificates
-            ],
-            "readable": model.to_payload(self.prescription),
-        }
-        import json
-
-        return (json.dumps(body, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+__all__ = [
+    "AUTHENTIC_REASONS",
+    "DOCUMENT_FORMAT",
+    "MAX_CERTIFICATES",
+    "MAX_SIGNED_FILE_BYTES",
+    "ReasonItem",
+    "SignedDocument",
+    "Signer",
+    "Status",
+    "Verdict",
+    "check_dates",
+    "failed",
+    "fully_parsed",
+    "load_document",
+    "overall_exit",
+    "parse_document",
+    "read_signed_file",
+    "sign",
+    "verify_document",
+    "verify_token",
+]
 
 
 def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDocument:
@@ -102,148 +88,7 @@ def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDo
 
 
 # --------------------------------------------------------------------------------------------
-# Verdicts
-
-
-@dataclass(frozen=True)
-class ReasonItem:
-    code: Reason
-    message: str
-
-
-@dataclass(frozen=True)
-class Signer:
-    rpps: str | None
-    name: str
-    kid: str
-
-
-@dataclass
-class Verdict:
-    input: str
-    id: str | None = None
-    reasons: list[ReasonItem] = field(default_factory=list)
-    prescription: model.Prescription | None = None
-    signer: Signer | None = None
-    warnings: list[str] = field(default_factory=list)
-    dispensing: dict[str, Any] | None = None
-    token: str | None = None  # the verified compact JWS, when the signature held
-
-    @property
-    def status(self) -> Status:
-        if not self.reasons:
-            return "valid"
-        if all(r.code in UNREADABLE_REASONS for r in self.reasons):
-            return "unreadable"
-        return "rejected"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return {
-            "valid": ExitCode.OK,
-            "rejected": ExitCode.REJECTED,
-            "unreadable": ExitCode.UNREADABLE,
-        }[self.status]
-
-    @property
-    def authentic(self) -> bool:
-        """Signed by a trusted, unrevoked prescriber: the content may be shown."""
-        return self.prescription is not None and all(
-            r.code in AUTHENTIC_REASONS for r in self.reasons
-        )
-
-    def reject(self, code: Reason, message: str) -> None:
-        self.reasons.append(ReasonItem(code, message))
-
-    def to_json(self) -> dict[str, Any]:
-        # Identifier, signer and content come from the signed payload: shown only when it is
-        # authentic, never for a document signed by an untrusted or revoked key.
-        authentic = self.authentic
-        return {
-            "input": self.input,
-            "status": self.status,
-            "id": self.id if authentic else None,
-            "reasons": [{"code": r.code.value, "message": r.message} for r in self.reasons],
-            "prescription": (
-                model.to_payload(self.prescription) if authentic and self.prescription else None
-            ),
-            "signer": (
-                {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid}
-                if authentic and self.signer is not None
-                else None
-            ),
-            "dispensing": self.dispensing,
-            "warnings": self.warnings,
-        }
-
-
-def overall_exit(verdicts: list[Verdict]) -> ExitCode:
-    """SPEC §3: 1 if any was rejected, else 3 if any was unreadable, else 0."""
-    codes = {v.exit_code for v in verdicts}
-    if ExitCode.REJECTED in codes:
-        return ExitCode.REJECTED
-    if ExitCode.UNREADABLE in codes:
-        return ExitCode.UNREADABLE
-    return ExitCode.OK
-
-
-def failed(source: str, error: VerificationError) -> Verdict:
-    verdict = Verdict(input=source)
-    assert error.reason is not None
-    verdict.reject(error.reason, str(error))
-    return verdict
-
-
-# --------------------------------------------------------------------------------------------
 # Verification
-
-
-def parse_document(data: bytes) -> tuple[str, list[x509.Certificate], Any]:
-    """Split a signed JSON document into token, presented certificates and readable copy.
-
-    On failure, raises :class:`VerificationError` (``malformed`` or ``not_a_prescription``).
-    """
-    try:
-        body = canonical.loads(data)
-    except canonical.StrictJSONError as e:
-        raise VerificationError(Reason.MALFORMED, f"signed document is not strict JSON: {e}") from e
-    if not isinstance(body, dict) or body.get("format") != DOCUMENT_FORMAT:
-        raise VerificationError(
-            Reason.NOT_A_PRESCRIPTION, "not an eprescrire signed document (format field)"
-        )
-    unknown = set(body) - {"format", "id", "jws", "certificates", "readable"}
-    if unknown:
-        raise VerificationError(Reason.MALFORMED, "signed document has unexpected fields")
-    token = body.get("jws")
-    if not isinstance(token, str) or len(token) > 64_000:
-        raise VerificationError(Reason.MALFORMED, "signed document has no JWS")
-    raw_certs = body.get("certificates", [])
-    if not isinstance(raw_certs, list) or len(raw_certs) > MAX_CERTIFICATES:
-        raise VerificationError(Reason.MALFORMED, "certificates must be a short list")
-    certificates = []
-    for item in raw_certs:
-        try:
-            if not isinstance(item, str):
-                raise ValueError
-            certificates.append(
-                fully_parsed(x509.load_der_x509_certificate(base64.b64decode(item, validate=True)))
-            )
-        except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
-            raise VerificationError(Reason.MALFORMED, "a presented certificate is not X.509") from e
-    return token, certificates, body.get("readable")
-
-
-def fully_parsed(certificate: x509.Certificate) -> x509.Certificate:
-    """Force the lazy parts of a certificate to parse now, so that a broken one is refused
-    here (ValueError) rather than deep inside verification."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # e.g. a malformed country name: refused below anyway
-        _ = certificate.subject, certificate.issuer, certificate.serial_number
-        _ = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-        _ = list(certificate.extensions), certificate.public_key(), certificate.signature
-    return certificate
 
 
 def verify_token(
@@ -358,41 +203,6 @@ def verify_document(source: str, data: bytes, store: TrustStore, at: dt.datetime
     return verdict
 
 
-def read_signed_file(data: bytes, file_format: str, what: str) -> tuple[str, x509.Certificate]:
-    """The JWS and the one signer certificate of a small signed file (a cancellation, a ledger
-    checkpoint): strict JSON ``{"format": file_format, "jws": ..., "certificates": [DER]}``.
-
-    Only the shape is checked here; the caller checks the signature and decides whether the
-    certificate is one to trust. On failure, raises :class:`VerificationError`.
-    """
-    if len(data) > MAX_SIGNED_FILE_BYTES:
-        raise VerificationError(Reason.MALFORMED, f"{what} file too large")
-    try:
-        body = canonical.loads(data)
-    except canonical.StrictJSONError as e:
-        raise VerificationError(Reason.MALFORMED, f"{what} file is not strict JSON: {e}") from e
-    if not isinstance(body, dict) or body.get("format") != file_format:
-        raise VerificationError(Reason.NOT_A_PRESCRIPTION, f"not an eprescrire {what} file")
-    token, raw = body.get("jws"), body.get("certificates")
-    if (
-        set(body) != {"format", "jws", "certificates"}
-        or not isinstance(token, str)
-        or not isinstance(raw, list)
-        or len(raw) != 1
-        or not isinstance(raw[0], str)
-    ):
-        raise VerificationError(
-            Reason.MALFORMED, f"a {what} file holds one JWS and its signer certificate"
-        )
-    try:
-        certificate = fully_parsed(
-            x509.load_der_x509_certificate(base64.b64decode(raw[0], validate=True))
-        )
-    except Exception as e:  # any parser failure (InvalidVersion, DuplicateExtension, ...)
-        raise VerificationError(Reason.MALFORMED, f"the {what} certificate is not X.509") from e
-    return token, certificate
-
-
 def load_document(data: bytes) -> SignedDocument:
     """Read a signed JSON document for re-use on the issuing side (render, qr, cancel).
 
@@ -416,9 +226,3 @@ def load_document(data: bytes) -> SignedDocument:
         raise VerificationError(Reason.MALFORMED, "signed content is not in canonical form")
     ordered = (signer, *(c for c in certificates if c is not signer))
     return SignedDocument(token=token, certificates=ordered, prescription=prescription)
-
-
-def signature_of(document: SignedDocument) -> bytes:
-    """The raw signature of a signed document (64 bytes r || s for ES256, the RSA signature
-    for PS256/RS256)."""
-    return jws.b64url_decode(document.token.rsplit(".", 1)[1])

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -290,16 +289,6 @@ class TrustStore:
                 return certificate
         return self.signers.get(kid)
 
-    def issuer_of(self, certificate: x509.Certificate) -> x509.Certificate | None:
-        for authority in self.authorities:
-            if authority.subject == certificate.issuer:
-                try:
-                    certificate.verify_directly_issued_by(authority)
-                except (ValueError, TypeError, Exception):
-                    continue
-                return authority
-        return None
-
     def crl_for(self, authority: x509.Certificate) -> x509.CertificateRevocationList | None:
         """The newest full CRL signed by ``authority`` (partial or delta CRLs never count)."""
         best: x509.CertificateRevocationList | None = None
@@ -535,9 +524,7 @@ def _crl_number(crl: x509.CertificateRevocationList) -> int:
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
-    temporary = target.with_suffix(target.suffix + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, target)
+    """Replace a trust-store file in one step, never through a symbolic link."""
+    from eprescrire import files
+
+    files.replace(target, data, mode=files.PUBLIC, error=TrustStoreError)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from eprescrire import signing
 from eprescrire.errors import InputError, Reason, VerificationError
-from eprescrire.signing import Verdict
 from eprescrire.trust import TrustStore
+from eprescrire.verdict import Verdict
 
 MAX_TEXT_BYTES = 1 << 20
 _IMAGE_MAGIC = (

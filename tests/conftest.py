@@ -119,3 +119,39 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         return CliResult(code, out.getvalue(), err.getvalue())
 
     return run
+
+
+# --------------------------------------------------------------------------------------------
+# Ledger backends: every backend-neutral ledger test runs once per entry of LEDGER_BACKENDS.
+
+
+class LedgerFactory:
+    """Opens fresh ledgers of one backend: ``factory()`` a new ledger, ``factory("b")`` another
+    one, ``factory.location("b")`` where it lives (a path or a URL, as ``--ledger`` takes it)."""
+
+    def __init__(self, backend: str, location: Callable[[str], str]) -> None:
+        self.backend = backend
+        self._location = location
+
+    def location(self, name: str = "ledger") -> str:
+        return self._location(name)
+
+    def __call__(self, name: str = "ledger", *, create: bool = True) -> Any:
+        from eprescrire.ledger import open_ledger
+
+        return open_ledger(self.location(name), create=create)
+
+
+def _sqlite_backend(tmp_path: Path) -> LedgerFactory:
+    return LedgerFactory("sqlite", lambda name: str(tmp_path / f"{name}.sqlite3"))
+
+
+#: Backend name -> factory maker (a server backend adds its entry: name -> maker that creates
+#: a fresh database or schema for the test and returns its URLs).
+LEDGER_BACKENDS: dict[str, Callable[[Path], LedgerFactory]] = {"sqlite": _sqlite_backend}
+
+
+@pytest.fixture(params=list(LEDGER_BACKENDS))
+def ledger_backend(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerFactory:
+    """A factory of fresh ledgers, once per backend in LEDGER_BACKENDS."""
+    return LEDGER_BACKENDS[request.param](tmp_path)

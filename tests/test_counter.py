@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from conftest import KEYS
-from eprescrire import counter, ids, qr, signing
+from eprescrire import ids, qr, signing
+from eprescrire.services import counter
 
 PHARMACIST = "10012345673"
 SCRIPT = Path(sys.executable).parent / "eprescrire"

@@ -295,7 +295,7 @@ def test_state_counts_renewals_and_remaining() -> None:
     state = pharmacy.state()
     first = state.lines[0]
     assert (first.prescribed, first.dispensed, first.remaining, first.renewals_used) == (3, 2, 1, 1)
-    summary = state.to_json(paris("2026-02-12"))
+    summary = d.view(state, paris("2026-02-12"))
     assert (
         summary["lines"][0]["next_due"] == "2026-03-13"
     )  # an early renewal does not shift the schedule

@@ -1,5 +1,8 @@
-"""The SQLite ledger: storage settings, migrations, the hash chain and its tampering, checkpoints,
-concurrency and crashes (light versions; bench/ledger_*.py run the heavy ones)."""
+"""The ledger: storage settings, migrations, the hash chain and its tampering, checkpoints,
+concurrency and crashes (light versions; bench/ledger_*.py run the heavy ones).
+
+Tests taking ``ledger_backend`` run once per backend (tests/conftest.py, LEDGER_BACKENDS); the
+others are about the SQLite file itself (its settings, triggers, and tampering with the file)."""
 
 from __future__ import annotations
 
@@ -23,8 +26,8 @@ from eprescrire.errors import VerificationError
 from eprescrire.keys import kid_of
 from eprescrire.ledger import LedgerError, NewRecord, open_ledger
 from eprescrire.ledger import checkpoint as checkpoints
-from eprescrire.ledger.migrations import LATEST
 from eprescrire.ledger.sqlite import SQLiteLedger
+from eprescrire.ledger.sqlite_migrations import LATEST
 
 RPPS = "10003456786"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -99,7 +102,16 @@ def test_new_ledger_settings(tmp_path: Path) -> None:
     assert (path.parent.stat().st_mode & 0o777) == 0o700
 
 
-def test_reopen_keeps_identity_and_records(tmp_path: Path, five: d.Presented) -> None:
+def test_reopen_keeps_identity_and_records(ledger_backend: Any, five: d.Presented) -> None:
+    with ledger_backend() as ledger:
+        ident = ledger.ledger_id
+        d.dispense(ledger, five, d.Request(RPPS, line=1, quantity=2), NOW)
+    with ledger_backend(create=False) as ledger:
+        assert ledger.ledger_id == ident
+        assert [r.kind for r in ledger.records()] == ["prescription", "dispensing"]
+
+
+def test_sqlite_url_opens_the_same_file(tmp_path: Path, five: d.Presented) -> None:
     path = tmp_path / "l.sqlite3"
     with open_ledger(str(path)) as ledger:
         ident = ledger.ledger_id
@@ -156,8 +168,8 @@ def test_records_are_append_only_through_the_ledger_connection(
             ledger._db.execute("DELETE FROM records")
 
 
-def test_failed_change_writes_nothing(tmp_path: Path, five: d.Presented) -> None:
-    with open_ledger(str(tmp_path / "l.sqlite3")) as ledger:
+def test_failed_change_writes_nothing(ledger_backend: Any, five: d.Presented) -> None:
+    with ledger_backend() as ledger:
         with pytest.raises(d.Refused):
             d.dispense(ledger, five, d.Request(RPPS, line=1, quantity=6), NOW)
         assert ledger.head() == (0, None)
@@ -165,7 +177,7 @@ def test_failed_change_writes_nothing(tmp_path: Path, five: d.Presented) -> None
 
 
 def test_same_identifier_other_content_refused(
-    tmp_path: Path, five: d.Presented, issue_document: Callable[..., signing.SignedDocument]
+    ledger_backend: Any, five: d.Presented, issue_document: Callable[..., signing.SignedDocument]
 ) -> None:
     other = presented(issue_document(data=FIVE, now=NOW + dt.timedelta(hours=1)))
     clash = d.Presented(
@@ -174,7 +186,7 @@ def test_same_identifier_other_content_refused(
         other.kid,
         other.certificate,
     )
-    with open_ledger(str(tmp_path / "l.sqlite3")) as ledger:
+    with ledger_backend() as ledger:
         d.dispense(ledger, five, d.Request(RPPS, line=1, quantity=1), NOW)
         with pytest.raises(d.Refused) as caught:
             d.dispense(ledger, clash, d.Request(RPPS, line=1, quantity=1), NOW)
@@ -303,9 +315,9 @@ def _attempts(path: str, document: d.Presented, count: int, results: Any) -> Non
     ledger.close()
 
 
-def test_concurrent_dispensing_never_exceeds(tmp_path: Path, five: d.Presented) -> None:
-    path = str(tmp_path / "l.sqlite3")
-    open_ledger(path).close()
+def test_concurrent_dispensing_never_exceeds(ledger_backend: Any, five: d.Presented) -> None:
+    path = ledger_backend.location()
+    ledger_backend().close()
     results = _CTX.Queue()
     workers = [_CTX.Process(target=_attempts, args=(path, five, 5, results)) for _ in range(8)]
     for w in workers:
@@ -333,11 +345,11 @@ def _batch(path: str, documents: list[d.Presented], done: Any) -> None:
 
 
 def test_killed_batches_lose_nothing_reported(
-    tmp_path: Path, issue_document: Callable[..., signing.SignedDocument]
+    ledger_backend: Any, issue_document: Callable[..., signing.SignedDocument]
 ) -> None:
     documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(60)]
-    path = str(tmp_path / "l.sqlite3")
-    open_ledger(path).close()
+    path = ledger_backend.location()
+    ledger_backend().close()
     rng = random.Random(7)
     reported: list[tuple[str, int, str]] = []
     for _ in range(5):

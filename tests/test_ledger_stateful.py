@@ -8,15 +8,16 @@ import datetime as dt
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from conftest import LEDGER_BACKENDS
 from eprescrire import cancellation, keys, model, signing
 from eprescrire import dispensing as d
 from eprescrire.keys import kid_of
-from eprescrire.ledger import open_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 RPPS = "10003456786"
@@ -73,10 +74,12 @@ def _document() -> d.Presented:
 
 
 class LedgerMachine(RuleBasedStateMachine):
+    backend = "sqlite"  # a subclass per entry of conftest.LEDGER_BACKENDS
+
     @initialize()
     def start(self) -> None:
         self.directory = tempfile.mkdtemp()
-        self.ledger = open_ledger(str(Path(self.directory) / "l.sqlite3"))
+        self.ledger = LEDGER_BACKENDS[self.backend](Path(self.directory))()
         self.document = _document()
         self.clock = ISSUED
         self.cancelled = False
@@ -174,10 +177,20 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.ledger.verify().ok
 
 
-TestLedgerMachine = LedgerMachine.TestCase
-TestLedgerMachine.settings = settings(
-    max_examples=30,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def _machine_tests() -> dict[str, Any]:
+    """One TestCase per ledger backend: the same invariants hold whatever stores the records."""
+    tests = {}
+    for backend in LEDGER_BACKENDS:
+        machine = type(f"LedgerMachine_{backend}", (LedgerMachine,), {"backend": backend})
+        case = machine.TestCase
+        case.settings = settings(
+            max_examples=30,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
+        tests[f"TestLedgerMachine_{backend}"] = case
+    return tests
+
+
+globals().update(_machine_tests())

@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
+
 import typer
 
 from eprescrire import __version__
+
+#: The command modules under eprescrire.cli, each with ``register(app)``: the one place where
+#: a command group joins the application.
+COMMAND_MODULES = (
+    "keys_cmd",
+    "trust_cmd",
+    "issue_cmd",
+    "render_cmd",
+    "verify_cmd",
+    "dispense_cmd",
+    "prescription_cmd",
+    "ledger_cmd",
+    "drugs_cmd",
+    "fhir_cmd",
+    "counter_cmd",
+)
 
 app = typer.Typer(
     name="eprescrire",
@@ -32,25 +50,8 @@ def _root(
 
 
 def _register() -> None:
-    from eprescrire.cli import (
-        drugs_cmd,
-        issue_cmd,
-        keys_cmd,
-        ledger_cmd,
-        render_cmd,
-        trust_cmd,
-        verify_cmd,
-    )
-
-    for module in (keys_cmd, trust_cmd, issue_cmd, render_cmd, verify_cmd, ledger_cmd, drugs_cmd):
-        module.register(app)
-    from eprescrire.cli import fhir_cmd
-
-    fhir_cmd.register(app)
-
-    from eprescrire.cli import counter_cmd
-
-    counter_cmd.register(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"eprescrire.cli.{name}").register(app)
 
 
 _register()

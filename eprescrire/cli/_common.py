@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 JSON_OPTION = typer.Option(
@@ -29,37 +31,51 @@ INSECURE_KEY_OPTION = typer.Option(
 )
 VERBOSE_OPTION = typer.Option(False, "--verbose", help="Show tracebacks of internal errors.")
 LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger path or URL (env: EPRESCRIRE_LEDGER).")
+ENGINE_OPTION = typer.Option(
+    "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
+)
+PAGE_OPTION = typer.Option("A5", "--page", help="PDF page size: A5 or A4.")
+
+
+def jobs_option(what: str) -> Any:
+    """``--jobs/-j``: how many processes to ``what`` with."""
+    return typer.Option(1, "--jobs", "-j", min=1, max=64, help=f"Processes to {what} with.")
 
 
 from eprescrire.cli._output import (  # noqa: E402  re-exported for the commands
-    batch_exit,
     console,
     emit_json,
     escape,
+    progress,
+    report_exit,
+)
+from eprescrire.services.context import (  # noqa: E402
     load_credentials,
     moment,
+    open_ledger,
     open_trust,
-    progress,
-    write_new,
 )
 
 __all__ = [
     "AT_OPTION",
+    "ENGINE_OPTION",
     "INSECURE_KEY_OPTION",
     "JSON_OPTION",
     "LEDGER_OPTION",
+    "PAGE_OPTION",
     "PASSPHRASE_FILE_OPTION",
     "PIN_FILE_OPTION",
     "QUIET_OPTION",
     "TRUST_OPTION",
     "VERBOSE_OPTION",
-    "batch_exit",
     "console",
     "emit_json",
     "escape",
+    "jobs_option",
     "load_credentials",
     "moment",
+    "open_ledger",
     "open_trust",
     "progress",
-    "write_new",
+    "report_exit",
 ]

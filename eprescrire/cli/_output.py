@@ -6,15 +6,11 @@ prints plain text and never loads rich; on a terminal, rich gives colours (NO_CO
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
 import sys
-from pathlib import Path
 from typing import Any, TextIO
-
-from eprescrire import config, rules
 
 # The markup tags the commands use ([bold red], [/], [dim], ...) and rich's escaping rule.
 _TAG = re.compile(r"(\\*)(\[(?:/|[a-z#@][^\[\]]*?)\])")
@@ -99,47 +95,11 @@ def _write(stream: TextIO, text: str) -> None:
             pass
 
 
-def moment(at: str | None) -> dt.datetime:
-    return config.parse_moment(at) if at else rules.now()
+def report_exit(codes: list[int]) -> int:
+    """The exit code of a command over several inputs (SPEC §3, :func:`results.batch_exit`)."""
+    from eprescrire.results import batch_exit
 
-
-def load_credentials(
-    key: Path, passphrase_file: Path | None, insecure: bool, pin_file: Path | None = None
-) -> Any:
-    """A PKCS#12 file, or a key on a PKCS#11 token named by a ``pkcs11:`` URI."""
-    from eprescrire import keys
-
-    if str(key).startswith("pkcs11:"):
-        from eprescrire import tokens
-
-        return tokens.load_credentials(str(key), pin_file)
-
-    passphrase = config.read_passphrase(passphrase_file, prompt=f"Passphrase for {key.name}")
-    return keys.load_pkcs12(key, passphrase, insecure=insecure)
-
-
-def open_trust(trust: Path | None) -> Any:
-    from eprescrire.trust import TrustStore
-
-    return TrustStore.open(config.trust_dir(trust))
-
-
-def write_new(target: Path, data: bytes) -> None:
-    """Write a new file; never overwrite one silently. Raises InputError (exit 3)."""
-    from eprescrire import files
-
-    files.create(target, data)
-
-
-def batch_exit(codes: list[int]) -> int:
-    """SPEC §3 over a batch: 1 if any was rejected, else 3 if any unreadable, else the worst."""
-    if not codes:
-        return 0
-    if 1 in codes:
-        return 1
-    if 3 in codes:
-        return 3
-    return max(codes)
+    return int(batch_exit(codes))
 
 
 class _Step:

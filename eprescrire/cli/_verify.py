@@ -13,21 +13,6 @@ from eprescrire.cli import _output
 from eprescrire.cli._output import escape
 
 
-def _verify_one(name: str) -> list[Any]:
-    """Verdicts for one input (in a worker process or in-process)."""
-    import io
-
-    from eprescrire import batch, verifying
-
-    options = batch.shared("verify")
-    stdin = io.BytesIO(options["stdin"]) if name == "-" else None
-    return list(
-        verifying.verify_input(
-            name, batch.shared("trust"), options["at"], engine=options["engine"], stdin=stdin
-        )
-    )
-
-
 def run(
     inputs: list[str],
     *,
@@ -42,29 +27,18 @@ def run(
     stdin: bytes = b"",
 ) -> int:
     """Verify every input and print verdicts; return the exit code (SPEC §3)."""
-    from eprescrire import batch, signing
-    from eprescrire.errors import UsageError
+    from eprescrire.services import context
+    from eprescrire.services.verification import VerifyRequest, verify
 
-    if engine not in ("zxing", "zbar"):
-        raise UsageError("--engine must be zxing or zbar")
-    if jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    store = _output.open_trust(trust)
-    when = _output.moment(at)
-    book = None
-    if ledger is not None:
-        from eprescrire.ledger import open_ledger
-
-        book = open_ledger(ledger, create=False)
-    batch.share(trust=store, verify={"at": when, "engine": engine, "stdin": stdin})
+    context.check_engine(engine)
+    store = context.open_trust(trust)
+    when = context.moment(at)
+    book = None if ledger is None else context.open_ledger(ledger, create=False)
+    request = VerifyRequest(tuple(inputs), store, when, engine, book, jobs, stdin)
     verdicts = []
     with _output.progress(len(inputs), "Verifying", enabled=not json_output and not quiet) as step:
-        for results in batch.run(_verify_one, inputs, min(jobs, len(inputs)), chunksize=1):
+        for results in verify(request):
             for verdict in results:
-                if book is not None:
-                    from eprescrire import dispensing
-
-                    dispensing.annotate(verdict, book, when)
                 verdicts.append(verdict)
                 if json_output:
                     _output.emit_json(verdict.to_json())
@@ -80,7 +54,7 @@ def run(
         from eprescrire import wording
 
         _output.console().print(wording.summary(counts))
-    return int(signing.overall_exit(verdicts))
+    return _output.report_exit([v.exit_code for v in verdicts])
 
 
 _COLOURS = {"valid": "green", "rejected": "red", "unreadable": "yellow"}

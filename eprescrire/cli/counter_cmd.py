@@ -51,9 +51,10 @@ def counter(
 
     A summary ends the session (Ctrl-D). Exit code as for verify over every verdict: 1 if any was rejected or a dispensing refused, else 3 if any was unreadable, else 0.
     """
-    from eprescrire import config, counter, dispensing, signing, wording
+    from eprescrire import config, dispensing, signing, wording
     from eprescrire.cli import _verify
     from eprescrire.errors import ExitCode, UsageError
+    from eprescrire.services import counter
 
     if engine not in ("zxing", "zbar"):
         raise UsageError("--engine must be zxing or zbar")

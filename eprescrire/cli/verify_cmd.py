@@ -20,16 +20,14 @@ def verify(
     ),
     trust: Path | None = _common.TRUST_OPTION,
     at: str | None = _common.AT_OPTION,
-    engine: str = typer.Option(
-        "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
-    ),
+    engine: str = _common.ENGINE_OPTION,
     show_jws: bool = typer.Option(
         False, "--show-jws", help="Print the verified compact JWS (standard RFC 7515)."
     ),
     ledger: str | None = typer.Option(
         None, "--ledger", help="Also consult this dispensing ledger: cancelled, fully dispensed."
     ),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, max=64, help="Processes to decode with."),
+    jobs: int = _common.jobs_option("decode"),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,

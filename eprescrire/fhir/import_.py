@@ -451,16 +451,16 @@ def _line(r: _Reader, found: tuple[str, Mapping[str, Any]], key: str) -> dict[st
         if allowed is False:
             data["ns_reason"] = _ns_reason(substitution)
         r.came_from(f"{key}.ns_reason", f"{path}.substitution.reason")
-    for url, field, value_key in (
+    for url, name, value_key in (
         (codes.NARCOTIC, "narcotic", "valueBoolean"),
         (codes.PACK_MONTHS, "pack_months", "valueInteger"),
         (codes.CONTRACEPTIVE, "contraceptive", "valueBoolean"),
     ):
         extension = _extension(resource, url)
         if extension is not None:
-            data[field] = extension.get(value_key)
+            data[name] = extension.get(value_key)
             index = (resource.get("extension") or []).index(extension)
-            r.came_from(f"{key}.{field}", f"{path}.extension[{index}].{value_key}")
+            r.came_from(f"{key}.{name}", f"{path}.extension[{index}].{value_key}")
     for n, ref in enumerate(resource.get("reasonReference") or []):
         target = r.resolve(
             ref, f"{path}.reasonReference[{n}]", found, ("Observation",), optional=True

@@ -13,18 +13,16 @@ is still there with the same hash: a truncated ledger or an older copy fails.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from eprescrire import canonical, jws, model
 from eprescrire.errors import Reason, VerificationError
-from eprescrire.keys import Credentials, common_name, kid_of
+from eprescrire.keys import Credentials, common_name, der_base64, kid_of
 from eprescrire.ledger.interface import Ledger, LedgerError
 
 FILE_FORMAT = "eprescrire-checkpoint/1"
@@ -63,11 +61,10 @@ def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[by
     }
     kid = kid_of(credentials.certificate)
     token = jws.sign(canonical.dumps(payload), credentials.key, kid)
-    der = credentials.certificate.public_bytes(serialization.Encoding.DER)
     body = {
         "format": FILE_FORMAT,
         "jws": token,
-        "certificates": [base64.b64encode(der).decode("ascii")],
+        "certificates": [der_base64(credentials.certificate)],
     }
     checkpoint = Checkpoint(
         ledger.ledger_id,
@@ -86,7 +83,7 @@ def read(data: bytes) -> Checkpoint:
 
     Whether that certificate is one you trust is for the caller (``--trust``) to decide.
     On failure, raises :class:`VerificationError`."""
-    from eprescrire.signing import read_signed_file
+    from eprescrire.document import read_signed_file
 
     token, certificate = read_signed_file(data, FILE_FORMAT, "ledger checkpoint")
     parsed = jws.parse(token)

@@ -75,18 +75,25 @@ class History:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """What ``ledger verify`` found. ``first_bad`` names the first record that fails."""
+    """What ``ledger verify`` found, whatever the backend. ``first_bad`` names the first record
+    whose hash chain fails; ``integrity`` is what the storage's own consistency check says
+    (``["ok"]`` when it found nothing: SQLite's ``integrity_check``, a server's own check)."""
 
     records: int
     head_seq: int
     head_hash: str | None
-    integrity: list[str] = field(default_factory=list)  # SQLite's integrity_check, "ok" if fine
+    integrity: list[str] = field(default_factory=list)
     first_bad: int | None = None
     problem: str | None = None
 
     @property
+    def storage_ok(self) -> bool:
+        """The storage's own check found nothing wrong."""
+        return self.integrity == ["ok"]
+
+    @property
     def ok(self) -> bool:
-        return self.problem is None and self.integrity == ["ok"]
+        return self.problem is None and self.storage_ok
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -29,7 +29,7 @@ from eprescrire.ledger.interface import (
     LedgerError,
     Record,
 )
-from eprescrire.ledger.migrations import LATEST, MIGRATIONS
+from eprescrire.ledger.sqlite_migrations import LATEST, MIGRATIONS
 
 BUSY_TIMEOUT_SECONDS = 60.0
 FILE_MODE = 0o600
@@ -63,7 +63,9 @@ def _create_file(path: Path) -> None:
                 f"cannot create the ledger directory {path.parent}: {e.strerror}"
             ) from e
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE
+        )
     except FileExistsError:
         return
     except OSError as e:
@@ -80,6 +82,9 @@ class SQLiteLedger(Ledger):
     ) -> None:
         self.path = path
         self.location = str(path)
+        if path.is_symlink() and not path.exists():
+            # Creating the ledger would create whatever file the link names.
+            raise LedgerError(f"the ledger path is a dangling symbolic link: {path}; refusing it")
         if not path.exists():
             if not create:
                 raise LedgerError(f"ledger not found: {path}")

@@ -152,11 +152,12 @@ class Session:
         at = self.now()
         self._recorded = None
         verdicts = self._verdicts(text, source, at)
-        for verdict in verdicts:
-            if self.ledger is not None and not verdict.dispensing:
-                from eprescrire import dispensing
+        if self.ledger is not None:
+            from eprescrire.services.verification import annotate
 
-                dispensing.annotate(verdict, self.ledger, at)
+            ledger = self.ledger
+            verdicts = [v if v.dispensing else annotate(v, ledger, at) for v in verdicts]
+        for verdict in verdicts:
             self.counts[verdict.status] += 1
         shown = [v for v in verdicts if v.authentic]
         self._last = _Shown(shown[0], text, self._recorded) if len(shown) == 1 else None
@@ -239,6 +240,7 @@ class Session:
         """
         from eprescrire import dispensing
         from eprescrire.errors import UsageError
+        from eprescrire.services.dispense import lines_from
 
         match = DISPENSE_COMMAND.match(command.strip())
         if match is None:
@@ -277,15 +279,17 @@ class Session:
                 presented.kid,
                 self.ledger.history(presented.prescription.id),
             )
-            result.update(status="refused", reasons=e.to_json(), dispensing=state.to_json(at))
+            result.update(
+                status="refused", reasons=e.to_json(), dispensing=dispensing.view(state, at)
+            )
             self.refused += 1
             return Dispensing(result, 1)
         assert outcome.state is not None
         result.update(
             status="dispensed",
             reasons=[],
-            dispensed=dispensing.lines_from(outcome.records),
-            dispensing=outcome.state.to_json(at),
+            dispensed=lines_from(outcome.records),
+            dispensing=dispensing.view(outcome.state, at),
         )
         verdict.dispensing = result["dispensing"]
         self.dispensed += 1

@@ -1,0 +1,191 @@
+"""Issue prescriptions (``issue``): validate, sign, and write the signed JSON (and the PDF, the
+QR image). Every file written is new and holds patient data (mode 0600)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eprescrire import batch, files
+from eprescrire import inputs as loader
+from eprescrire.errors import Error, ExitCode, InputError, UsageError, ValidationError
+from eprescrire.keys import Credentials
+from eprescrire.results import reasons_of, result
+from eprescrire.services.printing import check_page
+
+#: A named input: its parsed data, or the error that made it unreadable.
+Source = tuple[str, Any]
+
+
+def read_sources(names: Sequence[str], stdin: bytes | None = None) -> list[Source]:
+    """(name, parsed input or InputError) for each input, in order. ``-`` is ``stdin``: NDJSON
+    (one JSON object per line) or CSV (a header line first); a directory is every
+    .toml/.json/.csv file in it, sorted by name."""
+    items: list[Source] = []
+    for name in names:
+        if name == "-":
+            items.extend(_stdin_sources((stdin or b"").decode("utf-8", errors="replace")))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".toml", ".json", ".csv"))
+            if not found:
+                items.append((name, InputError(f"{name}: no .toml, .json or .csv input in it")))
+        else:
+            found = [path]
+        for file in found:
+            try:
+                if file.suffix == ".csv":
+                    items.extend(loader.parse_csv(file.read_text("utf-8"), str(file)))
+                else:
+                    items.append((str(file), loader.read_input(file)))
+            except (InputError, OSError, UnicodeDecodeError) as e:
+                message = str(e) if isinstance(e, InputError) else f"{file}: cannot read ({e})"
+                # A ValidationError (FHIR input) keeps its fields for the summary.
+                items.append(
+                    (str(file), e if isinstance(e, ValidationError) else InputError(message))
+                )
+    return items
+
+
+def _stdin_sources(text: str) -> list[Source]:
+    items: list[Source] = []
+    if text.lstrip().startswith("{") or not text.strip():
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:  # parse_input also maps a FHIR resource on the line
+                items.append((f"-:{number}", loader.parse_input(line.encode(), f"-:{number}")))
+            except InputError as e:
+                items.append((f"-:{number}", e))
+        return items
+    try:
+        items.extend(loader.parse_csv(text, "-"))
+    except InputError as e:
+        items.append(("-", e))
+    return items
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """Sign ``sources`` with ``credentials`` as of ``now``; write ``out`` (one input) or
+    ``out_dir``/ID.json, and the PDF (``pdf``, or ID.pdf with ``with_pdf``) and QR image."""
+
+    sources: tuple[Source, ...]
+    credentials: Credentials
+    now: dt.datetime
+    out: Path | None = None
+    out_dir: Path | None = None
+    pdf: Path | None = None
+    qr: Path | None = None
+    with_pdf: bool = False
+    page: str = "A5"
+    jobs: int = 1
+
+    def __post_init__(self) -> None:
+        check_request(self.out, self.out_dir, self.page)
+        check_sources(self.sources, self.out, self.pdf, self.qr)
+
+
+def check_sources(
+    sources: Sequence[Source], out: Path | None, pdf: Path | None, qr: Path | None
+) -> None:
+    """Single-file outputs take one input. Raises UsageError."""
+    if len(sources) > 1 and (out is not None or pdf is not None or qr is not None):
+        raise UsageError("--out, --pdf and --qr take one input; use --out-dir for several")
+
+
+def check_request(out: Path | None, out_dir: Path | None, page: str) -> None:
+    """The output options alone (checked before any input is read). Raises UsageError."""
+    if out is not None and out_dir is not None:
+        raise UsageError("use --out or --out-dir, not both")
+    if out is None and out_dir is None:
+        raise UsageError("give --out FILE or --out-dir DIR")
+    if page not in ("A5", "A4"):
+        raise UsageError("--page must be A5 or A4")
+    check_page(page)
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    input: str
+    status: str  # issued, invalid
+    exit_code: ExitCode
+    reasons: tuple[dict[str, str], ...] = ()
+    id: str | None = None
+    out: str | None = None
+    pdf: str | None = None
+    qr: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.status == "issued":
+            files_written = {k: v for k, v in (("pdf", self.pdf), ("qr", self.qr)) if v}
+            return result(self.input, self.status, self.reasons, id=self.id, out=self.out) | (
+                files_written
+            )
+        # "errors": the shape of earlier versions, kept for scripts that read it.
+        errors = [{"field": r.get("field", ""), "message": r["message"]} for r in self.reasons]
+        return result(self.input, self.status, self.reasons, errors=errors)
+
+
+def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
+    """Issue one input (in a worker process or in-process); never raises for bad input."""
+    from eprescrire import ids, model, signing
+
+    name, data = source
+    try:
+        if isinstance(data, InputError):
+            raise data
+        prescription = model.from_input(data, now=request.now, source=name)
+        document = signing.sign(prescription, request.credentials)
+        out_dir = request.out_dir
+        stem = ids.file_stem(prescription.id)
+        target = request.out if request.out is not None else out_dir / f"{stem}.json"  # type: ignore[operator]
+        files.create(target, document.to_json_bytes(), mode=files.PRIVATE)
+        pdf = request.pdf
+        if pdf is None and request.with_pdf and out_dir is not None:
+            pdf = out_dir / f"{ids.file_stem(prescription.id)}.pdf"
+        if pdf is not None:
+            from eprescrire.services.printing import write_pdf
+
+            write_pdf(document, pdf, request.page)
+        if request.qr is not None:
+            from eprescrire.services.printing import write_qr
+
+            write_qr(document, request.qr)
+    except Error as e:
+        return IssueResult(name, "invalid", e.exit_code, tuple(_issue_reasons(e)))
+    except Exception as e:  # a bug on one input must not stop the others (nor a worker pool)
+        reason = {
+            "code": "internal_error",
+            "message": f"internal error ({e.__class__.__name__})",
+            "field": "",
+        }
+        return IssueResult(name, "invalid", ExitCode.INTERNAL, (reason,))
+    return IssueResult(
+        name,
+        "issued",
+        ExitCode.OK,
+        id=prescription.id,
+        out=str(target),
+        pdf=None if pdf is None else str(pdf),
+        qr=None if request.qr is None else str(request.qr),
+    )
+
+
+def _issue_reasons(error: Error) -> list[dict[str, str]]:
+    reasons = reasons_of(error)
+    for item in reasons:
+        item.setdefault("field", "")
+    return reasons
+
+
+def issue(request: IssueRequest) -> Iterator[IssueResult]:
+    """One result per source, in order (signed in ``jobs`` processes)."""
+    if request.out_dir is not None:
+        files.make_directory(request.out_dir)
+    jobs = min(request.jobs, max(1, len(request.sources)))
+    yield from batch.run(_issue_one, request, request.sources, jobs)

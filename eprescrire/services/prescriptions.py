@@ -1,0 +1,313 @@
+"""What happens to a prescription after it is issued: ``cancel``, ``consent`` and ``status``
+(the pharmacy's view, and the prescriber's, which the patient's opposition narrows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eprescrire import cancellation, files
+from eprescrire.dispensing import (
+    Presented,
+    Refused,
+    State,
+    check_rpps,
+    record_cancellation,
+    recorded_prescription,
+    set_consent,
+    state_of,
+    view,
+)
+from eprescrire.errors import InputError, UsageError, VerificationError
+from eprescrire.keys import Credentials
+from eprescrire.ledger import Ledger
+from eprescrire.results import result
+from eprescrire.services.context import parse_id, signer_certificate
+from eprescrire.trust import TrustStore
+
+# --------------------------------------------------------------------------------------------
+# cancel
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """Cancel ``target``: a signed prescription's file, or its identifier if the ledger knows it.
+
+    With ``store``, a signed prescription is verified first and the ledger learns it; without,
+    the cancellation is kept with its signer and applies only to what that signer signed."""
+
+    target: str
+    reason: str
+    at: dt.datetime
+    store: TrustStore | None = None
+    out: Path | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            cancellation.check_reason(self.reason)
+        except ValueError as e:
+            raise UsageError(f"--reason: {e}") from e
+
+
+@dataclass(frozen=True)
+class CancelTarget:
+    """The prescription a cancellation is for, read (and verified) before anything is signed."""
+
+    request: CancelRequest
+    id: str
+    presented: Presented | None  # verified against the trust store
+    from_document: bool  # read from a signed file without a trust store
+
+    @property
+    def may_create_ledger(self) -> bool:
+        """A signed document may start a new ledger; an identifier alone may not."""
+        return self.presented is not None or self.from_document
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    input: str
+    id: str
+    recorded: tuple[int, ...]
+    notes: tuple[str, ...]
+    cancellation: dict[str, Any]
+    out: str | None
+
+    status = "cancelled"
+
+    def to_json(self) -> dict[str, Any]:
+        return result(
+            self.input,
+            self.status,
+            id=self.id,
+            recorded=list(self.recorded),
+            notes=list(self.notes),
+            cancellation=self.cancellation,
+            out=self.out,
+        )
+
+
+def prepare_cancel(request: CancelRequest) -> CancelTarget:
+    """Read the target: a signed prescription (verified with the trust store when there is
+    one) or an identifier. Raises InputError (unreadable, untrusted) or UsageError."""
+    from eprescrire import signing
+
+    path = Path(request.target)
+    if not path.is_file():
+        return CancelTarget(request, parse_id(request.target), None, False)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{request.target}: {e.strerror}") from e
+    if request.store is None:
+        try:
+            pid = signing.load_document(data).prescription.id
+        except VerificationError as e:
+            raise InputError(f"{request.target}: not a signed prescription ({e})") from e
+        return CancelTarget(request, pid, None, True)
+    verdict = signing.verify_document(request.target, data, request.store, request.at)
+    if not verdict.authentic:
+        codes = ", ".join(r.code.value for r in verdict.reasons)
+        raise InputError(f"{request.target}: not a trusted signed prescription ({codes})")
+    assert verdict.prescription and verdict.token and verdict.signer
+    presented = Presented(
+        verdict.prescription,
+        verdict.token,
+        verdict.signer.kid,
+        signer_certificate(verdict, request.store, data),
+    )
+    return CancelTarget(request, verdict.prescription.id, presented, False)
+
+
+def cancel(target: CancelTarget, credentials: Credentials, ledger: Ledger) -> CancelResult:
+    """Sign a cancellation with the prescription's own key, record it, and write it to the
+    request's ``out``. Raises :class:`Refused` (``prescriber_mismatch``), InputError when the
+    ledger knows nothing of an identifier or ``out`` exists."""
+    request, pid = target.request, target.id
+    signed = cancellation.sign_cancellation(pid, request.reason, request.at, credentials)
+    if request.out is not None:
+        files.check_target(request.out)
+    if not target.may_create_ledger and not ledger.history(pid).known:
+        raise InputError(
+            f"the ledger has no record of prescription {pid}: give the signed document (rx.json)"
+        )
+    outcome = record_cancellation(ledger, signed, target.presented)
+    if request.out is not None:
+        files.create(request.out, signed.to_file_bytes(), mode=files.PRIVATE)
+    return CancelResult(
+        input=request.target,
+        id=pid,
+        recorded=tuple(r.seq for r in outcome.records if r.kind == "cancellation"),
+        notes=outcome.notes,
+        cancellation=signed.record_body() | {"certificate": None},
+        out=None if request.out is None else str(request.out),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# consent
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    """The patient opposes (``oppose``) or no longer opposes sharing dispensing data."""
+
+    identifier: str
+    oppose: bool
+    at: dt.datetime
+    pharmacist: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_id(self.identifier)
+        if self.pharmacist is not None:
+            check_rpps(self.pharmacist)
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    input: str
+    id: str
+    share_opposition: bool
+    recorded: tuple[int, ...]
+
+    status = "recorded"
+
+    def to_json(self) -> dict[str, Any]:
+        return result(
+            self.input,
+            self.status,
+            id=self.id,
+            share_opposition=self.share_opposition,
+            recorded=list(self.recorded),
+        )
+
+
+def consent(request: ConsentRequest, ledger: Ledger) -> ConsentResult:
+    """Record the patient's choice. Raises InputError when the ledger does not know the
+    prescription, UsageError for a mistyped identifier or RPPS."""
+    pid = parse_id(request.identifier)
+    rpps = None if request.pharmacist is None else check_rpps(request.pharmacist)
+    outcome = set_consent(ledger, pid, request.oppose, request.at, rpps)
+    return ConsentResult(
+        request.identifier, pid, request.oppose, tuple(r.seq for r in outcome.records)
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# status
+
+
+@dataclass(frozen=True)
+class StatusRequest:
+    """The dispensing state of one prescription; with ``prescriber``, the prescriber's view
+    (the credentials prove that their holder signed the prescription)."""
+
+    identifier: str
+    at: dt.datetime
+    prescriber: Credentials | None = None
+
+    def __post_init__(self) -> None:
+        parse_id(self.identifier)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    input: str
+    view: str  # "pharmacy" or "prescriber"
+    state: dict[str, Any]
+
+    status = "ok"
+
+    @property
+    def withheld(self) -> bool:
+        return "withheld" in self.state
+
+    def to_json(self) -> dict[str, Any]:
+        return result(self.input, self.status) | self.state | {"view": self.view}
+
+
+def refusal_json(identifier: str, pid: str | None, error: Refused) -> dict[str, Any]:
+    """The JSON result of a refused ``status --as-prescriber`` or ``cancel``."""
+    return result(identifier, "refused", error.to_json(), id=pid)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A prescription as the ledger knows it: the signed copy first seen, and its state."""
+
+    presented: Presented
+    state: State
+
+
+def recorded(identifier: str, ledger: Ledger) -> Recorded:
+    """What the ledger records about a prescription. Raises InputError when it knows nothing of
+    it (or its copy does not verify), UsageError for a mistyped identifier."""
+    pid = parse_id(identifier)
+    history = ledger.history(pid)
+    presented, problem = recorded_prescription(history)
+    if presented is None:
+        if problem:
+            raise InputError(problem)
+        pending = " (a cancellation is recorded for it)" if history.records else ""
+        raise InputError(f"the ledger has no record of prescription {pid}{pending}")
+    return Recorded(presented, state_of(presented.prescription, presented.kid, history))
+
+
+def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None) -> StatusResult:
+    """The state as the ledger records it (``known``, when already read). The prescriber's view
+    withholds whether, when and how much was dispensed when the patient opposed sharing it.
+    Raises InputError when the ledger does not know the prescription, :class:`Refused` when the
+    prescriber's credentials did not sign it."""
+    known = known or recorded(request.identifier, ledger)
+    details = True
+    if request.prescriber is not None:
+        prove_possession(request.prescriber, known.presented.certificate, known.presented.kid)
+        # What was dispensed is the patient's to share with the prescriber, or not.
+        details = not known.state.opposition
+    seen_by = "prescriber" if request.prescriber is not None else "pharmacy"
+    shown = view(known.state, request.at, details=details)
+    return StatusResult(request.identifier, seen_by, shown)
+
+
+def prove_possession(credentials: Credentials, certificate: Any, kid: str) -> None:
+    """Check that ``credentials`` hold the private key of the prescription's signer: sign a fresh
+    random challenge and verify it with the certificate the ledger recorded (or, when none was
+    recorded, with the credentials' certificate if its kid is the signer's kid).
+
+    On failure, raises :class:`Refused` (``prescriber_mismatch``)."""
+    import os
+
+    from eprescrire import jws
+    from eprescrire.dispensing import Code
+    from eprescrire.keys import kid_of
+
+    if certificate is None:
+        if kid_of(credentials.certificate) != kid:
+            raise Refused(Code.PRESCRIBER_MISMATCH, "this key did not sign the prescription")
+        certificate = credentials.certificate
+    challenge = b"eprescrire-status-challenge/1\x00" + os.urandom(32)
+    # The key may be on a token (ES256, PS256 or RS256): sign as a JWS, check with the record.
+    token = jws.sign(challenge, credentials.key, kid_of(credentials.certificate))
+    try:
+        jws.verify(jws.parse(token), certificate.public_key())
+    except VerificationError as e:
+        raise Refused(Code.PRESCRIBER_MISMATCH, "this key did not sign the prescription") from e
+
+
+__all__ = [
+    "CancelRequest",
+    "CancelResult",
+    "CancelTarget",
+    "ConsentRequest",
+    "ConsentResult",
+    "StatusRequest",
+    "StatusResult",
+    "cancel",
+    "consent",
+    "prepare_cancel",
+    "prove_possession",
+    "recorded",
+    "status",
+]

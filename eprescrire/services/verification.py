@@ -1,0 +1,103 @@
+"""Verify prescriptions (``verify``): verdicts for scans, PDFs, signed files and QR text,
+completed from the dispensing ledger when one is given."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from eprescrire import batch, rules
+from eprescrire.errors import Reason, UsageError
+from eprescrire.ledger import Ledger
+from eprescrire.services.context import check_engine
+from eprescrire.trust import TrustStore
+from eprescrire.verdict import ReasonItem, Verdict
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    """Inputs to verify (paths, or ``-`` for ``stdin``) against ``store`` at ``at``."""
+
+    inputs: tuple[str, ...]
+    store: TrustStore
+    at: dt.datetime
+    engine: str = "zxing"
+    ledger: Ledger | None = None
+    jobs: int = 1
+    stdin: bytes = b""
+
+    def __post_init__(self) -> None:
+        check_engine(self.engine)
+        if self.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+
+
+def _verify_one(request: VerifyRequest, name: str) -> list[Verdict]:
+    """Verdicts for one input (in a worker process or in-process)."""
+    from eprescrire import verifying
+
+    stdin = io.BytesIO(request.stdin) if name == "-" else None
+    return list(
+        verifying.verify_input(name, request.store, request.at, engine=request.engine, stdin=stdin)
+    )
+
+
+def verify(request: VerifyRequest) -> Iterator[tuple[Verdict, ...]]:
+    """The verdicts of each input, in order (an image may hold several codes); never raises
+    for bad input. With a ledger, each verdict is completed by :func:`annotate`."""
+    jobs = min(request.jobs, max(1, len(request.inputs)))
+    for verdicts in batch.run(_verify_one, request, request.inputs, jobs, chunksize=1):
+        if request.ledger is not None:
+            verdicts = [annotate(v, request.ledger, request.at) for v in verdicts]
+        yield tuple(verdicts)
+
+
+def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
+    """The verdict completed from the ledger (``verify --ledger``): its ``dispensing`` field
+    filled, rejected as ``cancelled`` or ``fully_dispensed``, and ``expired`` lifted for a
+    prescription first dispensed in time whose renewals are still due. Returns a new verdict."""
+    from eprescrire.dispensing import (
+        Presented,
+        Refused,
+        first_sight,
+        prescription_refusal,
+        state_of,
+        view,
+    )
+
+    if not verdict.authentic or verdict.id is None or verdict.signer is None:
+        return verdict
+    assert verdict.prescription is not None
+    reasons = list(verdict.reasons)
+    history = ledger.history(verdict.id)
+    if history.known:
+        try:
+            first_sight(
+                history, Presented(verdict.prescription, verdict.token or "", verdict.signer.kid)
+            )
+        except Refused as e:
+            reasons.append(ReasonItem(Reason.PRESCRIBER_MISMATCH, str(e)))
+            return dataclasses.replace(verdict, reasons=reasons)
+    state = state_of(verdict.prescription, verdict.signer.kid, history)
+    if state.cancellation is not None:
+        refusal = prescription_refusal(state, at)
+        assert refusal is not None
+        reasons.append(ReasonItem(Reason.CANCELLED, refusal.message))
+    elif state.fully_dispensed:
+        reasons.append(ReasonItem(Reason.FULLY_DISPENSED, "every line has been dispensed in full"))
+    elif state.first_dispensed_at is not None:
+        issued = verdict.prescription.issued_at
+        if rules.within_treatment(issued, at):
+            reasons = [r for r in reasons if r.code is not Reason.EXPIRED]
+        elif not any(r.code is Reason.EXPIRED for r in reasons):
+            deadline = rules.treatment_deadline(issued)
+            reasons.append(
+                ReasonItem(
+                    Reason.EXPIRED,
+                    f"the treatment period ended on {deadline.isoformat()} (12 months)",
+                )
+            )
+    return dataclasses.replace(verdict, reasons=reasons, dispensing=view(state, at))

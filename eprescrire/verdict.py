@@ -1,0 +1,108 @@
+"""The verdict of a verification: its status, reasons, and what may be shown of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eprescrire import model
+from eprescrire.errors import UNREADABLE_REASONS, ExitCode, Reason, VerificationError
+from eprescrire.results import reason
+
+Status = Literal["valid", "rejected", "unreadable"]
+#: Reasons that leave the prescription authentic: its content can be shown.
+AUTHENTIC_REASONS = frozenset(
+    {
+        Reason.EXPIRED,
+        Reason.NOT_YET_VALID,
+        Reason.CANCELLED,
+        Reason.FULLY_DISPENSED,
+        Reason.QUANTITY_EXCEEDED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class ReasonItem:
+    code: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Signer:
+    rpps: str | None
+    name: str
+    kid: str
+
+
+@dataclass
+class Verdict:
+    input: str
+    id: str | None = None
+    reasons: list[ReasonItem] = field(default_factory=list)
+    prescription: model.Prescription | None = None
+    signer: Signer | None = None
+    warnings: list[str] = field(default_factory=list)
+    dispensing: dict[str, Any] | None = None
+    token: str | None = None  # the verified compact JWS, when the signature held
+
+    @property
+    def status(self) -> Status:
+        if not self.reasons:
+            return "valid"
+        if all(r.code in UNREADABLE_REASONS for r in self.reasons):
+            return "unreadable"
+        return "rejected"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            "valid": ExitCode.OK,
+            "rejected": ExitCode.REJECTED,
+            "unreadable": ExitCode.UNREADABLE,
+        }[self.status]
+
+    @property
+    def authentic(self) -> bool:
+        """Signed by a trusted, unrevoked prescriber: the content may be shown."""
+        return self.prescription is not None and all(
+            r.code in AUTHENTIC_REASONS for r in self.reasons
+        )
+
+    def reject(self, code: Reason, message: str) -> None:
+        self.reasons.append(ReasonItem(code, message))
+
+    def to_json(self) -> dict[str, Any]:
+        # Identifier, signer and content come from the signed payload: shown only when it is
+        # authentic, never for a document signed by an untrusted or revoked key.
+        authentic = self.authentic
+        return {
+            "input": self.input,
+            "status": self.status,
+            "id": self.id if authentic else None,
+            "reasons": [reason(r.code, r.message) for r in self.reasons],
+            "prescription": (
+                model.to_payload(self.prescription) if authentic and self.prescription else None
+            ),
+            "signer": (
+                {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid}
+                if authentic and self.signer is not None
+                else None
+            ),
+            "dispensing": self.dispensing,
+            "warnings": self.warnings,
+        }
+
+
+def overall_exit(verdicts: list[Verdict]) -> ExitCode:
+    """SPEC §3 over several verdicts (:func:`eprescrire.results.batch_exit`)."""
+    from eprescrire.results import batch_exit
+
+    return batch_exit(v.exit_code for v in verdicts)
+
+
+def failed(source: str, error: VerificationError) -> Verdict:
+    verdict = Verdict(input=source)
+    assert error.reason is not None
+    verdict.reject(error.reason, str(error))
+    return verdict
