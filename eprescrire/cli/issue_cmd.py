@@ -62,7 +62,7 @@ def _sources(inputs: list[str]) -> list[tuple[str, Any]]:
 
 def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
-    from eprescrire import batch, model, signing
+    from eprescrire import batch, model, render, signing
 
     name, data = item
     options = batch.shared("issue")
@@ -76,16 +76,13 @@ def _issue_one(item: tuple[str, Any]) -> dict[str, Any]:
         target = out if out is not None else out_dir / f"{prescription.id}.json"
         _common.write_new(target, document.to_json_bytes())
         summary.update(status="issued", id=prescription.id, out=str(target))
+        printable = render.Printable(document)  # one QR encoding for the PDF and the image
         if options["pdf"] is not None or (options["with_pdf"] and out_dir is not None):
-            from eprescrire import render
-
             pdf_target = options["pdf"] or out_dir / f"{prescription.id}.pdf"
-            render.write_pdf(document, pdf_target, page=options["page"])
+            render.write_pdf(printable, pdf_target, page=options["page"])
             summary["pdf"] = str(pdf_target)
         if options["qr"] is not None:
-            from eprescrire import render
-
-            render.write_qr(document, options["qr"])
+            render.write_qr(printable, options["qr"])
             summary["qr"] = str(options["qr"])
     except ValidationError as e:
         summary.update(
