@@ -41,39 +41,41 @@ def test_matrix_is_segnos() -> None:
     assert chosen.matrix == expected and chosen.version == code.version
 
 
+def _pdf(draw: Any) -> bytes:
+    buffer = io.BytesIO()
+    canvas = pdfcanvas.Canvas(buffer, invariant=1)
+    draw(canvas)
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _one_rect_per_run(canvas: Any, chosen: symbol.QrSymbol, x: float, y: float) -> None:
+    """The QR drawn the plain way: a path with one rect() call per run of dark modules."""
+    module = chosen.module_mm * pdf_layout.mm
+    side = chosen.side_mm * pdf_layout.mm
+    n = chosen.modules
+    canvas.saveState()
+    canvas.setFillColor(pdf_layout.colors.white)
+    canvas.rect(x, y, side, side, stroke=0, fill=1)
+    canvas.setFillColor(pdf_layout.colors.black)
+    path = canvas.beginPath()
+    for r, c, length in chosen.runs:
+        top = y + (symbol.QUIET_ZONE + n - r) * module
+        path.rect(x + (symbol.QUIET_ZONE + c) * module, top - module, length * module, module)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
+
+
 def test_drawn_path_is_the_one_a_rect_per_run_draws(reference: signing.SignedDocument) -> None:
     """The QR path is written in one piece; it must be byte for byte what reportlab writes
     for a path with one rect() per run of dark modules."""
     printable = render.Printable(reference)
-    for page in render.PAGES:
+    for page, (x, y) in (("A5", (28.346456692913385, 62.7)), ("A4", (42.51968503937008, 81.3))):
         chosen = printable.symbol(page)
-        x, y = 28.346456692913385, 62.7
-
-        def pdf(draw: Any, chosen: symbol.QrSymbol = chosen) -> bytes:
-            buffer = io.BytesIO()
-            canvas = pdfcanvas.Canvas(buffer, invariant=1)
-            draw(canvas, chosen)
-            canvas.showPage()
-            canvas.save()
-            return buffer.getvalue()
-
-        def one_rect_per_run(canvas: Any, chosen: symbol.QrSymbol) -> None:
-            module = chosen.module_mm * pdf_layout.mm
-            side = chosen.side_mm * pdf_layout.mm
-            n = chosen.modules
-            canvas.saveState()
-            canvas.setFillColor(pdf_layout.colors.white)
-            canvas.rect(x, y, side, side, stroke=0, fill=1)
-            canvas.setFillColor(pdf_layout.colors.black)
-            path = canvas.beginPath()
-            for r, c, length in chosen.runs:
-                top = y + (symbol.QUIET_ZONE + n - r) * module
-                left = x + (symbol.QUIET_ZONE + c) * module
-                path.rect(left, top - module, length * module, module)
-            canvas.drawPath(path, stroke=0, fill=1)
-            canvas.restoreState()
-
-        assert pdf(lambda c, s: pdf_layout.draw_qr(c, s, x, y)) == pdf(one_rect_per_run), page
+        drawn = _pdf(lambda canvas, s=chosen, x=x, y=y: pdf_layout.draw_qr(canvas, s, x, y))
+        plain = _pdf(lambda canvas, s=chosen, x=x, y=y: _one_rect_per_run(canvas, s, x, y))
+        assert drawn == plain, page
 
 
 def test_a_document_is_encoded_once_for_every_output(
