@@ -14,7 +14,11 @@ project's layout engine (platypus paragraphs, per-page furniture, "n/N" numberin
 Run alone, it times ``eprescrire.render.pdf_bytes`` of the reference prescription against this
 page, in one process, rounds interleaved:
 
-    .venv/bin/python bench/bare_page.py [--rounds 30] [--page A5]
+    .venv/bin/python bench/bare_page.py [--rounds 30] [--page A5] [--tree DIR] [--no-accel]
+
+``--tree`` times the ``eprescrire`` of another checkout (e.g. ``git archive`` of an older
+commit unpacked in DIR); ``--no-accel`` blocks reportlab's C accelerator (rl-accel) for both
+pages, as on a machine without it.
 
 The QR text is computed once beforehand with the project (``qr.encode``): the baseline draws
 the same code, it does not make its content.
@@ -30,15 +34,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import reportlab
-import segno
-from reportlab.lib.units import mm
-from reportlab.lib.utils import simpleSplit
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen import canvas
-
 ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__" and "--no-accel" in sys.argv:
+    sys.modules["_rl_accel"] = None  # type: ignore[assignment]  # reportlab falls back to Python
+
+import reportlab  # noqa: E402
+import segno  # noqa: E402
+from reportlab.lib.units import mm  # noqa: E402
+from reportlab.lib.utils import simpleSplit  # noqa: E402
+from reportlab.pdfbase import pdfmetrics  # noqa: E402
+from reportlab.pdfbase.ttfonts import TTFont  # noqa: E402
+from reportlab.pdfgen import canvas  # noqa: E402
 
 PAGES = {"A5": (148 * mm, 210 * mm, 10 * mm, 8.0), "A4": (210 * mm, 297 * mm, 15 * mm, 10.0)}
 QR_BOX = {"A5": 50 * mm, "A4": 66 * mm}
@@ -142,13 +148,13 @@ def draw(lines: list[tuple[str, str]], qr_text: str, page: str = "A5") -> bytes:
     return buffer.getvalue()
 
 
-def reference_inputs() -> tuple[Any, list[tuple[str, str]], str]:
+def reference_inputs(tree: Path = ROOT) -> tuple[Any, list[tuple[str, str]], str]:
     """The reference prescription signed with the demo prescriber, and the bare page's inputs
     for it (its lines and its QR text)."""
     import datetime as dt
     import tomllib
 
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(tree))
     from eprescrire import keys, model, signing
 
     data = tomllib.loads((ROOT / "examples" / "reference.toml").read_text("utf-8"))
@@ -172,11 +178,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--page", choices=sorted(PAGES), default="A5")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="eprescrire checkout to time")
+    parser.add_argument("--no-accel", action="store_true", help="block rl-accel")
     args = parser.parse_args()
 
+    document, lines, text = reference_inputs(args.tree.resolve())
     from eprescrire import render
 
-    document, lines, text = reference_inputs()
     render.pdf_bytes(document, page=args.page)  # first call: imports and font registration
     error = make_code(text, args.page).error
     draw(lines, text, args.page)
@@ -194,6 +202,7 @@ def main() -> None:
         f"one {args.page} page of the reference prescription ({len(text)} QR characters, "
         f"level {error}), median of {args.rounds} interleaved rounds, reportlab accel: {accel}"
     )
+    print(f"eprescrire from {Path(render.__file__).resolve().parent}")
     print(f"{'bare page (reportlab canvas + segno, no eprescrire)':<56}{bare:>8.1f} ms")
     print(f"{'eprescrire.render.pdf_bytes':<56}{project:>8.1f} ms")
     print(f"ratio bare / pdf_bytes (speed of pdf_bytes vs the floor): {bare / project:.2f}")

@@ -106,6 +106,9 @@ def compare(before: Path, after: Path) -> int:
         box = f" in box {mask.getbbox()}" if changed else ""
         print(f"{name:<32} {one.size[0]}x{one.size[1]}  {changed} of {pixels} pixels differ{box}")
     print(f"{len(names)} images, {total} pixels compared, {differing} images with a difference")
+    pdfs = sorted(p.name for p in before.glob("*.pdf") if (after / p.name).exists())
+    same = [n for n in pdfs if (before / n).read_bytes() == (after / n).read_bytes()]
+    print(f"{len(pdfs)} PDF files in both, {len(same)} byte for byte identical")
     return 1 if differing else 0
 
 
