@@ -656,10 +656,12 @@ def encode(document: SignedDocument) -> str:
         token = jws.parse(document.token)
     except VerificationError as e:
         raise ValueError(f"the document's JWS is not usable: {e}") from e
-    text = encode_parts(document.prescription, token.kid, token.signature, token.alg)
-    if decode(text) != document.token:
+    # encode_parts decodes its own text and checks it rebuilds this very JWS; comparing that
+    # JWS with the document's token makes a second decode unnecessary.
+    payload = model.signed_bytes(document.prescription)
+    if jws.assemble(token.kid, payload, token.signature, token.alg) != document.token:
         raise ValueError("the document's JWS is not the canonical token of its prescription")
-    return text
+    return encode_parts(document.prescription, token.kid, token.signature, token.alg)
 
 
 def decode(text: str) -> str:

@@ -2,94 +2,104 @@
 
 Everything printed comes from ``document.prescription``, the content that was signed; the QR
 text is :func:`eprescrire.qr.encode` of the document. The PDF layout itself lives in
-:mod:`eprescrire.pdf_layout`; this module chooses the QR symbol and writes files.
+:mod:`eprescrire.pdf_layout` and the choice of the QR symbol (error level, module size) in
+:mod:`eprescrire.symbol`; this module puts them together and writes files.
 
-The QR symbol is chosen for print: error correction Q when the code still fits its box on the
-page with modules of at least :data:`MIN_MODULE_MM`, otherwise M (never lower), with the
-standard 4-module quiet zone. A code too large for M at the minimum module size still prints
-(its box grows) rather than shrinking the modules below what a 100 dpi scan can read.
+A document printed several ways (PDF on A5 and A4, PNG or SVG image) is encoded once: wrap it
+in :class:`Printable` and pass that to :func:`pdf_bytes`, :func:`write_pdf` and
+:func:`write_qr`, which also take the signed document itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from eprescrire.errors import InputError, UsageError
+from eprescrire.symbol import (
+    ERROR_LEVELS,
+    MAX_MODULE_MM,
+    MIN_MODULE_MM,
+    QR_BOX_MM,
+    QUIET_ZONE,
+    QrSymbol,
+    Symbols,
+    choose_symbol,
+)
+
+__all__ = [
+    "ERROR_LEVELS",
+    "IMAGE_KINDS",
+    "MAX_MODULE_MM",
+    "MAX_SCALE",
+    "MIN_MODULE_MM",
+    "PAGES",
+    "QR_BOX_MM",
+    "QUIET_ZONE",
+    "Printable",
+    "QrSymbol",
+    "choose_symbol",
+    "pdf_bytes",
+    "qr_text",
+    "write_pdf",
+    "write_qr",
+]
 
 #: Page sizes offered by ``--page``.
 PAGES = ("A5", "A4")
-#: Light modules around the symbol, as ISO/IEC 18004 requires.
-QUIET_ZONE = 4
-#: Smallest module printed; 0.5 mm is ~2 px at 100 dpi and still decodes from a clean scan.
-MIN_MODULE_MM = 0.5
-#: Larger modules only cost paper: beyond this, a bigger code does not scan better.
-MAX_MODULE_MM = 0.8
-#: Side of the square (quiet zone included) the code may take at the bottom-left of a page.
-QR_BOX_MM = {"A5": 50.0, "A4": 66.0}
-#: Error levels tried in order of preference; never below M.
-ERROR_LEVELS = ("Q", "M")
 #: Image formats of ``write_qr`` by file suffix.
 IMAGE_KINDS = {".png": "png", ".svg": "svg"}
 DEFAULT_SCALE = 5
 MAX_SCALE = 40
 
 
-@dataclass(frozen=True)
-class QrSymbol:
-    """A QR symbol ready to draw: its modules (quiet zone excluded) and printed module size."""
+class Printable:
+    """A signed document and its QR code, made once however many times it is printed.
 
-    text: str
-    error: str
-    version: int
-    matrix: tuple[tuple[bool, ...], ...]
-    module_mm: float
+    The QR text (with its round-trip check) is computed on first use, and each QR error level
+    is encoded at most once, then sized for the A5 page, the A4 page and the image.
+    """
+
+    def __init__(self, document: Any) -> None:
+        self.document = document
+        self._symbols: Symbols | None = None
+
+    @classmethod
+    def of(cls, document: Any) -> Printable:
+        """``document`` itself when it is already a :class:`Printable`, else a new one."""
+        return document if isinstance(document, Printable) else cls(document)
 
     @property
-    def modules(self) -> int:
-        """Modules per side, quiet zone excluded."""
-        return len(self.matrix)
+    def qr_text(self) -> str:
+        """The text carried by the QR code. On failure, raises :class:`InputError` (the
+        prescription cannot be carried exactly in a QR code)."""
+        return self.symbols.text
 
     @property
-    def side_mm(self) -> float:
-        """Printed side of the symbol with its quiet zone, in millimetres."""
-        return (self.modules + 2 * QUIET_ZONE) * self.module_mm
+    def symbols(self) -> Symbols:
+        if self._symbols is None:
+            self._symbols = Symbols(qr_text(self.document))
+        return self._symbols
+
+    def symbol(self, page: str) -> QrSymbol:
+        """The QR symbol printed on ``page`` (A5 or A4; the image is the A5 symbol)."""
+        return self.symbols.for_box(QR_BOX_MM[_page(page)])
 
 
 def qr_text(document: Any) -> str:
-    """The text carried by the document's QR code (alphanumeric, prefixed, Base45)."""
+    """The text carried by the document's QR code (alphanumeric, prefixed, Base45).
+
+    On failure, raises :class:`InputError` (the prescription cannot be carried exactly).
+    """
     from eprescrire import qr
 
-    text: str = qr.encode(document)
+    if isinstance(document, Printable):
+        return document.qr_text
+    try:
+        text: str = qr.encode(document)
+    except ValueError as e:
+        raise InputError(str(e)) from e
     return text
-
-
-def choose_symbol(text: str, box_mm: float) -> QrSymbol:
-    """The QR symbol for ``text`` printed in a square of ``box_mm`` (quiet zone included).
-
-    Takes the first of :data:`ERROR_LEVELS` whose modules stay >= :data:`MIN_MODULE_MM` in the
-    box, else M at the minimum module size. On failure (text beyond QR version 40 at level M),
-    raises :class:`InputError`.
-    """
-    import segno
-
-    fallback: QrSymbol | None = None
-    for error in ERROR_LEVELS:
-        try:
-            code = segno.make_qr(text, error=error, boost_error=False)
-        except segno.DataOverflowError:
-            continue
-        matrix = tuple(tuple(bool(v) for v in row) for row in code.matrix_iter(scale=1, border=0))
-        side = len(matrix) + 2 * QUIET_ZONE
-        module = min(MAX_MODULE_MM, box_mm / side)
-        symbol = QrSymbol(text, error, int(code.version), matrix, max(module, MIN_MODULE_MM))
-        if module >= MIN_MODULE_MM:
-            return symbol
-        fallback = symbol
-    if fallback is None:
-        raise InputError("the prescription is too large for a QR code")
-    return fallback
 
 
 def _page(page: str) -> str:
@@ -106,9 +116,9 @@ def pdf_bytes(document: Any, page: str = "A5") -> bytes:
     """
     from eprescrire import pdf_layout
 
+    printable = Printable.of(document)
     size = _page(page)
-    symbol = choose_symbol(qr_text(document), QR_BOX_MM[size])
-    return pdf_layout.build(document.prescription, symbol, size)
+    return pdf_layout.build(printable.document.prescription, printable.symbol(size), size)
 
 
 def write_pdf(document: Any, path: Path, page: str = "A5") -> None:
@@ -128,8 +138,6 @@ def write_qr(document: Any, path: Path, scale: int | None = None) -> None:
     """
     import io
 
-    import segno
-
     path = Path(path)
     kind = IMAGE_KINDS.get(path.suffix.lower())
     if kind is None:
@@ -138,8 +146,7 @@ def write_qr(document: Any, path: Path, scale: int | None = None) -> None:
         scale = DEFAULT_SCALE
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= MAX_SCALE:
         raise UsageError(f"--scale must be a whole number from 1 to {MAX_SCALE}")
-    symbol = choose_symbol(qr_text(document), QR_BOX_MM["A5"])
-    code = segno.make_qr(symbol.text, error=symbol.error, version=symbol.version, boost_error=False)
+    code = Printable.of(document).symbol("A5").code
     buffer = io.BytesIO()
     options: dict[str, Any] = {"kind": kind, "scale": scale, "border": QUIET_ZONE}
     if kind == "svg":

@@ -148,14 +148,15 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         pdf = request.pdf
         if pdf is None and request.with_pdf and out_dir is not None:
             pdf = out_dir / f"{ids.file_stem(prescription.id)}.pdf"
-        if pdf is not None:
-            from eprescrire.services.printing import write_pdf
+        if pdf is not None or request.qr is not None:
+            from eprescrire import render
+            from eprescrire.services.printing import write_pdf, write_qr
 
-            write_pdf(document, pdf, request.page)
-        if request.qr is not None:
-            from eprescrire.services.printing import write_qr
-
-            write_qr(document, request.qr)
+            printable = render.Printable(document)  # one QR encoding for the PDF and the image
+            if pdf is not None:
+                write_pdf(printable, pdf, request.page)
+            if request.qr is not None:
+                write_qr(printable, request.qr)
     except Error as e:
         return IssueResult(name, "invalid", e.exit_code, tuple(_issue_reasons(e)))
     except Exception as e:  # a bug on one input must not stop the others (nor a worker pool)
