@@ -52,10 +52,15 @@ def run(
     store = _output.open_trust(trust)
     when = _output.moment(at)
     book = None
+    unreachable = None
     if ledger is not None:
-        from eprescrire.ledger import open_ledger
+        from eprescrire.ledger import LedgerError, open_ledger
 
-        book = open_ledger(ledger, create=False)
+        try:
+            book = open_ledger(ledger, create=False)
+        except LedgerError as e:
+            # The signature verdict stands on its own; only the dispensing state is unknown.
+            unreachable = f"ledger unavailable, dispensing state unknown: {e}"
     batch.share(trust=store, verify={"at": when, "engine": engine, "stdin": stdin})
     verdicts = []
     with _output.progress(len(inputs), "Verifying", enabled=not json_output and not quiet) as step:
@@ -63,8 +68,15 @@ def run(
             for verdict in results:
                 if book is not None:
                     from eprescrire import dispensing
+                    from eprescrire.ledger import LedgerError
 
-                    dispensing.annotate(verdict, book, when)
+                    try:
+                        dispensing.annotate(verdict, book, when)
+                    except LedgerError as e:
+                        unreachable = f"ledger unavailable, dispensing state unknown: {e}"
+                        book = None
+                if unreachable is not None:
+                    verdict.warnings.append(unreachable)
                 verdicts.append(verdict)
                 if json_output:
                     _output.emit_json(verdict.to_json())
