@@ -35,8 +35,8 @@ from tests.postgres_support import Server, Site, issue, server
 RPPS = "10003456786"  # the demo prescriber
 PHARMACIST_A = "10000000007"
 PHARMACIST_B = "10000000015"
-FINESS_A = "750000001"
-FINESS_B = "750000002"
+FINESS_A = "750001232"
+FINESS_B = "750001240"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 FIVE = {
@@ -184,7 +184,9 @@ def _raw(url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(url, autocommit=False)
 
 
-def _append_sql(db: psycopg.Connection[Any], ledger_id: str, pid: str, kind: str, body: dict[str, Any]) -> None:
+def _append_sql(
+    db: psycopg.Connection[Any], ledger_id: str, pid: str, kind: str, body: dict[str, Any], actor: str | None = None
+) -> None:
     """Append one record by hand, correctly chained (so that only the rule under test fails)."""
     from eprescrire.ledger import chain
 
@@ -195,8 +197,8 @@ def _append_sql(db: psycopg.Connection[Any], ledger_id: str, pid: str, kind: str
     digest = chain.record_hash(prev, seq, kind, pid, at, text)
     db.execute(
         "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,"
-        " hash, request_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-        (pid, pos + 1, seq, kind, at, text, prev, digest, uuid.uuid4()),
+        " hash, request_id, actor) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s, coalesce(%s, session_user))",
+        (pid, pos + 1, seq, kind, at, text, prev, digest, uuid.uuid4(), actor),
     )
 
 
@@ -251,15 +253,6 @@ def test_database_refusals_for_each_role(
         "pharmacy records in another pharmacy's name": _refused(
             b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A))
         ),
-        "pharmacy forges the actor": _refused(
-            b_url,
-            lambda db: db.execute(
-                "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body,"
-                " prev_hash, hash, request_id, actor) VALUES (%s, 99, 1, 'consent', 'x', '{}',"
-                " repeat('0', 64), repeat('0', 64), gen_random_uuid(), %s)",
-                (pid, sites["a"].role),
-            ),
-        ),
         "dispensing beyond the prescribed total": _refused(
             b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 7, PHARMACIST_B, FINESS_B))
         ),
@@ -306,10 +299,21 @@ def test_database_refusals_for_each_role(
     assert "own name" in refusals["pharmacy records in another pharmacist's name"]
     assert "own name" in refusals["pharmacy records in another pharmacy's name"]
     assert "append-only" in refusals["administrator edits a record"]
-    # Nothing of the above was written: the chain is intact with its 3 records.
+    # A record claiming another site as its author is stored under its real author.
+    with _raw(b_url) as db:
+        consent = {"share_opposition": False, "at": "2026-03-02T10:00:00Z", "pharmacist": PHARMACIST_B}
+        _append_sql(db, ledger_id, pid, "consent", consent, actor=sites["a"].role)
+        db.commit()
+    with _raw(sites["auditor"].url) as db:
+        actors = db.execute(
+            "SELECT kind, actor FROM ledger.records WHERE prescription_id = %s ORDER BY pos", (pid,)
+        ).fetchall()
+    assert actors[-1] == ("consent", sites["b"].role)
+    assert actors[1] == ("dispensing", sites["a"].role)
+    # Nothing refused above was written: the chain is intact with its 4 records.
     with open_ledger(sites["auditor"].url) as auditor:
         report = auditor.verify()
-        assert report.ok and report.records == 3
+        assert report.ok and report.records == 4
 
 
 def test_prescriber_does_not_see_what_the_patient_opposed(
@@ -607,3 +611,108 @@ def test_schema_follows_citus_rules(ledger_url: str) -> None:
         for child, parent, _ckey, _pkey in foreign:
             # Allowed only to a reference table, or between distributed tables on the column.
             assert parent.split(".")[-1] in REFERENCE, (child, parent)
+
+
+# --------------------------------------------------------------------------------------------
+# Import from SQLite
+
+
+def test_import_sqlite_keeps_records_verifiable(
+    pg: Server, ledger_url: str, tmp_path: Path, five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+) -> None:
+    other = presented(issue_document(data=FIVE, now=NOW))
+    with open_ledger(str(tmp_path / "pharmacy.sqlite3")) as local:
+        d.dispense(local, five, d.Request(PHARMACIST_A, line=1, quantity=2), NOW)
+        d.dispense(local, other, d.Request(PHARMACIST_A, line=2, quantity=1), NOW)
+        d.set_consent(local, other.prescription.id, True, NOW, PHARMACIST_A)
+        with open_ledger(ledger_url) as shared:
+            assert postgres.import_sqlite(local, shared) == (5, 2)
+            assert postgres.import_sqlite(local, shared) == (0, 2)  # again: nothing twice
+            report = shared.verify()
+            assert report.ok, report
+            state = d.state_of(five.prescription, five.kid, shared.history(five.prescription.id))
+            assert state.lines[0].dispensed == 2
+            # The imported copy of the SQLite chain is checked too.
+            with _superuser(ledger_url) as db:
+                db.execute("UPDATE ledger.imported_records SET body = body || ' ' WHERE source_seq = 2")
+            report = shared.verify()
+            assert not report.ok and "imported ledger" in (report.problem or "")
+
+
+# --------------------------------------------------------------------------------------------
+# The command line against the shared ledger
+
+
+def test_cli_init_add_site_dispense_verify_import(
+    pg: Server, run_cli: Any, cli_env: dict[str, str], key_file: Path, tmp_path: Path,
+    demo_authority: keys.Credentials,
+) -> None:
+    from conftest import KEYS
+
+    admin = pg.url(pg.create_database())
+    try:
+        first = run_cli("ledger", "init", "--ledger", admin, "--json")
+        assert first.code == 0, first
+        assert json.loads(first.stdout)["schema"] == LATEST
+        assert "***" in json.loads(first.stdout)["ledger"]
+        again = run_cli("ledger", "init", "--ledger", admin)
+        assert again.code == 0 and "already at" in again.stderr + again.stdout
+        # A site from its certificate (client-certificate login).
+        pg.enable_tls(demo_authority.key, demo_authority.certificate, tmp_path / "tls")
+        database = admin.rsplit("/", 1)[1]
+        role = f"{database}_cli_a"
+        site_key, site_cert = issue(demo_authority.key, demo_authority.certificate, role)
+        pem = tmp_path / "site.pem"
+        from cryptography.hazmat.primitives import serialization
+
+        pem.write_bytes(site_cert.public_bytes(serialization.Encoding.PEM))
+        added = run_cli(
+            "ledger", "add-site", pem, "--kind", "pharmacy", "--finess", FINESS_A,
+            "--rpps", "10003456786", "--ledger", admin, "--json",
+        )
+        assert added.code == 0, added
+        site_url = pg.cert_url(database, role, site_key, site_cert)
+        b = pg.site(admin, "cli_b", "pharmacy", finess=FINESS_B)
+        rx = tmp_path / "rx.json"
+        assert run_cli("issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", rx, "-q").code == 0
+
+        def dispense(url: str, finess: str, *extra: Any) -> Any:
+            return run_cli(
+                "dispense", rx, "--trust", KEYS / "demo-trust", "--ledger", url,
+                "--pharmacist", "10003456786", "--pharmacy", finess, "--json", "-q", *extra,
+            )
+
+        done = dispense(site_url, FINESS_A, "--all")
+        assert done.code == 0, done
+        # Pharmacy B: the same paper is not dispensed again.
+        twice = dispense(b.url, FINESS_B, "--all")
+        assert twice.code == 1, twice
+        assert json.loads(twice.stdout)["status"] == "refused"
+        assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
+        # Unreachable: verify gives the offline verdict with a warning; dispense fails closed.
+        down = "postgresql://x:pw@127.0.0.1:9/none?connect_timeout=2"
+        offline = run_cli("verify", rx, "--trust", KEYS / "demo-trust", "--ledger", down, "--json")
+        assert offline.code == 0, offline
+        verdict = json.loads(offline.stdout)
+        assert verdict["status"] == "valid"
+        assert any("dispensing state unknown" in w for w in verdict["warnings"])
+        closed = dispense(down, FINESS_B, "--all")
+        assert closed.code == 4, closed
+        assert len(closed.stderr.strip().splitlines()) == 1 and "pw" not in closed.stderr
+        # A pharmacy's SQLite ledger moves in.
+        local = tmp_path / "local.sqlite3"
+        other = tmp_path / "rx2.json"
+        assert run_cli("issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", other, "-q").code == 0
+        assert run_cli(
+            "dispense", other, "--trust", KEYS / "demo-trust", "--ledger", local,
+            "--pharmacist", "10003456786", "--all", "-q",
+        ).code == 0
+        moved = run_cli("ledger", "import", local, "--ledger", admin, "--json")
+        assert moved.code == 0, moved
+        assert json.loads(moved.stdout)["prescriptions"] == 1
+        assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
+        status = run_cli("status", json.loads(other.read_text())["id"], "--ledger", admin, "--json")
+        assert status.code == 0, status
+    finally:
+        pg.drop(admin)

@@ -821,6 +821,9 @@ def ledger_import(
     from eprescrire import cancellation, dispensing
     from eprescrire.errors import VerificationError
 
+    if files and all(_is_sqlite_file(f) for f in files):
+        _import_ledgers(files, ledger, json_output, quiet)
+        return
     codes: set[ExitCode] = set()
     with _open(ledger, create=True) as handle:
         for file in files:
@@ -863,3 +866,125 @@ def ledger_import(
     # SPEC §3: 1 if any was rejected, else 3 if any was unreadable, else 0.
     worst = next((c for c in (ExitCode.REJECTED, ExitCode.UNREADABLE) if c in codes), ExitCode.OK)
     raise typer.Exit(int(worst))
+
+
+# --------------------------------------------------------------------------------------------
+# The shared ledger (PostgreSQL): init, add-site, importing a pharmacy's SQLite ledger
+
+
+def _shared_url(location: str | None) -> str:
+    from eprescrire import config
+
+    url = config.ledger_location(location)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError("--ledger: a shared ledger's postgresql:// URL is needed here")
+    return url
+
+
+@ledger_app.command("init")
+def ledger_init(
+    ledger: str | None = _common.LEDGER_OPTION,
+    json_output: bool = _common.JSON_OPTION,
+    quiet: bool = _common.QUIET_OPTION,
+    verbose: bool = _common.VERBOSE_OPTION,
+) -> None:
+    """Create or upgrade a shared ledger's schema, group roles and grants (as its administrator)."""
+    from eprescrire.ledger import postgres
+
+    url = _shared_url(ledger)
+    before, after, ledger_id = postgres.initialise(url)
+    result = {
+        "ledger": postgres.redact(url),
+        "id": ledger_id,
+        "schema_before": before,
+        "schema": after,
+    }
+    if json_output:
+        _common.emit_json(result)
+    if not quiet:
+        what = "already at" if before == after else f"upgraded from {before} to"
+        _out(json_output).print(f"Shared ledger {ledger_id}: schema {what} version {after}")
+
+
+@ledger_app.command("add-site")
+def ledger_add_site(
+    certificate: Path = typer.Argument(
+        ..., help="The site's (or person's) certificate, PEM or DER; its common name is the role."
+    ),
+    kind: str = typer.Option(..., "--kind", help="pharmacy, prescriber or auditor."),
+    finess: str | None = typer.Option(None, "--finess", help="The pharmacy's FINESS number."),
+    rpps: str | None = typer.Option(
+        None, "--rpps", help="The person's RPPS (a pharmacist's; a prescriber's is read from the certificate)."
+    ),
+    ledger: str | None = _common.LEDGER_OPTION,
+    json_output: bool = _common.JSON_OPTION,
+    quiet: bool = _common.QUIET_OPTION,
+    verbose: bool = _common.VERBOSE_OPTION,
+) -> None:
+    """Add a site to a shared ledger: its login role (client-certificate authentication) in the
+    group of its kind, and its identity, which the database checks on every record it writes."""
+    from cryptography import x509
+
+    from eprescrire import dispensing
+    from eprescrire.ledger import postgres
+
+    url = _shared_url(ledger)
+    if kind not in ("pharmacy", "prescriber", "auditor"):
+        raise UsageError("--kind must be pharmacy, prescriber or auditor")
+    if finess is not None:
+        finess = dispensing.check_finess(finess)
+    if rpps is not None:
+        rpps = dispensing.check_rpps(rpps)
+    try:
+        data = certificate.read_bytes()
+    except OSError as e:
+        raise InputError(f"{certificate}: {e.strerror}") from e
+    try:
+        cert = (
+            x509.load_pem_x509_certificate(data)
+            if data.lstrip().startswith(b"-----")
+            else x509.load_der_x509_certificate(data)
+        )
+    except ValueError as e:
+        raise InputError(f"{certificate}: not an X.509 certificate") from e
+    try:
+        role = postgres.add_site(url, cert, kind, finess=finess, rpps=rpps)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if json_output:
+        _common.emit_json({"role": role, "kind": kind, "finess": finess, "rpps": rpps})
+    if not quiet:
+        _out(json_output).print(f"Site {role} added ({kind})")
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _import_ledgers(files: list[Path], ledger: str | None, json_output: bool, quiet: bool) -> None:
+    """Move pharmacies' SQLite ledgers into the shared ledger, keeping them verifiable."""
+    from eprescrire.ledger import open_ledger, postgres
+
+    url = _shared_url(ledger)
+    with open_ledger(url, create=False) as target:
+        assert isinstance(target, postgres.PostgresLedger)
+        for file in files:
+            with open_ledger(str(file), create=False) as source:
+                appended, prescriptions = postgres.import_sqlite(source, target)
+                result = {
+                    "input": str(file),
+                    "status": "imported",
+                    "source_ledger": source.ledger_id,
+                    "records": appended,
+                    "prescriptions": prescriptions,
+                }
+            if json_output:
+                _common.emit_json(result)
+            if not quiet:
+                _out(json_output).print(
+                    f"[bold green]IMPORTED[/] {file}: {appended} record(s), {prescriptions} prescription(s)"
+                )

@@ -230,9 +230,16 @@ class PostgresLedger(Ledger):
     # ------------------------------------------------------------------------- writing
 
     def update(
-        self, prescription_id: str, change: Change, *, now: dt.datetime | None = None
+        self,
+        prescription_id: str,
+        change: Change,
+        *,
+        now: dt.datetime | None = None,
+        request: uuid.UUID | None = None,
     ) -> tuple[Record, ...]:
-        request = uuid.uuid4()
+        """As :meth:`Ledger.update`; ``request`` (random by default) identifies the write: a
+        request already committed is not written again (its records are not returned)."""
+        request = request or uuid.uuid4()
         psycopg = self._psycopg
         written: list[Record] = []
         committing = False
@@ -244,6 +251,11 @@ class PostgresLedger(Ledger):
                 "SELECT pos, hash FROM ledger.begin_update(%s)", (prescription_id,)
             ).fetchone()
             pos, prev = int(head[0]), str(head[1])
+            if db.execute(
+                "SELECT ledger.request_done(%s, %s)", (prescription_id, request)
+            ).fetchone()[0]:
+                db.execute("ROLLBACK")
+                return ()
             history = self.history(prescription_id)
             new = list(change(history))
             if new:
@@ -425,6 +437,7 @@ class PostgresLedger(Ledger):
                         problems.append(
                             (int(s or 0), f"prescription {pid}'s records are missing (its chain head is at position {n})")
                         )
+                problems.extend(self._verify_imported())
         except self._psycopg.Error as e:
             return ChainReport(0, 0, None, [f"cannot read the records: {_one_line(e)}"], None, None)
         root = None
@@ -442,6 +455,28 @@ class PostgresLedger(Ledger):
             first_bad=None if first is None else first[0],
             problem=None if first is None else first[1],
         )
+
+    def _verify_imported(self) -> list[tuple[int, str]]:
+        """Each imported SQLite ledger's own chain, as it was when imported."""
+        problems: list[tuple[int, str]] = []
+        for source, records, head_seq, head_hash in self._db.execute(
+            "SELECT source_ledger, records, head_seq, head_hash FROM ledger.imported_ledgers"
+        ).fetchall():
+            rows = self._db.execute(
+                "SELECT source_seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
+                " FROM ledger.imported_records WHERE source_ledger = %s ORDER BY source_seq",
+                (source,),
+            ).fetchall()
+            count, last, problem = chain.check(
+                [(int(r[0]), *r[1:]) for r in rows], str(source), KINDS
+            )
+            if problem is not None:
+                problems.append((0, f"imported ledger {source}: {problem.message}"))
+            elif count != records or last != head_hash:
+                problems.append(
+                    (0, f"imported ledger {source}: records missing (head {head_seq} of {records})")
+                )
+        return problems
 
     # ------------------------------------------------------------------------- checkpoints
 
@@ -640,3 +675,80 @@ def add_site(
     finally:
         db.close()
     return name
+
+
+def import_sqlite(source: Ledger, target: PostgresLedger) -> tuple[int, int]:
+    """Move an SQLite ledger into the shared one (as its administrator).
+
+    The source's records are kept verbatim in ``ledger.imported_records`` (its own hash chain
+    stays verifiable by ``ledger verify``) and appended, with the same kinds and bodies, to the
+    prescriptions' chains, where the database's rules apply. Each prescription is one
+    transaction with a request identifier derived from the source ledger and the prescription,
+    so an interrupted import can be run again without recording anything twice. A prescription
+    the shared ledger already holds under another content is refused (nothing of it appended).
+    Returns (records appended, prescriptions)."""
+    report = source.verify()
+    if not report.ok:
+        raise LedgerError(
+            f"refusing to import a damaged ledger: record {report.first_bad}: {report.problem}"
+        )
+    rows = list(source.records())
+    psycopg = target._psycopg
+    db = target._db
+    try:
+        with db.transaction():
+            done = db.execute(
+                "SELECT records FROM ledger.imported_ledgers WHERE source_ledger = %s",
+                (source.ledger_id,),
+            ).fetchone()
+            if done is None:
+                db.execute(
+                    "INSERT INTO ledger.imported_ledgers (source_ledger, records, head_seq, head_hash)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (source.ledger_id, len(rows), report.head_seq, report.head_hash),
+                )
+                with db.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO ledger.imported_records (prescription_id, source_ledger,"
+                        " source_seq, kind, recorded_at, body, prev_hash, hash)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                r.prescription_id,
+                                source.ledger_id,
+                                r.seq,
+                                r.kind,
+                                r.recorded_at,
+                                chain.body_text(r.body),
+                                r.prev_hash,
+                                r.hash,
+                            )
+                            for r in rows
+                        ],
+                    )
+    except psycopg.Error as e:
+        raise target._fail("cannot import into the ledger", e) from e
+    by_prescription: dict[str, list[Record]] = {}
+    for r in rows:
+        by_prescription.setdefault(r.prescription_id, []).append(r)
+    appended = 0
+    for pid, records in by_prescription.items():
+        from eprescrire.ledger.interface import NewRecord
+
+        def change(history: History, records: list[Record] = records) -> list[NewRecord]:
+            known = [r.body for r in history.of_kind("prescription")]
+            new = []
+            for r in records:
+                if r.kind == "prescription" and known:
+                    if known[0] != r.body:
+                        raise LedgerError(
+                            f"prescription {r.prescription_id} is already in the shared ledger "
+                            "with another content; not imported"
+                        )
+                    continue
+                new.append(NewRecord(r.kind, r.body))  # type: ignore[arg-type]
+            return new
+
+        request = uuid.uuid5(uuid.NAMESPACE_URL, f"eprescrire-import:{source.ledger_id}/{pid}")
+        appended += len(target.update(pid, change, request=request))
+    return appended, len(by_prescription)

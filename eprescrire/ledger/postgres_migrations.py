@@ -42,8 +42,15 @@ GROUP_ROLES = (
 )
 
 # Tables and how Citus would place them (docs/scaling.md).
-DISTRIBUTED = ("records", "chain_heads", "prescriptions", "requests", "checkpoint_leaves")
-REFERENCE = ("sites", "meta", "schema_migrations", "checkpoints")
+DISTRIBUTED = (
+    "records",
+    "chain_heads",
+    "prescriptions",
+    "requests",
+    "checkpoint_leaves",
+    "imported_records",
+)
+REFERENCE = ("sites", "meta", "schema_migrations", "checkpoints", "imported_ledgers")
 DISTRIBUTION_COLUMN = "prescription_id"
 
 
@@ -150,6 +157,27 @@ CREATE TABLE ledger.checkpoint_leaves (
     pos integer NOT NULL,
     hash text NOT NULL,
     PRIMARY KEY (prescription_id, root)
+);
+
+-- SQLite ledgers moved in (`ledger import`): their records verbatim, so that their own hash
+-- chain stays verifiable, beside the copies appended to the prescriptions' chains.
+CREATE TABLE ledger.imported_ledgers (
+    source_ledger text PRIMARY KEY,
+    records bigint NOT NULL,
+    head_seq bigint NOT NULL,
+    head_hash text,
+    imported_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE ledger.imported_records (
+    prescription_id text NOT NULL,
+    source_ledger text NOT NULL,
+    source_seq bigint NOT NULL,
+    kind text NOT NULL,
+    recorded_at text NOT NULL,
+    body text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL,
+    PRIMARY KEY (prescription_id, source_ledger, source_seq)
 );
 
 -- ---------------------------------------------------------------------------------------------
@@ -396,6 +424,8 @@ CREATE TRIGGER prescriptions_no_update BEFORE UPDATE OR DELETE ON ledger.prescri
     FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
 CREATE TRIGGER prescriptions_no_truncate BEFORE TRUNCATE ON ledger.prescriptions
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
+CREATE TRIGGER imported_no_update BEFORE UPDATE OR DELETE ON ledger.imported_records
+    FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
 CREATE TRIGGER requests_no_update BEFORE UPDATE OR DELETE ON ledger.requests
     FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
 
@@ -447,7 +477,8 @@ GRANT EXECUTE ON FUNCTION ledger.begin_update(text), ledger.history(text),
     ledger.request_done(text, uuid), ledger.genesis(text), ledger.is_admin()
     TO eprescrire_pharmacy, eprescrire_prescriber, eprescrire_auditor;
 GRANT SELECT ON ledger.records, ledger.chain_heads, ledger.checkpoints,
-    ledger.checkpoint_leaves, ledger.sites TO eprescrire_auditor;
+    ledger.checkpoint_leaves, ledger.sites, ledger.imported_ledgers, ledger.imported_records
+    TO eprescrire_auditor;
 GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ledger TO eprescrire_admin;
 GRANT UPDATE ON ledger.chain_heads TO eprescrire_admin;
 GRANT UPDATE, DELETE ON ledger.sites TO eprescrire_admin;
