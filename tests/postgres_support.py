@@ -133,7 +133,9 @@ class Server:
 
     # --------------------------------------------------------------------------------- TLS
 
-    def enable_tls(self, authority_key: Any, authority_cert: x509.Certificate, workdir: Path) -> None:
+    def enable_tls(
+        self, authority_key: Any, authority_cert: x509.Certificate, workdir: Path
+    ) -> None:
         """Serve TLS with a certificate from ``authority`` and trust it for client certificates
         (``ssl_ca_file``), then reload the server."""
         self.authority = (authority_key, authority_cert)

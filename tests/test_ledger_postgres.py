@@ -20,9 +20,8 @@ import pytest
 from eprescrire import dispensing as d
 from eprescrire import keys, signing
 from eprescrire.keys import kid_of
-from eprescrire.ledger import LedgerError, open_ledger
+from eprescrire.ledger import LedgerError, open_ledger, postgres
 from eprescrire.ledger import checkpoint as checkpoints
-from eprescrire.ledger import postgres
 from eprescrire.ledger.postgres import PostgresLedger
 from eprescrire.ledger.postgres_migrations import (
     DISTRIBUTED,
@@ -48,7 +47,12 @@ FIVE = {
     },
     "patient": {"family_name": "Durand", "given_name": "Louise", "birth_date": "1956-03-14"},
     "lines": [
-        {"label": "PARACÉTAMOL 1 g", "posology": "1 à 3 par jour", "duration_days": 10, "quantity": 5},
+        {
+            "label": "PARACÉTAMOL 1 g",
+            "posology": "1 à 3 par jour",
+            "duration_days": 10,
+            "quantity": 5,
+        },
         {"label": "AMLODIPINE 5 mg", "posology": "1 le matin", "duration_days": 30, "quantity": 1},
     ],
 }
@@ -185,7 +189,12 @@ def _raw(url: str) -> psycopg.Connection[Any]:
 
 
 def _append_sql(
-    db: psycopg.Connection[Any], ledger_id: str, pid: str, kind: str, body: dict[str, Any], actor: str | None = None
+    db: psycopg.Connection[Any],
+    ledger_id: str,
+    pid: str,
+    kind: str,
+    body: dict[str, Any],
+    actor: str | None = None,
 ) -> None:
     """Append one record by hand, correctly chained (so that only the rule under test fails)."""
     from eprescrire.ledger import chain
@@ -237,10 +246,14 @@ def test_database_refusals_for_each_role(
         ledger_id = a.ledger_id
     a_url, b_url = sites["a"].url, sites["b"].url
     refusals = {
-        "pharmacy UPDATE": _refused(a_url, lambda db: db.execute("UPDATE ledger.records SET body = body")),
+        "pharmacy UPDATE": _refused(
+            a_url, lambda db: db.execute("UPDATE ledger.records SET body = body")
+        ),
         "pharmacy DELETE": _refused(a_url, lambda db: db.execute("DELETE FROM ledger.records")),
         "pharmacy TRUNCATE": _refused(a_url, lambda db: db.execute("TRUNCATE ledger.records")),
-        "pharmacy lists records": _refused(a_url, lambda db: db.execute("SELECT * FROM ledger.records")),
+        "pharmacy lists records": _refused(
+            a_url, lambda db: db.execute("SELECT * FROM ledger.records")
+        ),
         "pharmacy lists prescriptions": _refused(
             a_url, lambda db: db.execute("SELECT * FROM ledger.prescriptions")
         ),
@@ -248,19 +261,32 @@ def test_database_refusals_for_each_role(
             a_url, lambda db: db.execute("UPDATE ledger.chain_heads SET pos = 0")
         ),
         "pharmacy records in another pharmacist's name": _refused(
-            a_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A))
+            a_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A)
+            ),
         ),
         "pharmacy records in another pharmacy's name": _refused(
-            b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A))
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A)
+            ),
         ),
         "dispensing beyond the prescribed total": _refused(
-            b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 7, PHARMACIST_B, FINESS_B))
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 7, PHARMACIST_B, FINESS_B)
+            ),
         ),
         "dispensing of a line that does not exist": _refused(
-            b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(3, 1, PHARMACIST_B, FINESS_B))
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(3, 1, PHARMACIST_B, FINESS_B)
+            ),
         ),
         "prescriber reads another prescriber's prescription": _refused(
-            sites["other_doctor"].url, lambda db: db.execute("SELECT * FROM ledger.history(%s)", (pid,))
+            sites["other_doctor"].url,
+            lambda db: db.execute("SELECT * FROM ledger.history(%s)", (pid,)),
         ),
         "prescriber lists records": _refused(
             sites["doctor"].url, lambda db: db.execute("SELECT * FROM ledger.records")
@@ -273,7 +299,9 @@ def test_database_refusals_for_each_role(
             sites["auditor"].url,
             lambda db: _append_sql(db, ledger_id, pid, "consent", {"share_opposition": True}),
         ),
-        "auditor deletes": _refused(sites["auditor"].url, lambda db: db.execute("DELETE FROM ledger.records")),
+        "auditor deletes": _refused(
+            sites["auditor"].url, lambda db: db.execute("DELETE FROM ledger.records")
+        ),
         "administrator edits a record": _refused(
             ledger_url, lambda db: db.execute("UPDATE ledger.records SET body = body")
         ),
@@ -287,21 +315,29 @@ def test_database_refusals_for_each_role(
         _append_sql(db, ledger_id, pid, "cancellation", cancel_body)
         db.commit()
     refusals["dispensing after a cancellation"] = _refused(
-        b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(2, 1, PHARMACIST_B, FINESS_B))
+        b_url,
+        lambda db: _append_sql(
+            db, ledger_id, pid, "dispensing", _dispensing(2, 1, PHARMACIST_B, FINESS_B)
+        ),
     )
     print(json.dumps(refusals, indent=1, ensure_ascii=False))  # the list in the docs
     for what, error in refusals.items():
         assert error.split(":")[0] in {"42501", "23514", "22023", "40001", "23503"}, (what, error)
-    assert "total" in refusals["dispensing beyond the prescribed total"] or "prescribed" in refusals[
-        "dispensing beyond the prescribed total"
-    ]
+    assert (
+        "total" in refusals["dispensing beyond the prescribed total"]
+        or "prescribed" in refusals["dispensing beyond the prescribed total"]
+    )
     assert "cancelled" in refusals["dispensing after a cancellation"]
     assert "own name" in refusals["pharmacy records in another pharmacist's name"]
     assert "own name" in refusals["pharmacy records in another pharmacy's name"]
     assert "append-only" in refusals["administrator edits a record"]
     # A record claiming another site as its author is stored under its real author.
     with _raw(b_url) as db:
-        consent = {"share_opposition": False, "at": "2026-03-02T10:00:00Z", "pharmacist": PHARMACIST_B}
+        consent = {
+            "share_opposition": False,
+            "at": "2026-03-02T10:00:00Z",
+            "pharmacist": PHARMACIST_B,
+        }
         _append_sql(db, ledger_id, pid, "consent", consent, actor=sites["a"].role)
         db.commit()
     with _raw(sites["auditor"].url) as db:
@@ -383,7 +419,9 @@ def test_one_open_transaction_does_not_block_another_prescription(
 def _race(url: str, document: d.Presented, pharmacist: str, pharmacy: str, results: Any) -> None:
     try:
         with open_ledger(url) as ledger:
-            d.dispense(ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=pharmacy), NOW)
+            d.dispense(
+                ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=pharmacy), NOW
+            )
         results.put("ok")
     except d.Refused:
         results.put("refused")
@@ -391,7 +429,9 @@ def _race(url: str, document: d.Presented, pharmacist: str, pharmacy: str, resul
         results.put(f"error: {e}")
 
 
-def test_concurrent_sites_dispense_exactly_the_total(sites: dict[str, Site], five: d.Presented) -> None:
+def test_concurrent_sites_dispense_exactly_the_total(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
     procs = [
@@ -539,7 +579,8 @@ def test_checkpoint_merkle_root_detects_truncation(
     # Cut the tail of the chain *and* its head row, so that the chains alone look complete.
     with _superuser(ledger_url) as db:
         db.execute(
-            "DELETE FROM ledger.records WHERE prescription_id = %s AND pos >= 3", (five.prescription.id,)
+            "DELETE FROM ledger.records WHERE prescription_id = %s AND pos >= 3",
+            (five.prescription.id,),
         )
         db.execute(
             "UPDATE ledger.chain_heads h SET pos = r.pos, seq = r.seq, hash = r.hash FROM ledger.records r"
@@ -562,7 +603,10 @@ def test_site_logs_in_with_its_certificate(
     database = ledger_url.rsplit("/", 1)[1]
     role = f"{database}_cert_a"
     key, certificate = issue(demo_authority.key, demo_authority.certificate, role)
-    assert postgres.add_site(ledger_url, certificate, "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A) == role
+    assert (
+        postgres.add_site(ledger_url, certificate, "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        == role
+    )
     url = pg.cert_url(database, role, key, certificate)
     with open_ledger(url) as a:
         d.dispense(a, five, request_a(line=1, quantity=1), NOW)
@@ -585,7 +629,8 @@ def test_site_logs_in_with_its_certificate(
 def test_schema_follows_citus_rules(ledger_url: str) -> None:
     with psycopg.connect(ledger_url) as db:
         tables = {
-            r[0] for r in db.execute(
+            r[0]
+            for r in db.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = 'ledger' AND c.relkind = 'r'"
             ).fetchall()
@@ -603,7 +648,9 @@ def test_schema_follows_citus_rules(ledger_url: str) -> None:
             ).fetchall()
             assert keys_, f"{table} has no primary key"
             for index, columns in keys_:
-                assert DISTRIBUTION_COLUMN in columns, f"{table}.{index} lacks {DISTRIBUTION_COLUMN}"
+                assert DISTRIBUTION_COLUMN in columns, (
+                    f"{table}.{index} lacks {DISTRIBUTION_COLUMN}"
+                )
         foreign = db.execute(
             "SELECT conrelid::regclass::text, confrelid::regclass::text, conkey, confkey"
             " FROM pg_constraint WHERE contype = 'f' AND connamespace = 'ledger'::regnamespace"
@@ -618,7 +665,10 @@ def test_schema_follows_citus_rules(ledger_url: str) -> None:
 
 
 def test_import_sqlite_keeps_records_verifiable(
-    pg: Server, ledger_url: str, tmp_path: Path, five: d.Presented,
+    pg: Server,
+    ledger_url: str,
+    tmp_path: Path,
+    five: d.Presented,
     issue_document: Callable[..., signing.SignedDocument],
 ) -> None:
     other = presented(issue_document(data=FIVE, now=NOW))
@@ -635,7 +685,9 @@ def test_import_sqlite_keeps_records_verifiable(
             assert state.lines[0].dispensed == 2
             # The imported copy of the SQLite chain is checked too.
             with _superuser(ledger_url) as db:
-                db.execute("UPDATE ledger.imported_records SET body = body || ' ' WHERE source_seq = 2")
+                db.execute(
+                    "UPDATE ledger.imported_records SET body = body || ' ' WHERE source_seq = 2"
+                )
             report = shared.verify()
             assert not report.ok and "imported ledger" in (report.problem or "")
 
@@ -645,7 +697,11 @@ def test_import_sqlite_keeps_records_verifiable(
 
 
 def test_cli_init_add_site_dispense_verify_import(
-    pg: Server, run_cli: Any, cli_env: dict[str, str], key_file: Path, tmp_path: Path,
+    pg: Server,
+    run_cli: Any,
+    cli_env: dict[str, str],
+    key_file: Path,
+    tmp_path: Path,
     demo_authority: keys.Credentials,
 ) -> None:
     from conftest import KEYS
@@ -668,19 +724,51 @@ def test_cli_init_add_site_dispense_verify_import(
 
         pem.write_bytes(site_cert.public_bytes(serialization.Encoding.PEM))
         added = run_cli(
-            "ledger", "add-site", pem, "--kind", "pharmacy", "--finess", FINESS_A,
-            "--rpps", "10003456786", "--ledger", admin, "--json",
+            "ledger",
+            "add-site",
+            pem,
+            "--kind",
+            "pharmacy",
+            "--finess",
+            FINESS_A,
+            "--rpps",
+            "10003456786",
+            "--ledger",
+            admin,
+            "--json",
         )
         assert added.code == 0, added
         site_url = pg.cert_url(database, role, site_key, site_cert)
         b = pg.site(admin, "cli_b", "pharmacy", finess=FINESS_B)
         rx = tmp_path / "rx.json"
-        assert run_cli("issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", rx, "-q").code == 0
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                rx,
+                "-q",
+            ).code
+            == 0
+        )
 
         def dispense(url: str, finess: str, *extra: Any) -> Any:
             return run_cli(
-                "dispense", rx, "--trust", KEYS / "demo-trust", "--ledger", url,
-                "--pharmacist", "10003456786", "--pharmacy", finess, "--json", "-q", *extra,
+                "dispense",
+                rx,
+                "--trust",
+                KEYS / "demo-trust",
+                "--ledger",
+                url,
+                "--pharmacist",
+                "10003456786",
+                "--pharmacy",
+                finess,
+                "--json",
+                "-q",
+                *extra,
             )
 
         done = dispense(site_url, FINESS_A, "--all")
@@ -703,11 +791,33 @@ def test_cli_init_add_site_dispense_verify_import(
         # A pharmacy's SQLite ledger moves in.
         local = tmp_path / "local.sqlite3"
         other = tmp_path / "rx2.json"
-        assert run_cli("issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", other, "-q").code == 0
-        assert run_cli(
-            "dispense", other, "--trust", KEYS / "demo-trust", "--ledger", local,
-            "--pharmacist", "10003456786", "--all", "-q",
-        ).code == 0
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                other,
+                "-q",
+            ).code
+            == 0
+        )
+        assert (
+            run_cli(
+                "dispense",
+                other,
+                "--trust",
+                KEYS / "demo-trust",
+                "--ledger",
+                local,
+                "--pharmacist",
+                "10003456786",
+                "--all",
+                "-q",
+            ).code
+            == 0
+        )
         moved = run_cli("ledger", "import", local, "--ledger", admin, "--json")
         assert moved.code == 0, moved
         assert json.loads(moved.stdout)["prescriptions"] == 1
@@ -716,3 +826,58 @@ def test_cli_init_add_site_dispense_verify_import(
         assert status.code == 0, status
     finally:
         pg.drop(admin)
+
+
+# --------------------------------------------------------------------------------------------
+# The stateful (Hypothesis) ledger model, on PostgreSQL
+
+
+def _stateful_ledger_url() -> str:
+    global _STATEFUL_URL
+    if _STATEFUL_URL is None:
+        _STATEFUL_URL = server().fresh_ledger()
+    return _STATEFUL_URL
+
+
+_STATEFUL_URL: str | None = None
+
+
+def _postgres_machine() -> Any:
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import initialize
+    from test_ledger_stateful import ISSUED, LedgerMachine, _document
+
+    class PostgresLedgerMachine(LedgerMachine):  # type: ignore[misc, valid-type]
+        @initialize()
+        def start(self) -> None:
+            self.directory = ""
+            self.ledger = open_ledger(_stateful_ledger_url())
+            self.document = _document()
+            self.clock = ISSUED
+            self.cancelled = False
+            self.dispensed_after_cancel = False
+
+        def teardown(self) -> None:
+            if hasattr(self, "ledger"):
+                self.ledger.close()
+
+    case = PostgresLedgerMachine.TestCase
+    case.settings = settings(
+        max_examples=15,
+        stateful_step_count=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    return case
+
+
+TestPostgresLedgerMachine = _postgres_machine()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_stateful_database() -> Iterator[None]:
+    yield
+    global _STATEFUL_URL
+    if _STATEFUL_URL is not None:
+        server().drop(_STATEFUL_URL)
+        _STATEFUL_URL = None

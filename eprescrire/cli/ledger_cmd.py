@@ -914,7 +914,9 @@ def ledger_add_site(
     kind: str = typer.Option(..., "--kind", help="pharmacy, prescriber or auditor."),
     finess: str | None = typer.Option(None, "--finess", help="The pharmacy's FINESS number."),
     rpps: str | None = typer.Option(
-        None, "--rpps", help="The person's RPPS (a pharmacist's; a prescriber's is read from the certificate)."
+        None,
+        "--rpps",
+        help="The person's RPPS (a pharmacist's; a prescriber's is read from the certificate).",
     ),
     ledger: str | None = _common.LEDGER_OPTION,
     json_output: bool = _common.JSON_OPTION,

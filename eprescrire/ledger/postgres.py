@@ -17,6 +17,7 @@ into a second dispensing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -101,7 +102,9 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError as e:  # pragma: no cover - a dependency
-        raise LedgerError("the PostgreSQL ledger needs psycopg 3 (pip install 'psycopg[binary]')") from e
+        raise LedgerError(
+            "the PostgreSQL ledger needs psycopg 3 (pip install 'psycopg[binary]')"
+        ) from e
     return psycopg
 
 
@@ -117,7 +120,9 @@ class PostgresLedger(Ledger):
     when the server is unreachable or refuses; a rule the database enforces surfaces as a
     :class:`LedgerError` naming it."""
 
-    def __init__(self, url: str, *, create: bool = True, connect_timeout: int = CONNECT_TIMEOUT_SECONDS):
+    def __init__(
+        self, url: str, *, create: bool = True, connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+    ):
         self.url = url
         self.location = redact(url)
         self._timeout = connect_timeout
@@ -153,7 +158,10 @@ class PostgresLedger(Ledger):
     def _connect(self) -> None:
         try:
             self._db = self._psycopg.connect(
-                self.url, connect_timeout=self._timeout, autocommit=True, application_name="eprescrire"
+                self.url,
+                connect_timeout=self._timeout,
+                autocommit=True,
+                application_name="eprescrire",
             )
         except self._psycopg.Error as e:
             raise LedgerError(f"cannot reach the ledger {self.location}: {_one_line(e)}") from e
@@ -217,7 +225,9 @@ class PostgresLedger(Ledger):
         try:
             with self._db.transaction():
                 self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                top = self._db.execute("SELECT coalesce(max(seq), 0) FROM ledger.records").fetchone()
+                top = self._db.execute(
+                    "SELECT coalesce(max(seq), 0) FROM ledger.records"
+                ).fetchone()
                 heads = self._heads()
         except self._psycopg.Error as e:
             raise self._fail("cannot read the ledger", e) from e
@@ -266,14 +276,34 @@ class PostgresLedger(Ledger):
                     seq = int(db.execute("SELECT nextval('ledger.record_seq')").fetchone()[0])
                     pos += 1
                     text = chain.body_text(item.body)
-                    digest = chain.record_hash(prev, seq, item.kind, prescription_id, recorded_at, text)
+                    digest = chain.record_hash(
+                        prev, seq, item.kind, prescription_id, recorded_at, text
+                    )
                     db.execute(
                         "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at,"
                         " body, prev_hash, hash, request_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                        (prescription_id, pos, seq, item.kind, recorded_at, text, prev, digest, request),
+                        (
+                            prescription_id,
+                            pos,
+                            seq,
+                            item.kind,
+                            recorded_at,
+                            text,
+                            prev,
+                            digest,
+                            request,
+                        ),
                     )
                     written.append(
-                        Record(seq, item.kind, prescription_id, recorded_at, json.loads(text), prev, digest)
+                        Record(
+                            seq,
+                            item.kind,
+                            prescription_id,
+                            recorded_at,
+                            json.loads(text),
+                            prev,
+                            digest,
+                        )
                     )
                     prev = digest
                 db.execute(
@@ -378,9 +408,13 @@ class PostgresLedger(Ledger):
                             return
                         head = heads.pop(pid, None)
                         if head is None:
-                            problems.append((last[0] if last else 0, f"prescription {pid} has no chain head"))
+                            problems.append(
+                                (last[0] if last else 0, f"prescription {pid} has no chain head")
+                            )
                         elif last is None or head[0] != last[1] or head[2] != last[2]:
-                            seq_named = head[1] if isinstance(head[1], int) else (last[0] if last else 0)
+                            seq_named = (
+                                head[1] if isinstance(head[1], int) else (last[0] if last else 0)
+                            )
                             problems.append(
                                 (
                                     int(seq_named),
@@ -413,12 +447,17 @@ class PostgresLedger(Ledger):
                             message = f"{where} has an unknown kind"
                         elif prev_hash != prev:
                             message = f"{where} does not chain to the record before it"
-                        elif chain.record_hash(prev_hash, seq, kind, pid, recorded_at, body) != stored:
+                        elif (
+                            chain.record_hash(prev_hash, seq, kind, pid, recorded_at, body)
+                            != stored
+                        ):
                             message = f"{where} was altered (hash mismatch)"
                         else:
                             try:
                                 parsed = json.loads(body)
-                                canonical = isinstance(parsed, dict) and chain.body_text(parsed) == body
+                                canonical = (
+                                    isinstance(parsed, dict) and chain.body_text(parsed) == body
+                                )
                             except ValueError:
                                 canonical = False
                             if not canonical:
@@ -435,7 +474,10 @@ class PostgresLedger(Ledger):
                 for pid, (n, s, _h) in heads.items():
                     if n > 0:
                         problems.append(
-                            (int(s or 0), f"prescription {pid}'s records are missing (its chain head is at position {n})")
+                            (
+                                int(s or 0),
+                                f"prescription {pid}'s records are missing (its chain head is at position {n})",
+                            )
                         )
                 problems.extend(self._verify_imported())
         except self._psycopg.Error as e:
@@ -486,7 +528,11 @@ class PostgresLedger(Ledger):
         try:
             with self._db.transaction():
                 self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                top = int(self._db.execute("SELECT coalesce(max(seq), 0) FROM ledger.records").fetchone()[0])
+                top = int(
+                    self._db.execute("SELECT coalesce(max(seq), 0) FROM ledger.records").fetchone()[
+                        0
+                    ]
+                )
                 heads = self._heads()
                 if not heads:
                     return (0, None)
@@ -543,10 +589,8 @@ class PostgresLedger(Ledger):
 
     def close(self) -> None:
         if self._db is not None:
-            try:
+            with contextlib.suppress(self._psycopg.Error):
                 self._db.close()
-            except self._psycopg.Error:
-                pass
             self._db = None
 
 
@@ -568,12 +612,20 @@ def initialise(url: str) -> tuple[int, int, str]:
         with db.transaction():
             # One initialiser at a time per database.
             db.execute("SELECT pg_advisory_xact_lock(hashtext('eprescrire-ledger-init'))")
-            exists = db.execute("SELECT to_regclass('ledger.schema_migrations') IS NOT NULL").fetchone()[0]
+            exists = db.execute(
+                "SELECT to_regclass('ledger.schema_migrations') IS NOT NULL"
+            ).fetchone()[0]
             before = 0
             if exists:
-                before = int(db.execute("SELECT coalesce(max(version), 0) FROM ledger.schema_migrations").fetchone()[0])
+                before = int(
+                    db.execute(
+                        "SELECT coalesce(max(version), 0) FROM ledger.schema_migrations"
+                    ).fetchone()[0]
+                )
             elif db.execute("SELECT to_regnamespace('ledger') IS NOT NULL").fetchone()[0]:
-                raise LedgerError(f"{location} has a 'ledger' schema that is not an eprescrire ledger")
+                raise LedgerError(
+                    f"{location} has a 'ledger' schema that is not an eprescrire ledger"
+                )
             if before > LATEST:
                 raise LedgerError(
                     f"the ledger {location} has schema version {before}, newer than this "
@@ -599,7 +651,9 @@ def initialise(url: str) -> tuple[int, int, str]:
                     "INSERT INTO ledger.schema_migrations (version, description) VALUES (%s, %s)",
                     (migration.version, migration.description),
                 )
-            ledger_id = str(db.execute("SELECT value FROM ledger.meta WHERE key = 'ledger_id'").fetchone()[0])
+            ledger_id = str(
+                db.execute("SELECT value FROM ledger.meta WHERE key = 'ledger_id'").fetchone()[0]
+            )
     except psycopg.Error as e:
         raise LedgerError(f"cannot initialise the ledger {location}: {_one_line(e)}") from e
     finally:
@@ -659,7 +713,9 @@ def add_site(
             if exists is None:
                 db.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
             if password is not None:
-                db.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password)))
+                db.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password))
+                )
             db.execute(
                 sql.SQL("GRANT {}, eprescrire_cert TO {}").format(
                     sql.Identifier(f"eprescrire_{kind}"), ident
