@@ -360,10 +360,8 @@ def tamper(count: int, records: int, seed: int) -> int:
                 d.dispense(ledger, document, d.Request(PHARMACIST_A, line=1, quantity=1), NOW)
                 if ledger.head()[0] >= records:
                     break
-            layout = [
-                (r.seq, r.prescription_id)
-                for r in ledger.records()
-            ]
+            layout = [(r.seq, r.prescription_id) for r in ledger.records()]
+            dispensings = {r.seq for r in ledger.records() if r.kind == "dispensing"}
             positions = {}
             for pid in {p for _, p in layout}:
                 for i, r in enumerate(ledger.history(pid).records, start=1):
@@ -376,7 +374,10 @@ def tamper(count: int, records: int, seed: int) -> int:
             )
         for n in range(1, count + 1):
             kind = rng.choice(sorted(TAMPER))
-            seq, (pid, pos, length) = rng.choice(sorted(positions.items()))
+            choices = sorted(positions.items())
+            if kind == "edit-quantity":  # a change that a dispensing's reader would act on
+                choices = [c for c in choices if c[0] in dispensings]
+            seq, (pid, pos, length) = rng.choice(choices)
             if kind == "swap" and pos == length:
                 pos -= 1
                 seq = next(s for s, v in positions.items() if v[0] == pid and v[1] == pos)

@@ -5,6 +5,7 @@ the schema's fitness for Citus."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import multiprocessing
@@ -466,13 +467,20 @@ class _LostReply:
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
+        self.commit_sent = False
 
     def execute(self, sql: str, *args: Any) -> Any:
-        result = self.inner.execute(sql, *args)
         if sql == "COMMIT":
+            self.commit_sent = True
+        return self.inner.execute(sql, *args)
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[Any]:
+        with self.inner.pipeline() as p:
+            yield p
+        if self.commit_sent:  # committed on the server; the client never hears it
             self.inner.close()
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -41,6 +41,7 @@ from eprescrire.ledger.interface import (
 from eprescrire.ledger.postgres_migrations import LATEST, MIGRATIONS
 
 CONNECT_TIMEOUT_SECONDS = 10
+_RESERVED = 2  # sequence numbers taken with the history (unused ones leave gaps, as sequences do)
 _COLUMNS = "seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -249,6 +250,7 @@ class PostgresLedger(Ledger):
     ) -> tuple[Record, ...]:
         """As :meth:`Ledger.update`; ``request`` (random by default) identifies the write: a
         request already committed is not written again (its records are not returned)."""
+        given = request is not None
         request = request or uuid.uuid4()
         psycopg = self._psycopg
         written: list[Record] = []
@@ -256,32 +258,53 @@ class PostgresLedger(Ledger):
         self._ensure()
         db = self._db
         try:
-            db.execute("BEGIN")
-            head = db.execute(
-                "SELECT pos, hash FROM ledger.begin_update(%s)", (prescription_id,)
-            ).fetchone()
+            # One round trip: take the prescription's chain head, read its history, reserve
+            # sequence numbers for the usual case (a prescription record and a dispensing).
+            with db.pipeline():
+                db.execute("BEGIN")
+                head_cursor = db.execute(
+                    "SELECT pos, hash FROM ledger.begin_update(%s)", (prescription_id,)
+                )
+                done_cursor = (
+                    db.execute("SELECT ledger.request_done(%s, %s)", (prescription_id, request))
+                    if given
+                    else None
+                )
+                rows_cursor = db.execute(
+                    f"SELECT {_COLUMNS} FROM ledger.history(%s)", (prescription_id,)
+                )
+                seq_cursor = db.execute(
+                    "SELECT nextval('ledger.record_seq') FROM generate_series(1, %s)",
+                    (_RESERVED,),
+                )
+            head = head_cursor.fetchone()
             pos, prev = int(head[0]), str(head[1])
-            if db.execute(
-                "SELECT ledger.request_done(%s, %s)", (prescription_id, request)
-            ).fetchone()[0]:
+            if done_cursor is not None and done_cursor.fetchone()[0]:
                 db.execute("ROLLBACK")
                 return ()
-            history = self.history(prescription_id)
+            history = History(prescription_id, tuple(_record(r) for r in rows_cursor.fetchall()))
+            reserved = [int(r[0]) for r in seq_cursor.fetchall()]
             new = list(change(history))
             if new:
+                if len(new) > len(reserved):
+                    reserved += [
+                        int(r[0])
+                        for r in db.execute(
+                            "SELECT nextval('ledger.record_seq') FROM generate_series(1, %s)",
+                            (len(new) - len(reserved),),
+                        ).fetchall()
+                    ]
                 recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
-                for item in new:
+                rows = []
+                for item, seq in zip(new, reserved, strict=False):
                     if item.kind not in KINDS:
                         raise ValueError(f"unknown record kind {item.kind!r}")
-                    seq = int(db.execute("SELECT nextval('ledger.record_seq')").fetchone()[0])
                     pos += 1
                     text = chain.body_text(item.body)
                     digest = chain.record_hash(
                         prev, seq, item.kind, prescription_id, recorded_at, text
                     )
-                    db.execute(
-                        "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at,"
-                        " body, prev_hash, hash, request_id) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                    rows.append(
                         (
                             prescription_id,
                             pos,
@@ -292,7 +315,7 @@ class PostgresLedger(Ledger):
                             prev,
                             digest,
                             request,
-                        ),
+                        )
                     )
                     written.append(
                         Record(
@@ -306,12 +329,19 @@ class PostgresLedger(Ledger):
                         )
                     )
                     prev = digest
-                db.execute(
-                    "INSERT INTO ledger.requests (prescription_id, request_id) VALUES (%s, %s)",
-                    (prescription_id, request),
-                )
-            committing = True
-            db.execute("COMMIT")
+                # One round trip: the records and COMMIT (where the deferred rules run).
+                with db.pipeline():
+                    for row in rows:
+                        db.execute(
+                            "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
+                            " recorded_at, body, prev_hash, hash, request_id)"
+                            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                            row,
+                        )
+                    committing = True
+                    db.execute("COMMIT")
+            else:
+                db.execute("ROLLBACK")
         except psycopg.OperationalError as e:
             if committing and written:
                 # The reply to COMMIT was lost: the request identifier says what happened.

@@ -46,7 +46,6 @@ DISTRIBUTED = (
     "records",
     "chain_heads",
     "prescriptions",
-    "requests",
     "checkpoint_leaves",
     "imported_records",
 )
@@ -134,15 +133,8 @@ CREATE TABLE ledger.records (
     PRIMARY KEY (prescription_id, pos)
 );
 CREATE INDEX records_by_seq ON ledger.records (seq);
-
--- One row per acknowledged write: a retried request is recognised, never recorded twice.
-CREATE TABLE ledger.requests (
-    prescription_id text NOT NULL,
-    request_id uuid NOT NULL,
-    actor name NOT NULL DEFAULT session_user,
-    committed_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (prescription_id, request_id)
-);
+-- A retried request (its identifier is in every record it wrote) is recognised, not redone:
+-- found through the primary key's prescription_id prefix, a prescription having few records.
 
 -- Checkpoints: the Merkle root over every chain head at a moment, and its leaves.
 CREATE TABLE ledger.checkpoints (
@@ -229,7 +221,7 @@ END $$;
 -- Whether a retried request was already committed (its records, if so).
 CREATE FUNCTION ledger.request_done(pid text, rid uuid) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
-    SELECT EXISTS (SELECT 1 FROM ledger.requests r
+    SELECT EXISTS (SELECT 1 FROM ledger.records r
                    WHERE r.prescription_id = pid AND r.request_id = rid
                      AND (r.actor = session_user OR ledger.is_admin()))
 $$;
@@ -426,8 +418,6 @@ CREATE TRIGGER prescriptions_no_truncate BEFORE TRUNCATE ON ledger.prescriptions
     FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
 CREATE TRIGGER imported_no_update BEFORE UPDATE OR DELETE ON ledger.imported_records
     FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
-CREATE TRIGGER requests_no_update BEFORE UPDATE OR DELETE ON ledger.requests
-    FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
 
 -- At commit: no dispensing beyond a line's prescribed total, none after a cancellation.
 CREATE FUNCTION ledger.dispensing_allowed() RETURNS trigger
@@ -471,7 +461,7 @@ GRANT USAGE ON SCHEMA ledger TO eprescrire_pharmacy, eprescrire_prescriber, epre
 GRANT ALL ON SCHEMA ledger TO eprescrire_admin;
 GRANT SELECT ON ledger.meta, ledger.schema_migrations TO eprescrire_pharmacy,
     eprescrire_prescriber, eprescrire_auditor;
-GRANT INSERT ON ledger.records, ledger.requests TO eprescrire_pharmacy, eprescrire_prescriber;
+GRANT INSERT ON ledger.records TO eprescrire_pharmacy, eprescrire_prescriber;
 GRANT USAGE ON SEQUENCE ledger.record_seq TO eprescrire_pharmacy, eprescrire_prescriber;
 GRANT EXECUTE ON FUNCTION ledger.begin_update(text), ledger.history(text),
     ledger.request_done(text, uuid), ledger.genesis(text), ledger.is_admin()
