@@ -918,6 +918,12 @@ def ledger_add_site(
         "--rpps",
         help="The person's RPPS (a pharmacist's; a prescriber's is read from the certificate).",
     ),
+    role: str | None = typer.Option(
+        None, "--role", help="Role name when not the certificate's common name (SCRAM login only)."
+    ),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="A file holding the role's password (SCRAM login)."
+    ),
     ledger: str | None = _common.LEDGER_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -949,8 +955,18 @@ def ledger_add_site(
         )
     except ValueError as e:
         raise InputError(f"{certificate}: not an X.509 certificate") from e
+    password = None
+    if password_file is not None:
+        try:
+            password = password_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{password_file}: cannot read the password") from e
+        if not password:
+            raise InputError(f"{password_file}: the password is empty")
     try:
-        role = postgres.add_site(url, cert, kind, finess=finess, rpps=rpps)
+        role = postgres.add_site(
+            url, cert, kind, finess=finess, rpps=rpps, role=role, password=password
+        )
     except ValueError as e:
         raise UsageError(str(e)) from e
     if json_output:

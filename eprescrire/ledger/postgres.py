@@ -691,6 +691,24 @@ def initialise(url: str) -> tuple[int, int, str]:
     return before, LATEST, ledger_id
 
 
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802/7677)."""
+    import base64
+    import hmac
+    import os
+
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
 def add_site(
     url: str,
     certificate: Any,
@@ -707,7 +725,8 @@ def add_site(
     compares it with the user name), lower-case letters, digits and ``_``; the role joins its
     group (``eprescrire_pharmacy`` / ``_prescriber`` / ``_auditor``) and ``eprescrire_cert``
     (pg_hba.conf: ``hostssl all +eprescrire_cert ... cert``). With ``password`` it may also log
-    in with SCRAM. Returns the role name."""
+    in with SCRAM; a ``role`` named otherwise than the certificate logs in with SCRAM only.
+    The certificate's SHA-256 is kept with the site. Returns the role name."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.x509.oid import NameOID
 
@@ -721,8 +740,14 @@ def add_site(
             f"the certificate's common name {common!r} is not a role name "
             "(lower-case letters, digits, _; at most 63)"
         )
-    if role is not None and role != common:
-        raise ValueError(f"the certificate is for {common!r}, not {role!r}")
+    # PostgreSQL's `cert` method logs in the role named by the certificate's common name; a
+    # role of another name (a prescriber's certificate names a person) logs in with SCRAM.
+    cert_login = name == common
+    if not cert_login and password is None:
+        raise ValueError(
+            f"the certificate is for {common!r}, not {name!r}: such a role logs in with a "
+            "password (SCRAM), give one"
+        )
     if kind == "prescriber" and rpps is None:
         from eprescrire.keys import rpps_of
 
@@ -744,13 +769,16 @@ def add_site(
                 db.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
             if password is not None:
                 db.execute(
-                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password))
+                    # Only the SCRAM verifier reaches the server (and its logs), not the password.
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        ident, sql.Literal(scram_verifier(password))
+                    )
                 )
             db.execute(
-                sql.SQL("GRANT {}, eprescrire_cert TO {}").format(
-                    sql.Identifier(f"eprescrire_{kind}"), ident
-                )
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(f"eprescrire_{kind}"), ident)
             )
+            if cert_login:
+                db.execute(sql.SQL("GRANT eprescrire_cert TO {}").format(ident))
             db.execute(
                 "INSERT INTO ledger.sites (role_name, kind, finess, rpps, certificate_sha256)"
                 " VALUES (%s, %s, %s, %s, %s)",
