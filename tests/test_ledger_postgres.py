@@ -832,6 +832,40 @@ def test_cli_init_add_site_dispense_verify_import(
         assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
         status = run_cli("status", json.loads(other.read_text())["id"], "--ledger", admin, "--json")
         assert status.code == 0, status
+        # The prescriber, as their own role, cancels a prescription; no pharmacy dispenses it.
+        doctor = pg.site(admin, "cli_dr", "prescriber", rpps=RPPS)
+        third = tmp_path / "rx3.json"
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                third,
+                "-q",
+            ).code
+            == 0
+        )
+        cancelled = run_cli(
+            "cancel",
+            third,
+            "--key",
+            key_file,
+            "--ledger",
+            doctor.url,
+            "--reason",
+            "Erreur",
+            "--trust",
+            KEYS / "demo-trust",
+            "--json",
+        )
+        assert cancelled.code == 0, cancelled
+        rx = third
+        refused = dispense(b.url, FINESS_B, "--all")
+        assert refused.code == 1 and "cancelled" in refused.stdout, refused
+        # A pharmacy cannot run the auditor's full verification: an environment error, not "tampered".
+        assert run_cli("ledger", "verify", "--ledger", b.url, "-q").code == 4
     finally:
         pg.drop(admin)
 

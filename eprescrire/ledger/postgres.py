@@ -511,7 +511,8 @@ class PostgresLedger(Ledger):
                         )
                 problems.extend(self._verify_imported())
         except self._psycopg.Error as e:
-            return ChainReport(0, 0, None, [f"cannot read the records: {_one_line(e)}"], None, None)
+            # Not being allowed to read (a site's role) or a lost connection is no verdict.
+            raise self._fail("cannot read the whole ledger", e) from e
         root = None
         if not problems:
             try:
