@@ -100,6 +100,11 @@ def _record(row: tuple[Any, ...]) -> Record:
 
 
 def _psycopg() -> Any:
+    import logging
+
+    # psycopg logs (at WARNING) what it ignores while tearing down a broken pipeline; the
+    # command reports the failure itself, in one line.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
     try:
         import psycopg
     except ImportError as e:  # pragma: no cover - a dependency
