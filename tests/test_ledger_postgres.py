@@ -786,6 +786,13 @@ def test_cli_init_add_site_dispense_verify_import(
         assert twice.code == 1, twice
         assert json.loads(twice.stdout)["status"] == "refused"
         assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
+        head = tmp_path / "head.json"
+        written = run_cli(
+            "ledger", "checkpoint", "--key", key_file, "--out", head, "--ledger", admin, "-q"
+        )
+        assert written.code == 0, written
+        checked = run_cli("ledger", "verify", "--ledger", admin, "--checkpoint", head, "--json")
+        assert checked.code == 0 and json.loads(checked.stdout)["checkpoint"]["ok"], checked
         # Unreachable: verify gives the offline verdict with a warning; dispense fails closed.
         down = "postgresql://x:pw@127.0.0.1:9/none?connect_timeout=2"
         offline = run_cli("verify", rx, "--trust", KEYS / "demo-trust", "--ledger", down, "--json")
@@ -904,6 +911,14 @@ def _postgres_machine() -> Any:
                 self.ledger.close()
 
     case = PostgresLedgerMachine.TestCase
+
+    def drop_database(cls: Any) -> None:
+        global _STATEFUL_URL
+        if _STATEFUL_URL is not None:
+            server().drop(_STATEFUL_URL)
+            _STATEFUL_URL = None
+
+    case.tearDownClass = classmethod(drop_database)
     case.settings = settings(
         max_examples=15,
         stateful_step_count=20,
@@ -914,12 +929,3 @@ def _postgres_machine() -> Any:
 
 
 TestPostgresLedgerMachine = _postgres_machine()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drop_stateful_database() -> Iterator[None]:
-    yield
-    global _STATEFUL_URL
-    if _STATEFUL_URL is not None:
-        server().drop(_STATEFUL_URL)
-        _STATEFUL_URL = None
