@@ -357,10 +357,10 @@ class PostgresLedger(Ledger):
                     f"the dispensing was not recorded ({_one_line(e)})"
                 ) from e
             self._reset()
-            raise self._fail("the ledger connection failed:", e) from e
+            raise self._fail("lost the connection to the ledger", e) from e
         except psycopg.Error as e:
             self._rollback()
-            raise self._fail("the ledger refused the write:", e) from e
+            raise self._fail("the write was refused by the ledger", e) from e
         except BaseException:
             self._rollback()
             raise
