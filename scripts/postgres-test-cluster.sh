@@ -5,6 +5,9 @@
 # random and kept in a 0600 file read by tests/postgres_support.py.
 #   PGTEST_PORT (default 54329), PGTEST_CLUSTER (default eprescrire-test)
 set -euo pipefail
+# pg_createcluster refuses an environment locale that is not installed; C.UTF-8 always is.
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+unset LANGUAGE
 PORT="${PGTEST_PORT:-54329}"
 NAME="${PGTEST_CLUSTER:-eprescrire-test}"
 STATE="${PGTEST_STATE:-/var/lib/postgresql/eprescrire-test-superuser.password}"
@@ -25,7 +28,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if ! pg_lsclusters -h | awk '{print $2}' | grep -qx "$NAME"; then
   echo "postgres-test-cluster: creating cluster $VERSION/$NAME on port $PORT" >&2
-  pg_createcluster -q "$VERSION" "$NAME" -p "$PORT" --start-conf=manual -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+  pg_createcluster -q "$VERSION" "$NAME" -p "$PORT" --locale C.UTF-8 --start-conf=manual -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
   CONF="/etc/postgresql/$VERSION/$NAME"
   cat >>"$CONF/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
