@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install system-deps demo test lint bench demo-keys clean
+.PHONY: install system-deps postgres-test demo test lint bench demo-keys clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,15 @@ install: $(VENV)/.installed
 system-deps:
 	@bash scripts/system-deps.sh
 
+# PostgreSQL for the shared-ledger tests: installed when missing, a cluster created and started.
+postgres-test:
+	@bash scripts/postgres-test-cluster.sh
+
 demo: install
 	chmod 600 keys/*.p12
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
 
-test: install system-deps
+test: install system-deps postgres-test
 	chmod 600 keys/*.p12
 	$(PY) -m pytest -q -p no:cacheprovider
 

@@ -4,6 +4,7 @@ Prints, per repetition, how many were recorded and how the others were refused; 
 exactly 5 recorded, 0 "database is locked" (or any other error), every refusal quantity_exceeded.
 
     .venv/bin/python bench/ledger_concurrency.py [--processes 16] [--attempts 10] [--repeat 20]
+    .venv/bin/python bench/ledger_concurrency.py --backend postgresql --processes 32   # 2 sites
 """
 
 from __future__ import annotations
@@ -41,7 +42,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=16)
     parser.add_argument("--attempts", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="Ledger backend."
+    )
     args = parser.parse_args()
+    if args.backend == "postgresql":
+        import ledger_pg
+
+        raise SystemExit(ledger_pg.concurrency(args.processes, args.attempts, args.repeat))
     ctx = multiprocessing.get_context("fork")
     documents = prescriptions(args.repeat)
     failures = 0

@@ -6,6 +6,7 @@ check, the hash chain, no line over-dispensed, and every dispensing reported as 
 kill still present with the same hash.
 
     .venv/bin/python bench/ledger_crash.py [--kills 50] [--prescriptions 6000]
+    .venv/bin/python bench/ledger_crash.py --backend postgresql [--kills 50]   # stop -m immediate / kill connections
 """
 
 from __future__ import annotations
@@ -40,7 +41,14 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--prescriptions", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="Ledger backend."
+    )
     args = parser.parse_args()
+    if args.backend == "postgresql":
+        import ledger_pg
+
+        raise SystemExit(ledger_pg.crash(args.kills, args.prescriptions, args.seed))
     ctx = multiprocessing.get_context("fork")
     rng = random.Random(args.seed)
     documents = prescriptions(args.prescriptions)

@@ -7,6 +7,7 @@ Deleting the *last* record is truncation (a shorter chain is still a chain): it 
 checkpoint part, not among the 200.
 
     .venv/bin/python bench/ledger_tamper.py [--tamperings 200] [--records 1000]
+    .venv/bin/python bench/ledger_tamper.py --backend postgresql   # as the database superuser
 """
 
 from __future__ import annotations
@@ -146,7 +147,14 @@ def main() -> None:
     parser.add_argument("--tamperings", type=int, default=200)
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1000)
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="Ledger backend."
+    )
     args = parser.parse_args()
+    if args.backend == "postgresql":
+        import ledger_pg
+
+        raise SystemExit(ledger_pg.tamper(args.tamperings, args.records, args.seed))
     if SQLITE is None:
         raise SystemExit("the sqlite3 shell is needed: apt-get install -y sqlite3")
     rng = random.Random(args.seed)

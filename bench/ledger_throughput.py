@@ -8,6 +8,7 @@ prescription record and the dispensing record with their chained hashes, commit.
 inserts the same two rows (same bodies and hashes) per transaction, with no reads and no rules.
 
     .venv/bin/python bench/ledger_throughput.py [--count 500] [--runs 5]
+    .venv/bin/python bench/ledger_throughput.py --backend postgresql [--clients 1 4 16]
 """
 
 from __future__ import annotations
@@ -67,7 +68,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=[1, 4, 16], help="postgresql: concurrent clients"
+    )
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="Ledger backend."
+    )
     args = parser.parse_args()
+    if args.backend == "postgresql":
+        import ledger_pg
+
+        raise SystemExit(ledger_pg.throughput(args.count, args.runs, args.clients))
     lib_rates, raw_rates = [], []
     with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:
         print(f"ledger directory: {tmp}")

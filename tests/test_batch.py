@@ -66,7 +66,7 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
     """``eprescrire --help`` and ``verify`` must start fast: heavy libraries load on use."""
     code = (
         "import sys, eprescrire.cli\n"
-        "heavy = [m for m in ('reportlab', 'segno', 'PIL', 'zxingcpp', 'pypdfium2', 'pyzbar', 'pkcs11') if m in sys.modules]\n"
+        "heavy = [m for m in ('reportlab', 'segno', 'PIL', 'zxingcpp', 'pypdfium2', 'pyzbar', 'pkcs11', 'psycopg') if m in sys.modules]\n"
         "print(heavy)"
     )
     result = subprocess.run(

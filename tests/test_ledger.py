@@ -154,7 +154,7 @@ def test_newer_schema_refused_and_missing_ledger(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="not found"):
         open_ledger(str(tmp_path / "absent.sqlite3"), create=False)
     with pytest.raises(LedgerError, match="backend"):
-        open_ledger("postgresql://pharmacie/ledger")
+        open_ledger("mysql://pharmacie/ledger")
 
 
 def test_records_are_append_only_through_the_ledger_connection(

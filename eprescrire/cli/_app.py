@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "dispense_cmd",
     "prescription_cmd",
     "ledger_cmd",
+    "shared_ledger_cmd",
     "drugs_cmd",
     "fhir_cmd",
     "counter_cmd",

@@ -33,8 +33,17 @@ def run(
     context.check_engine(engine)
     store = context.open_trust(trust)
     when = context.moment(at)
-    book = None if ledger is None else context.open_ledger(ledger, create=False)
-    request = VerifyRequest(tuple(inputs), store, when, engine, book, jobs, stdin)
+    book = None
+    unreachable = None
+    if ledger is not None:
+        from eprescrire.ledger import LedgerError
+
+        try:
+            book = context.open_ledger(ledger, create=False)
+        except LedgerError as e:
+            # The signature verdict stands on its own; only the dispensing state is unknown.
+            unreachable = f"ledger unavailable, dispensing state unknown: {e}"
+    request = VerifyRequest(tuple(inputs), store, when, engine, book, jobs, stdin, unreachable)
     verdicts = []
     with _output.progress(len(inputs), "Verifying", enabled=not json_output and not quiet) as step:
         for results in verify(request):

@@ -129,7 +129,9 @@ def ledger_checkpoint(
 @ledger_app.command("import")
 def ledger_import(
     files: list[Path] = typer.Argument(
-        ..., help="Signed cancellation files (from `cancel --out`)."
+        ...,
+        help="Signed cancellation files (from `cancel --out`), or SQLite ledgers to move into "
+        "a shared (postgresql://) ledger.",
     ),
     ledger: str | None = _common.LEDGER_OPTION,
     json_output: bool = _common.JSON_OPTION,
@@ -140,6 +142,18 @@ def ledger_import(
     prescription's own signer."""
     from eprescrire.services import ledger as service
 
+    from eprescrire.services import shared_ledger
+
+    if files and all(shared_ledger.is_sqlite_ledger(f) for f in files):
+        for moved in shared_ledger.import_ledgers(ledger, files):
+            if json_output:
+                _common.emit_json(moved.to_json())
+            if not quiet:
+                _common.console(stderr=json_output).print(
+                    f"[bold green]IMPORTED[/] {moved.input}: {moved.records} record(s), "
+                    f"{moved.prescriptions} prescription(s)"
+                )
+        return
     codes: list[int] = []
     with _common.open_ledger(ledger, create=True) as book:
         for result in service.import_cancellations(book, files):

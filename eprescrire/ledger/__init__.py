@@ -1,8 +1,9 @@
 """The dispensing ledger: an append-only, hash-chained record of what was handed over.
 
 ``open_ledger(location)`` picks the backend from the location: a path (or ``sqlite:///path``)
-opens the SQLite ledger; other URL schemes are reserved for server backends (PostgreSQL) that
-implement the same :class:`~eprescrire.ledger.interface.Ledger` interface.
+opens the SQLite ledger; a ``postgresql://`` URL opens the shared ledger
+(:mod:`eprescrire.ledger.postgres`, psycopg imported only then). Both implement
+:class:`~eprescrire.ledger.interface.Ledger`.
 """
 
 from __future__ import annotations
@@ -31,10 +32,14 @@ def open_ledger(location: str, *, create: bool = True) -> Ledger:
         if not rest.startswith("/"):
             raise LedgerError("a sqlite URL is sqlite:///absolute/path")
         path = Path(rest)
+    elif location.startswith(("postgresql://", "postgres://")):
+        from eprescrire.ledger.postgres import PostgresLedger
+
+        return PostgresLedger(location, create=create)
     elif "://" in location:
         scheme = location.split("://", 1)[0]
         raise LedgerError(
-            f"no ledger backend for {scheme!r} URLs in this version (use a file path or sqlite:///path)"
+            f"no ledger backend for {scheme!r} URLs (use a file path, sqlite:///path or postgresql://...)"
         )
     else:
         path = Path(location)

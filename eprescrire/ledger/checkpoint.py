@@ -51,7 +51,8 @@ class Checkpoint:
 
 def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[bytes, Checkpoint]:
     """A signed checkpoint of the ledger's current head (file bytes, and what they say)."""
-    seq, digest = ledger.head()
+    snapshot = getattr(ledger, "snapshot_checkpoint", None)  # the shared ledger's Merkle root
+    seq, digest = snapshot() if snapshot is not None else ledger.head()
     payload = {
         "type": PAYLOAD_TYPE,
         "ledger": ledger.ledger_id,
@@ -123,6 +124,10 @@ def compare(ledger: Ledger, checkpoint: Checkpoint) -> str | None:
     """None when the ledger still holds the checkpointed head; otherwise what is wrong."""
     if checkpoint.ledger_id != ledger.ledger_id:
         return "the checkpoint is for another ledger (or the ledger was replaced)"
+    check = getattr(ledger, "check_checkpoint", None)  # the shared ledger's Merkle root
+    if check is not None:
+        result: str | None = check(checkpoint.seq, checkpoint.hash)
+        return result
     if checkpoint.seq == 0:
         return None
     head, _ = ledger.head()

@@ -28,6 +28,8 @@ class VerifyRequest:
     ledger: Ledger | None = None
     jobs: int = 1
     stdin: bytes = b""
+    #: Why the ledger named for this verification could not be opened, if it could not.
+    ledger_problem: str | None = None
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
@@ -48,10 +50,19 @@ def _verify_one(request: VerifyRequest, name: str) -> list[Verdict]:
 def verify(request: VerifyRequest) -> Iterator[tuple[Verdict, ...]]:
     """The verdicts of each input, in order (an image may hold several codes); never raises
     for bad input. With a ledger, each verdict is completed by :func:`annotate`."""
+    from eprescrire.ledger import LedgerError
+
     jobs = min(request.jobs, max(1, len(request.inputs)))
+    ledger, problem = request.ledger, request.ledger_problem
     for verdicts in batch.run(_verify_one, request, request.inputs, jobs, chunksize=1):
-        if request.ledger is not None:
-            verdicts = [annotate(v, request.ledger, request.at) for v in verdicts]
+        if ledger is not None:
+            try:
+                verdicts = [annotate(v, ledger, request.at) for v in verdicts]
+            except LedgerError as e:
+                # The signature verdict stands on its own; only the dispensing state is unknown.
+                problem, ledger = f"ledger unavailable, dispensing state unknown: {e}", None
+        if problem is not None:
+            verdicts = [dataclasses.replace(v, warnings=[*v.warnings, problem]) for v in verdicts]
         yield tuple(verdicts)
 
 

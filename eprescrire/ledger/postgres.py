@@ -1,0 +1,874 @@
+"""The shared ledger on PostgreSQL (psycopg 3), behind the same :class:`Ledger` interface.
+
+Every prescription has its own hash chain (``pos`` 1, 2, ...), whose head row in
+``ledger.chain_heads`` is the only row a write locks: dispensings of different prescriptions
+never wait for each other, those of the same prescription serialise on it. A record still
+carries a ledger-wide ``seq`` (from a sequence, for export and naming; gaps are possible, order
+between prescriptions is not commit order) and is hashed exactly as in SQLite
+(:func:`eprescrire.ledger.chain.record_hash`) but chained to the previous record *of its
+prescription*. A checkpoint signs the Merkle root over every chain head (:meth:`head`).
+
+The rules the database enforces on its own (append-only, own name, prescriber reads, totals,
+cancellations) are in :mod:`eprescrire.ledger.postgres_migrations`. Each :meth:`update` carries
+a random request identifier stored with its records; when the connection is lost during COMMIT
+the ledger reconnects and asks whether that request was committed, so a lost reply never turns
+into a second dispensing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from eprescrire.ledger import chain
+from eprescrire.ledger.interface import (
+    KINDS,
+    ChainReport,
+    Change,
+    History,
+    Ledger,
+    LedgerError,
+    Record,
+)
+from eprescrire.ledger.postgres_migrations import LATEST, MIGRATIONS
+
+CONNECT_TIMEOUT_SECONDS = 10
+_RESERVED = 2  # sequence numbers taken with the history (unused ones leave gaps, as sequences do)
+_COLUMNS = "seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def redact(url: str) -> str:
+    """The URL without its password (and without any password= parameter)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://(unparsable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = re.sub(r"(?i)(^|&)password=[^&]*", r"\1password=***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def genesis(ledger_id: str, prescription_id: str) -> str:
+    """Where a prescription's chain starts: bound to the ledger and to the prescription."""
+    return chain.genesis(f"{ledger_id}/{prescription_id}")
+
+
+def merkle_root(leaves: list[tuple[str, int, str]]) -> str:
+    """SHA-256 Merkle root over ``(prescription_id, pos, hash)`` leaves sorted by identifier;
+    an odd node is carried up unchanged. The empty tree's root is SHA-256 of nothing."""
+    level = [
+        hashlib.sha256(b"\x00" + json.dumps([p, n, h]).encode("utf-8")).digest()
+        for p, n, h in sorted(leaves)
+    ]
+    if not level:
+        return hashlib.sha256(b"").hexdigest()
+    while len(level) > 1:
+        nxt = [
+            hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest()
+            for i in range(0, len(level) - 1, 2)
+        ]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    seq, kind, pid, recorded_at, body, prev_hash, digest = row[:7]
+    try:
+        parsed = json.loads(body)
+    except ValueError as e:
+        raise LedgerError(f"record {seq} has a body that is not JSON") from e
+    return Record(int(seq), kind, pid, recorded_at, parsed, prev_hash, digest)
+
+
+def _psycopg() -> Any:
+    import logging
+
+    # psycopg logs (at WARNING) what it ignores while tearing down a broken pipeline; the
+    # command reports the failure itself, in one line.
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    try:
+        import psycopg
+    except ImportError as e:  # pragma: no cover - a dependency
+        raise LedgerError(
+            "the PostgreSQL ledger needs psycopg 3 (pip install 'psycopg[binary]')"
+        ) from e
+    return psycopg
+
+
+def _one_line(error: BaseException) -> str:
+    diag = getattr(error, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    text = primary or str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+class PostgresLedger(Ledger):
+    """A shared ledger in a PostgreSQL database. Methods raise :class:`LedgerError` (exit 4)
+    when the server is unreachable or refuses; a rule the database enforces surfaces as a
+    :class:`LedgerError` naming it."""
+
+    def __init__(
+        self, url: str, *, create: bool = True, connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+    ):
+        self.url = url
+        self.location = redact(url)
+        self._timeout = connect_timeout
+        self._psycopg = _psycopg()
+        self._db: Any = None
+        self._connect()
+        version = self.schema_version()
+        if version == 0:
+            self.close()
+            raise LedgerError(
+                f"{self.location} holds no eprescrire ledger: create it with `eprescrire ledger init`"
+            )
+        if version > LATEST:
+            self.close()
+            raise LedgerError(
+                f"the ledger {self.location} has schema version {version}, newer than this "
+                f"eprescrire supports ({LATEST}); upgrade eprescrire"
+            )
+        if version < LATEST:
+            self.close()
+            raise LedgerError(
+                f"the ledger {self.location} has schema version {version}: upgrade it with "
+                f"`eprescrire ledger init` (as its administrator)"
+            )
+        row = self._query_one("SELECT value FROM ledger.meta WHERE key = 'ledger_id'")
+        if row is None:
+            self.close()
+            raise LedgerError(f"the ledger {self.location} has no identifier")
+        self.ledger_id = str(row[0])
+
+    # ------------------------------------------------------------------------- connection
+
+    def _connect(self) -> None:
+        try:
+            self._db = self._psycopg.connect(
+                self.url,
+                connect_timeout=self._timeout,
+                autocommit=True,
+                application_name="eprescrire",
+            )
+        except self._psycopg.Error as e:
+            raise LedgerError(f"cannot reach the ledger {self.location}: {_one_line(e)}") from e
+        except ValueError as e:  # a malformed URL
+            raise LedgerError(f"invalid ledger URL {self.location}: {e}") from e
+
+    def _fail(self, action: str, e: BaseException) -> LedgerError:
+        return LedgerError(f"{action} {self.location}: {_one_line(e)}")
+
+    def _query_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        try:
+            row: tuple[Any, ...] | None = self._db.execute(sql, params).fetchone()
+            return row
+        except self._psycopg.Error as e:
+            raise self._fail("cannot read the ledger", e) from e
+
+    def schema_version(self) -> int:
+        try:
+            exists = self._db.execute(
+                "SELECT to_regclass('ledger.schema_migrations') IS NOT NULL"
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            row = self._db.execute("SELECT max(version) FROM ledger.schema_migrations").fetchone()
+        except self._psycopg.Error as e:
+            raise self._fail("cannot read the ledger", e) from e
+        return int(row[0] or 0)
+
+    # ------------------------------------------------------------------------- reading
+
+    def history(self, prescription_id: str) -> History:
+        self._ensure()
+        try:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM ledger.history(%s)", (prescription_id,)
+            ).fetchall()
+        except self._psycopg.Error as e:
+            raise self._fail("cannot read the ledger", e) from e
+        return History(prescription_id, tuple(_record(r) for r in rows))
+
+    def records(self, after: int = 0) -> Iterator[Record]:
+        try:
+            with self._db.transaction(), self._db.cursor(name="eprescrire_export") as cursor:
+                cursor.execute(
+                    f"SELECT {_COLUMNS} FROM ledger.records WHERE seq > %s ORDER BY seq", (after,)
+                )
+                for row in cursor:
+                    yield _record(row)
+        except self._psycopg.Error as e:
+            raise self._fail("cannot read the ledger", e) from e
+
+    def _heads(self) -> list[tuple[str, int, str]]:
+        rows = self._db.execute(
+            "SELECT prescription_id, pos, hash FROM ledger.chain_heads WHERE pos > 0"
+        ).fetchall()
+        return [(str(p), int(n), str(h)) for p, n, h in rows]
+
+    def head(self) -> tuple[int, str | None]:
+        """The highest sequence number and the Merkle root over every prescription's chain
+        head (None when empty), read in one snapshot."""
+        try:
+            with self._db.transaction():
+                self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                top = self._db.execute(
+                    "SELECT coalesce(max(seq), 0) FROM ledger.records"
+                ).fetchone()
+                heads = self._heads()
+        except self._psycopg.Error as e:
+            raise self._fail("cannot read the ledger", e) from e
+        return (int(top[0]), merkle_root(heads) if heads else None)
+
+    def record_at(self, seq: int) -> Record | None:
+        row = self._query_one(f"SELECT {_COLUMNS} FROM ledger.records WHERE seq = %s", (seq,))
+        return None if row is None else _record(row)
+
+    # ------------------------------------------------------------------------- writing
+
+    def update(
+        self,
+        prescription_id: str,
+        change: Change,
+        *,
+        now: dt.datetime | None = None,
+        request: uuid.UUID | None = None,
+    ) -> tuple[Record, ...]:
+        """As :meth:`Ledger.update`; ``request`` (random by default) identifies the write: a
+        request already committed is not written again (its records are not returned)."""
+        given = request is not None
+        request = request or uuid.uuid4()
+        psycopg = self._psycopg
+        written: list[Record] = []
+        committing = False
+        self._ensure()
+        db = self._db
+        try:
+            # One round trip: take the prescription's chain head, read its history, reserve
+            # sequence numbers for the usual case (a prescription record and a dispensing).
+            with db.pipeline():
+                db.execute("BEGIN")
+                head_cursor = db.execute(
+                    "SELECT pos, hash FROM ledger.begin_update(%s)", (prescription_id,)
+                )
+                done_cursor = (
+                    db.execute("SELECT ledger.request_done(%s, %s)", (prescription_id, request))
+                    if given
+                    else None
+                )
+                rows_cursor = db.execute(
+                    f"SELECT {_COLUMNS} FROM ledger.history(%s)", (prescription_id,)
+                )
+                seq_cursor = db.execute(
+                    "SELECT nextval('ledger.record_seq') FROM generate_series(1, %s)",
+                    (_RESERVED,),
+                )
+            head = head_cursor.fetchone()
+            pos, prev = int(head[0]), str(head[1])
+            if done_cursor is not None and done_cursor.fetchone()[0]:
+                db.execute("ROLLBACK")
+                return ()
+            history = History(prescription_id, tuple(_record(r) for r in rows_cursor.fetchall()))
+            reserved = [int(r[0]) for r in seq_cursor.fetchall()]
+            new = list(change(history))
+            if new:
+                if len(new) > len(reserved):
+                    reserved += [
+                        int(r[0])
+                        for r in db.execute(
+                            "SELECT nextval('ledger.record_seq') FROM generate_series(1, %s)",
+                            (len(new) - len(reserved),),
+                        ).fetchall()
+                    ]
+                recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
+                rows = []
+                for item, seq in zip(new, reserved, strict=False):
+                    if item.kind not in KINDS:
+                        raise ValueError(f"unknown record kind {item.kind!r}")
+                    pos += 1
+                    text = chain.body_text(item.body)
+                    digest = chain.record_hash(
+                        prev, seq, item.kind, prescription_id, recorded_at, text
+                    )
+                    rows.append(
+                        (
+                            prescription_id,
+                            pos,
+                            seq,
+                            item.kind,
+                            recorded_at,
+                            text,
+                            prev,
+                            digest,
+                            request,
+                        )
+                    )
+                    written.append(
+                        Record(
+                            seq,
+                            item.kind,
+                            prescription_id,
+                            recorded_at,
+                            json.loads(text),
+                            prev,
+                            digest,
+                        )
+                    )
+                    prev = digest
+                # One round trip: the records and COMMIT (where the deferred rules run).
+                with db.pipeline():
+                    for row in rows:
+                        db.execute(
+                            "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
+                            " recorded_at, body, prev_hash, hash, request_id)"
+                            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                            row,
+                        )
+                    committing = True
+                    db.execute("COMMIT")
+            else:
+                db.execute("ROLLBACK")
+        except psycopg.OperationalError as e:
+            if committing and written:
+                # The reply to COMMIT was lost: the request identifier says what happened.
+                if self._committed_after_reconnect(prescription_id, request):
+                    return tuple(written)
+                raise LedgerError(
+                    f"the connection to the ledger {self.location} was lost while committing; "
+                    f"the dispensing was not recorded ({_one_line(e)})"
+                ) from e
+            self._reset()
+            raise self._fail("lost the connection to the ledger", e) from e
+        except psycopg.Error as e:
+            self._rollback()
+            raise self._fail("the write was refused by the ledger", e) from e
+        except BaseException:
+            self._rollback()
+            raise
+        return tuple(written)
+
+    def _committed_after_reconnect(self, prescription_id: str, request: uuid.UUID) -> bool:
+        """Reconnect (a few tries) and ask whether ``request`` was committed. Raises
+        :class:`LedgerError` when the outcome cannot be known."""
+        self._reset()
+        last: BaseException | None = None
+        for delay in (0.2, 0.5, 1.0, 2.0):
+            try:
+                self._connect()
+                row = self._db.execute(
+                    "SELECT ledger.request_done(%s, %s)", (prescription_id, request)
+                ).fetchone()
+                return bool(row[0])
+            except (LedgerError, self._psycopg.Error) as e:
+                last = e
+                self._reset()
+                time.sleep(delay)
+        raise LedgerError(
+            f"the connection to the ledger {self.location} was lost while committing and the "
+            f"outcome is unknown: check with `eprescrire status` before dispensing again "
+            f"(request {request}; {_one_line(last) if last else 'unreachable'})"
+        )
+
+    def _rollback(self) -> None:
+        try:
+            if not self._db.closed:
+                self._db.rollback()
+        except self._psycopg.Error:
+            self._reset()
+
+    def _reset(self) -> None:
+        try:
+            if self._db is not None:
+                self._db.close()
+        except self._psycopg.Error:
+            pass
+        self._db = None
+
+    def _ensure(self) -> None:
+        if self._db is None or self._db.closed:
+            self._connect()
+
+    # ------------------------------------------------------------------------- checking
+
+    def verify(self) -> ChainReport:
+        """Walk every prescription's chain in one snapshot: positions 1..n, each record
+        chained to the one before, its hash recomputed, its body canonical; the chain head
+        matches the last record; no sequence number used twice. Names the first bad record
+        (lowest sequence number among the damaged chains)."""
+        problems: list[tuple[int, str]] = []
+        count = 0
+        top = 0
+        seen_seq: set[int] = set()
+        try:
+            with self._db.transaction():
+                self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                heads = {
+                    str(p): (int(n), s, str(h))
+                    for p, n, s, h in self._db.execute(
+                        "SELECT prescription_id, pos, seq, hash FROM ledger.chain_heads"
+                    ).fetchall()
+                }
+                with self._db.cursor(name="eprescrire_verify") as cursor:
+                    cursor.itersize = 2000
+                    cursor.execute(
+                        f"SELECT {_COLUMNS}, pos FROM ledger.records ORDER BY prescription_id, pos"
+                    )
+                    current: str | None = None
+                    expected_pos = 1
+                    prev = ""
+                    broken = False
+                    last: tuple[int, int, str] | None = None
+
+                    def close_chain(pid: str | None) -> None:
+                        if pid is None or broken:
+                            return
+                        head = heads.pop(pid, None)
+                        if head is None:
+                            problems.append(
+                                (last[0] if last else 0, f"prescription {pid} has no chain head")
+                            )
+                        elif last is None or head[0] != last[1] or head[2] != last[2]:
+                            seq_named = (
+                                head[1] if isinstance(head[1], int) else (last[0] if last else 0)
+                            )
+                            problems.append(
+                                (
+                                    int(seq_named),
+                                    f"record {head[1]} (prescription {pid}, position {head[0]}) "
+                                    f"is missing: the chain ends at position {last[1] if last else 0}",
+                                )
+                            )
+
+                    for row in cursor:
+                        count += 1
+                        seq, kind, pid, recorded_at, body, prev_hash, stored, pos = row
+                        top = max(top, int(seq))
+                        if pid != current:
+                            close_chain(current)
+                            current, expected_pos, broken, last = pid, 1, False, None
+                            prev = genesis(self.ledger_id, pid)
+                        if broken:
+                            continue
+                        where = f"record {seq} (prescription {pid}, position {pos})"
+                        message = None
+                        if seq in seen_seq:
+                            message = f"{where} reuses a sequence number"
+                        elif pos != expected_pos:
+                            message = (
+                                f"{where} is out of place: position {expected_pos} is missing"
+                                if pos > expected_pos
+                                else f"{where} is out of sequence"
+                            )
+                        elif kind not in KINDS:
+                            message = f"{where} has an unknown kind"
+                        elif prev_hash != prev:
+                            message = f"{where} does not chain to the record before it"
+                        elif (
+                            chain.record_hash(prev_hash, seq, kind, pid, recorded_at, body)
+                            != stored
+                        ):
+                            message = f"{where} was altered (hash mismatch)"
+                        else:
+                            try:
+                                parsed = json.loads(body)
+                                canonical = (
+                                    isinstance(parsed, dict) and chain.body_text(parsed) == body
+                                )
+                            except ValueError:
+                                canonical = False
+                            if not canonical:
+                                message = f"{where} body is not canonical JSON"
+                        seen_seq.add(int(seq))
+                        if message is not None:
+                            problems.append((int(seq), message))
+                            broken = True
+                            continue
+                        prev = stored
+                        expected_pos += 1
+                        last = (int(seq), int(pos), str(stored))
+                    close_chain(current)
+                for pid, (n, s, _h) in heads.items():
+                    if n > 0:
+                        problems.append(
+                            (
+                                int(s or 0),
+                                f"prescription {pid}'s records are missing (its chain head is at position {n})",
+                            )
+                        )
+                problems.extend(self._verify_imported())
+        except self._psycopg.Error as e:
+            # Not being allowed to read (a site's role) or a lost connection is no verdict.
+            raise self._fail("cannot read the whole ledger", e) from e
+        root = None
+        if not problems:
+            try:
+                root = self.head()[1]
+            except LedgerError:
+                root = None
+        first = min(problems) if problems else None
+        return ChainReport(
+            records=count,
+            head_seq=top,
+            head_hash=root,
+            integrity=["ok"],
+            first_bad=None if first is None else first[0],
+            problem=None if first is None else first[1],
+        )
+
+    def _verify_imported(self) -> list[tuple[int, str]]:
+        """Each imported SQLite ledger's own chain, as it was when imported."""
+        problems: list[tuple[int, str]] = []
+        for source, records, head_seq, head_hash in self._db.execute(
+            "SELECT source_ledger, records, head_seq, head_hash FROM ledger.imported_ledgers"
+        ).fetchall():
+            rows = self._db.execute(
+                "SELECT source_seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
+                " FROM ledger.imported_records WHERE source_ledger = %s ORDER BY source_seq",
+                (source,),
+            ).fetchall()
+            count, last, problem = chain.check(
+                [(int(r[0]), *r[1:]) for r in rows], str(source), KINDS
+            )
+            if problem is not None:
+                problems.append((0, f"imported ledger {source}: {problem.message}"))
+            elif count != records or last != head_hash:
+                problems.append(
+                    (0, f"imported ledger {source}: records missing (head {head_seq} of {records})")
+                )
+        return problems
+
+    # ------------------------------------------------------------------------- checkpoints
+
+    def snapshot_checkpoint(self) -> tuple[int, str | None]:
+        """Record the leaves of the Merkle root over the current chain heads (so that a signed
+        root can be checked later) and return (highest seq, root)."""
+        try:
+            with self._db.transaction():
+                self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                top = int(
+                    self._db.execute("SELECT coalesce(max(seq), 0) FROM ledger.records").fetchone()[
+                        0
+                    ]
+                )
+                heads = self._heads()
+                if not heads:
+                    return (0, None)
+                root = merkle_root(heads)
+                done = self._db.execute(
+                    "INSERT INTO ledger.checkpoints (root, max_seq, leaves) VALUES (%s, %s, %s)"
+                    " ON CONFLICT (root) DO NOTHING RETURNING root",
+                    (root, top, len(heads)),
+                ).fetchone()
+                if done is not None:
+                    with self._db.cursor() as cursor:
+                        cursor.executemany(
+                            "INSERT INTO ledger.checkpoint_leaves (prescription_id, root, pos, hash)"
+                            " VALUES (%s, %s, %s, %s)",
+                            [(p, root, n, h) for p, n, h in heads],
+                        )
+        except self._psycopg.Error as e:
+            raise self._fail("cannot checkpoint the ledger", e) from e
+        return (top, root)
+
+    def check_checkpoint(self, seq: int, root: str | None) -> str | None:
+        """None when every chain head under the signed Merkle ``root`` is still in the ledger
+        with the same hash; otherwise what is wrong."""
+        if root is None:
+            return None
+        try:
+            leaves = [
+                (str(p), int(n), str(h))
+                for p, n, h in self._db.execute(
+                    "SELECT prescription_id, pos, hash FROM ledger.checkpoint_leaves WHERE root = %s",
+                    (root,),
+                ).fetchall()
+            ]
+            if not leaves or merkle_root(leaves) != root:
+                return "the checkpoint's chain heads are missing or were altered in the ledger"
+            for pid, pos, digest in sorted(leaves):
+                row = self._db.execute(
+                    "SELECT seq, hash FROM ledger.records WHERE prescription_id = %s AND pos = %s",
+                    (pid, pos),
+                ).fetchone()
+                if row is None:
+                    return (
+                        f"prescription {pid} ends before position {pos} seen by the checkpoint: "
+                        "truncated, or restored from an older copy"
+                    )
+                if row[1] != digest:
+                    return (
+                        f"record {row[0]} (prescription {pid}, position {pos}) differs from the "
+                        "checkpoint: the history before it was rewritten"
+                    )
+        except self._psycopg.Error as e:
+            return f"cannot read the checkpoint's chain heads: {_one_line(e)}"
+        return None
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(self._psycopg.Error):
+                self._db.close()
+            self._db = None
+
+
+# ----------------------------------------------------------------------------- administration
+
+
+def initialise(url: str) -> tuple[int, int, str]:
+    """Create or upgrade the ledger schema at ``url`` (as a role that may create roles and
+    schemas). Returns (version before, version after, ledger id). Refuses a newer database."""
+    psycopg = _psycopg()
+    location = redact(url)
+    try:
+        db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
+    except psycopg.Error as e:
+        raise LedgerError(f"cannot reach the ledger {location}: {_one_line(e)}") from e
+    except ValueError as e:
+        raise LedgerError(f"invalid ledger URL {location}: {e}") from e
+    try:
+        with db.transaction():
+            # One initialiser at a time per database.
+            db.execute("SELECT pg_advisory_xact_lock(hashtext('eprescrire-ledger-init'))")
+            exists = db.execute(
+                "SELECT to_regclass('ledger.schema_migrations') IS NOT NULL"
+            ).fetchone()[0]
+            before = 0
+            if exists:
+                before = int(
+                    db.execute(
+                        "SELECT coalesce(max(version), 0) FROM ledger.schema_migrations"
+                    ).fetchone()[0]
+                )
+            elif db.execute("SELECT to_regnamespace('ledger') IS NOT NULL").fetchone()[0]:
+                raise LedgerError(
+                    f"{location} has a 'ledger' schema that is not an eprescrire ledger"
+                )
+            if before > LATEST:
+                raise LedgerError(
+                    f"the ledger {location} has schema version {before}, newer than this "
+                    f"eprescrire supports ({LATEST}); upgrade eprescrire"
+                )
+            for migration in MIGRATIONS:
+                if migration.version <= before:
+                    continue
+                db.execute(migration.sql)
+                if migration.version == 1:
+                    db.execute(
+                        "INSERT INTO ledger.meta (key, value) VALUES ('ledger_id', %s), ('created_at', %s)",
+                        (uuid.uuid4().hex, _timestamp(dt.datetime.now(dt.UTC))),
+                    )
+                    db.execute("SELECT set_config('eprescrire.db', current_database(), true)")
+                    name = db.execute("SELECT current_database()").fetchone()[0]
+                    db.execute(f'REVOKE CONNECT ON DATABASE "{name}" FROM PUBLIC')
+                    db.execute(
+                        f'GRANT CONNECT ON DATABASE "{name}" TO eprescrire_pharmacy, '
+                        "eprescrire_prescriber, eprescrire_auditor, eprescrire_admin"
+                    )
+                db.execute(
+                    "INSERT INTO ledger.schema_migrations (version, description) VALUES (%s, %s)",
+                    (migration.version, migration.description),
+                )
+            ledger_id = str(
+                db.execute("SELECT value FROM ledger.meta WHERE key = 'ledger_id'").fetchone()[0]
+            )
+    except psycopg.Error as e:
+        raise LedgerError(f"cannot initialise the ledger {location}: {_one_line(e)}") from e
+    finally:
+        db.close()
+    return before, LATEST, ledger_id
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802/7677)."""
+    import base64
+    import hmac
+    import os
+
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
+
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def add_site(
+    url: str,
+    certificate: Any,
+    kind: str,
+    *,
+    finess: str | None = None,
+    rpps: str | None = None,
+    role: str | None = None,
+    password: str | None = None,
+) -> str:
+    """Create the login role of a site (or person) from its X.509 certificate and register it.
+
+    The role name is the certificate's common name (PostgreSQL's ``cert`` authentication
+    compares it with the user name), lower-case letters, digits and ``_``; the role joins its
+    group (``eprescrire_pharmacy`` / ``_prescriber`` / ``_auditor``) and ``eprescrire_cert``
+    (pg_hba.conf: ``hostssl all +eprescrire_cert ... cert``). With ``password`` it may also log
+    in with SCRAM; a ``role`` named otherwise than the certificate logs in with SCRAM only.
+    The certificate's SHA-256 is kept with the site. Returns the role name."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.x509.oid import NameOID
+
+    if kind not in ("pharmacy", "prescriber", "auditor"):
+        raise ValueError("the kind of site is pharmacy, prescriber or auditor")
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common = str(names[0].value) if names else ""
+    name = role or common
+    if not _ROLE_NAME.match(name):
+        raise ValueError(
+            f"the certificate's common name {common!r} is not a role name "
+            "(lower-case letters, digits, _; at most 63)"
+        )
+    # PostgreSQL's `cert` method logs in the role named by the certificate's common name; a
+    # role of another name (a prescriber's certificate names a person) logs in with SCRAM.
+    cert_login = name == common
+    if not cert_login and password is None:
+        raise ValueError(
+            f"the certificate is for {common!r}, not {name!r}: such a role logs in with a "
+            "password (SCRAM), give one"
+        )
+    if kind == "prescriber" and rpps is None:
+        from eprescrire.keys import rpps_of
+
+        rpps = rpps_of(certificate)
+    digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+    psycopg = _psycopg()
+    from psycopg import sql
+
+    location = redact(url)
+    try:
+        db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
+    except psycopg.Error as e:
+        raise LedgerError(f"cannot reach the ledger {location}: {_one_line(e)}") from e
+    try:
+        with db.transaction():
+            ident = sql.Identifier(name)
+            exists = db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+            if exists is None:
+                db.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+            if password is not None:
+                db.execute(
+                    # Only the SCRAM verifier reaches the server (and its logs), not the password.
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        ident, sql.Literal(scram_verifier(password))
+                    )
+                )
+            db.execute(
+                sql.SQL("GRANT {} TO {}").format(sql.Identifier(f"eprescrire_{kind}"), ident)
+            )
+            if cert_login:
+                db.execute(sql.SQL("GRANT eprescrire_cert TO {}").format(ident))
+            db.execute(
+                "INSERT INTO ledger.sites (role_name, kind, finess, rpps, certificate_sha256)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (name, kind, finess, rpps, digest),
+            )
+    except psycopg.Error as e:
+        raise LedgerError(f"cannot add the site {name!r} to {location}: {_one_line(e)}") from e
+    finally:
+        db.close()
+    return name
+
+
+def import_sqlite(source: Ledger, target: PostgresLedger) -> tuple[int, int]:
+    """Move an SQLite ledger into the shared one (as its administrator).
+
+    The source's records are kept verbatim in ``ledger.imported_records`` (its own hash chain
+    stays verifiable by ``ledger verify``) and appended, with the same kinds and bodies, to the
+    prescriptions' chains, where the database's rules apply. Each prescription is one
+    transaction with a request identifier derived from the source ledger and the prescription,
+    so an interrupted import can be run again without recording anything twice. A prescription
+    the shared ledger already holds under another content is refused (nothing of it appended).
+    Returns (records appended, prescriptions)."""
+    report = source.verify()
+    if not report.ok:
+        raise LedgerError(
+            f"refusing to import a damaged ledger: record {report.first_bad}: {report.problem}"
+        )
+    rows = list(source.records())
+    psycopg = target._psycopg
+    db = target._db
+    try:
+        with db.transaction():
+            done = db.execute(
+                "SELECT records FROM ledger.imported_ledgers WHERE source_ledger = %s",
+                (source.ledger_id,),
+            ).fetchone()
+            if done is None:
+                db.execute(
+                    "INSERT INTO ledger.imported_ledgers (source_ledger, records, head_seq, head_hash)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (source.ledger_id, len(rows), report.head_seq, report.head_hash),
+                )
+                with db.cursor() as cursor:
+                    cursor.executemany(
+                        "INSERT INTO ledger.imported_records (prescription_id, source_ledger,"
+                        " source_seq, kind, recorded_at, body, prev_hash, hash)"
+                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                r.prescription_id,
+                                source.ledger_id,
+                                r.seq,
+                                r.kind,
+                                r.recorded_at,
+                                chain.body_text(r.body),
+                                r.prev_hash,
+                                r.hash,
+                            )
+                            for r in rows
+                        ],
+                    )
+    except psycopg.Error as e:
+        raise target._fail("cannot import into the ledger", e) from e
+    by_prescription: dict[str, list[Record]] = {}
+    for r in rows:
+        by_prescription.setdefault(r.prescription_id, []).append(r)
+    appended = 0
+    for pid, records in by_prescription.items():
+        from eprescrire.ledger.interface import NewRecord
+
+        def change(history: History, records: list[Record] = records) -> list[NewRecord]:
+            known = [r.body for r in history.of_kind("prescription")]
+            new = []
+            for r in records:
+                if r.kind == "prescription" and known:
+                    if known[0] != r.body:
+                        raise LedgerError(
+                            f"prescription {r.prescription_id} is already in the shared ledger "
+                            "with another content; not imported"
+                        )
+                    continue
+                new.append(NewRecord(r.kind, r.body))  # type: ignore[arg-type]
+            return new
+
+        request = uuid.uuid5(uuid.NAMESPACE_URL, f"eprescrire-import:{source.ledger_id}/{pid}")
+        appended += len(target.update(pid, change, request=request))
+    return appended, len(by_prescription)

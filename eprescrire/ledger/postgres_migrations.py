@@ -1,0 +1,484 @@
+"""Schema versions of the shared PostgreSQL ledger, applied in order by ``eprescrire ledger init``.
+
+Each migration runs in one transaction with its row in ``ledger.schema_migrations``; a database
+whose version is newer than :data:`LATEST` is refused. Never edit a released migration.
+
+What the database itself enforces, for every role but the superuser (who can switch triggers
+off: that is what the hash chains and the signed checkpoint are for):
+
+* ``ledger.records`` is append-only: no role holds UPDATE, DELETE or TRUNCATE on it, and
+  triggers refuse them even for its owner.
+* A record is written in the session's own name: ``actor`` is forced to ``session_user``; a
+  dispensing's ``pharmacist`` / ``pharmacy`` and a consent's ``pharmacist`` must be the site's
+  registered RPPS / FINESS; a prescriber records only about their own prescriptions.
+* Reading goes through ``ledger.history(id)`` (SECURITY DEFINER): a site gets one
+  prescription whose identifier it holds (from the paper), never a list; a prescriber only their
+  own prescriptions, without any dispensing record when the patient opposed sharing. Sites hold
+  no SELECT on the tables, so no role but the auditor and the administrator can list
+  prescriptions (nor search them by patient).
+* No dispensing beyond a line's prescribed total (quantity x (renewals + 1)), none after the
+  prescriber's cancellation: a DEFERRABLE INITIALLY DEFERRED constraint trigger checks them at
+  commit.
+* Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
+  ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
+  ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
+  for each other.
+
+The schema follows Citus's rules for distribution by ``prescription_id``: every primary and
+unique key of a distributed table contains it, and no foreign key crosses it
+(``tests/test_ledger_postgres.py`` checks this from the catalogue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GROUP_ROLES = (
+    "eprescrire_admin",
+    "eprescrire_pharmacy",
+    "eprescrire_prescriber",
+    "eprescrire_auditor",
+    "eprescrire_cert",
+)
+
+# Tables and how Citus would place them (docs/scaling.md).
+DISTRIBUTED = (
+    "records",
+    "chain_heads",
+    "prescriptions",
+    "checkpoint_leaves",
+    "imported_records",
+)
+REFERENCE = ("sites", "meta", "schema_migrations", "checkpoints", "imported_ledgers")
+DISTRIBUTION_COLUMN = "prescription_id"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+_ROLES = "\n".join(
+    f"""DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+        CREATE ROLE {role} NOLOGIN;
+    END IF;
+END $$;"""
+    for role in GROUP_ROLES
+)
+
+_V1 = (
+    _ROLES
+    + r"""
+CREATE SCHEMA ledger;
+REVOKE ALL ON SCHEMA ledger FROM PUBLIC;
+
+CREATE TABLE ledger.schema_migrations (
+    version integer PRIMARY KEY,
+    description text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ledger.meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+
+-- Who may write: one row per login role (a site, or a person).
+CREATE TABLE ledger.sites (
+    role_name name PRIMARY KEY,
+    kind text NOT NULL CHECK (kind IN ('pharmacy', 'prescriber', 'auditor')),
+    finess text CHECK (finess ~ '^[0-9A-B]{9}$'),
+    rpps text CHECK (rpps ~ '^[0-9]{11}$'),
+    certificate_sha256 text,
+    added_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (kind <> 'prescriber' OR rpps IS NOT NULL),
+    CHECK (kind <> 'pharmacy' OR finess IS NOT NULL OR rpps IS NOT NULL)
+);
+
+-- What the recorded prescription allows, derived from its signed payload when it is recorded.
+CREATE TABLE ledger.prescriptions (
+    prescription_id text PRIMARY KEY,
+    prescriber_rpps text NOT NULL,
+    kid text NOT NULL,
+    totals integer[] NOT NULL,
+    share_opposition boolean NOT NULL
+);
+
+-- The head of each prescription's chain: the one row a write locks.
+CREATE TABLE ledger.chain_heads (
+    prescription_id text PRIMARY KEY,
+    pos integer NOT NULL,
+    seq bigint,
+    hash text NOT NULL
+);
+
+CREATE SEQUENCE ledger.record_seq;
+
+CREATE TABLE ledger.records (
+    prescription_id text NOT NULL,
+    pos integer NOT NULL CHECK (pos >= 1),
+    seq bigint NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('prescription', 'dispensing', 'cancellation', 'consent')),
+    recorded_at text NOT NULL,
+    body text NOT NULL,
+    prev_hash text NOT NULL CHECK (prev_hash ~ '^[0-9a-f]{64}$'),
+    hash text NOT NULL CHECK (hash ~ '^[0-9a-f]{64}$'),
+    actor name NOT NULL DEFAULT session_user,
+    request_id uuid NOT NULL,
+    line integer,
+    quantity integer,
+    PRIMARY KEY (prescription_id, pos)
+);
+CREATE INDEX records_by_seq ON ledger.records (seq);
+-- A retried request (its identifier is in every record it wrote) is recognised, not redone:
+-- found through the primary key's prescription_id prefix, a prescription having few records.
+
+-- Checkpoints: the Merkle root over every chain head at a moment, and its leaves.
+CREATE TABLE ledger.checkpoints (
+    root text PRIMARY KEY,
+    max_seq bigint NOT NULL,
+    leaves bigint NOT NULL,
+    taken_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE ledger.checkpoint_leaves (
+    prescription_id text NOT NULL,
+    root text NOT NULL,
+    pos integer NOT NULL,
+    hash text NOT NULL,
+    PRIMARY KEY (prescription_id, root)
+);
+
+-- SQLite ledgers moved in (`ledger import`): their records verbatim, so that their own hash
+-- chain stays verifiable, beside the copies appended to the prescriptions' chains.
+CREATE TABLE ledger.imported_ledgers (
+    source_ledger text PRIMARY KEY,
+    records bigint NOT NULL,
+    head_seq bigint NOT NULL,
+    head_hash text,
+    imported_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE ledger.imported_records (
+    prescription_id text NOT NULL,
+    source_ledger text NOT NULL,
+    source_seq bigint NOT NULL,
+    kind text NOT NULL,
+    recorded_at text NOT NULL,
+    body text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL,
+    PRIMARY KEY (prescription_id, source_ledger, source_seq)
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Helpers
+
+CREATE FUNCTION ledger.genesis(pid text) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+    SELECT encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+        || convert_to((SELECT value FROM ledger.meta WHERE key = 'ledger_id') || '/' || pid,
+                      'UTF8')), 'hex')
+$$;
+
+CREATE FUNCTION ledger.jws_payload(token text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+DECLARE
+    part text := split_part(token, '.', 2);
+BEGIN
+    part := translate(part, '-_', '+/');
+    part := rpad(part, ((length(part) + 3) / 4) * 4, '=');
+    RETURN convert_from(decode(part, 'base64'), 'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+    RAISE EXCEPTION 'eprescrire: the prescription record does not carry a readable JWS'
+        USING ERRCODE = '22023';
+END $$;
+
+CREATE FUNCTION ledger.is_admin() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+    SELECT pg_has_role(session_user, 'eprescrire_admin', 'MEMBER')
+        OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)
+$$;
+
+-- Take the prescription's chain head (creating it) FOR UPDATE: the only lock of a write.
+CREATE FUNCTION ledger.begin_update(pid text, OUT pos integer, OUT hash text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+BEGIN
+    IF NOT ledger.is_admin()
+       AND NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                       AND s.kind IN ('pharmacy', 'prescriber')) THEN
+        RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    INSERT INTO ledger.chain_heads AS h (prescription_id, pos, seq, hash)
+        VALUES (pid, 0, NULL, ledger.genesis(pid))
+        ON CONFLICT (prescription_id) DO NOTHING;
+    SELECT h.pos, h.hash INTO pos, hash FROM ledger.chain_heads h
+        WHERE h.prescription_id = pid FOR UPDATE;
+END $$;
+
+-- Whether a retried request was already committed (its records, if so).
+CREATE FUNCTION ledger.request_done(pid text, rid uuid) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+    SELECT EXISTS (SELECT 1 FROM ledger.records r
+                   WHERE r.prescription_id = pid AND r.request_id = rid
+                     AND (r.actor = session_user OR ledger.is_admin()))
+$$;
+
+-- One prescription's records, as the session may see them.
+CREATE FUNCTION ledger.history(pid text)
+RETURNS TABLE (seq bigint, kind text, prescription_id text, recorded_at text, body text,
+               prev_hash text, hash text, pos integer, request_id uuid)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    p ledger.prescriptions;
+    opposed boolean;
+BEGIN
+    IF ledger.is_admin() THEN
+        RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+            r.prev_hash, r.hash, r.pos, r.request_id
+            FROM ledger.records r WHERE r.prescription_id = pid ORDER BY r.pos;
+        RETURN;
+    END IF;
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    IF site.kind IN ('pharmacy', 'auditor') THEN
+        RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+            r.prev_hash, r.hash, r.pos, r.request_id
+            FROM ledger.records r WHERE r.prescription_id = pid ORDER BY r.pos;
+        RETURN;
+    END IF;
+    -- A prescriber: their own prescriptions only; what the patient opposed is not returned.
+    SELECT * INTO p FROM ledger.prescriptions x WHERE x.prescription_id = pid;
+    IF NOT FOUND THEN
+        -- Unknown here: only what this prescriber recorded (a cancellation made in advance).
+        RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+            r.prev_hash, r.hash, r.pos, r.request_id
+            FROM ledger.records r
+            WHERE r.prescription_id = pid AND r.actor = session_user ORDER BY r.pos;
+        RETURN;
+    END IF;
+    IF p.prescriber_rpps IS DISTINCT FROM site.rpps THEN
+        RAISE EXCEPTION 'eprescrire: prescription % is not one of %''s', pid, session_user
+            USING ERRCODE = '42501';
+    END IF;
+    SELECT coalesce((SELECT (c.body::jsonb ->> 'share_opposition')::boolean
+                     FROM ledger.records c
+                     WHERE c.prescription_id = pid AND c.kind = 'consent'
+                     ORDER BY c.pos DESC LIMIT 1), p.share_opposition) INTO opposed;
+    RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+        r.prev_hash, r.hash, r.pos, r.request_id
+        FROM ledger.records r
+        WHERE r.prescription_id = pid AND NOT (opposed AND r.kind = 'dispensing')
+        ORDER BY r.pos;
+END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Writing: identity, chain position, derived columns
+
+CREATE FUNCTION ledger.records_before_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    admin boolean := ledger.is_admin();
+    head ledger.chain_heads;
+    b jsonb;
+    payload jsonb;
+    p ledger.prescriptions;
+BEGIN
+    NEW.actor := session_user;
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND AND NOT admin THEN
+        RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    BEGIN
+        b := NEW.body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    IF jsonb_typeof(b) <> 'object' THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    -- The chain: exactly the next position after the head, chained to it.
+    SELECT * INTO head FROM ledger.chain_heads h
+        WHERE h.prescription_id = NEW.prescription_id FOR UPDATE;
+    IF NOT FOUND THEN
+        head := ROW(NEW.prescription_id, 0, NULL, ledger.genesis(NEW.prescription_id));
+        INSERT INTO ledger.chain_heads VALUES (head.*);
+    END IF;
+    IF NEW.pos <> head.pos + 1 OR NEW.prev_hash <> head.hash THEN
+        RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+            NEW.pos, NEW.prescription_id, head.pos USING ERRCODE = '40001';
+    END IF;
+    IF NEW.seq IS NULL OR NEW.seq < 1 OR NEW.seq > (SELECT last_value FROM ledger.record_seq) THEN
+        RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+            USING ERRCODE = '22023';
+    END IF;
+    UPDATE ledger.chain_heads h SET pos = NEW.pos, seq = NEW.seq, hash = NEW.hash
+        WHERE h.prescription_id = NEW.prescription_id;
+
+    SELECT * INTO p FROM ledger.prescriptions x WHERE x.prescription_id = NEW.prescription_id;
+    IF NEW.kind = 'prescription' THEN
+        IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+            RAISE EXCEPTION 'eprescrire: % may not record prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        payload := ledger.jws_payload(b ->> 'jws');
+        IF payload ->> 'id' IS DISTINCT FROM NEW.prescription_id THEN
+            RAISE EXCEPTION 'eprescrire: the signed prescription is not %', NEW.prescription_id
+                USING ERRCODE = '22023';
+        END IF;
+        IF NOT admin AND site.kind = 'prescriber'
+           AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        INSERT INTO ledger.prescriptions VALUES (
+            NEW.prescription_id,
+            payload -> 'prescriber' ->> 'rpps',
+            b ->> 'kid',
+            ARRAY(SELECT (l ->> 'quantity')::integer * (coalesce((l ->> 'renewals')::integer, 0) + 1)
+                  FROM jsonb_array_elements(payload -> 'lines') WITH ORDINALITY AS t(l, n)
+                  ORDER BY n),
+            coalesce((payload ->> 'share_opposition')::boolean, false));
+    ELSIF NEW.kind = 'dispensing' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                    session_user, site.rpps USING ERRCODE = '42501';
+            END IF;
+            IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                    session_user, site.finess USING ERRCODE = '42501';
+            END IF;
+        END IF;
+        IF p.prescription_id IS NULL THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                USING ERRCODE = '23503';
+        END IF;
+        NEW.line := (b ->> 'line')::integer;
+        NEW.quantity := (b ->> 'quantity')::integer;
+        IF NEW.line IS NULL OR NEW.quantity IS NULL OR NEW.quantity < 1 THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                USING ERRCODE = '23514';
+        END IF;
+    ELSIF NEW.kind = 'consent' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records the patient''s consent'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records consent only in its own name', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+        END IF;
+    ELSIF NEW.kind = 'cancellation' THEN
+        IF NOT admin AND site.kind = 'prescriber' AND p.prescription_id IS NOT NULL
+           AND p.prescriber_rpps IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER records_before_insert BEFORE INSERT ON ledger.records
+    FOR EACH ROW EXECUTE FUNCTION ledger.records_before_insert();
+
+CREATE FUNCTION ledger.append_only() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog AS $$
+BEGIN
+    RAISE EXCEPTION 'eprescrire: ledger records are append-only (% refused)', TG_OP
+        USING ERRCODE = '42501';
+END $$;
+
+CREATE TRIGGER records_no_update BEFORE UPDATE OR DELETE ON ledger.records
+    FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
+CREATE TRIGGER records_no_truncate BEFORE TRUNCATE ON ledger.records
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
+CREATE TRIGGER prescriptions_no_update BEFORE UPDATE OR DELETE ON ledger.prescriptions
+    FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
+CREATE TRIGGER prescriptions_no_truncate BEFORE TRUNCATE ON ledger.prescriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION ledger.append_only();
+CREATE TRIGGER imported_no_update BEFORE UPDATE OR DELETE ON ledger.imported_records
+    FOR EACH ROW EXECUTE FUNCTION ledger.append_only();
+
+-- At commit: no dispensing beyond a line's prescribed total, none after a cancellation.
+CREATE FUNCTION ledger.dispensing_allowed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    p ledger.prescriptions;
+    given bigint;
+BEGIN
+    SELECT * INTO p FROM ledger.prescriptions x WHERE x.prescription_id = NEW.prescription_id;
+    IF NEW.line < 1 OR NEW.line > coalesce(array_length(p.totals, 1), 0) THEN
+        RAISE EXCEPTION 'eprescrire: prescription % has no line %', NEW.prescription_id, NEW.line
+            USING ERRCODE = '23514';
+    END IF;
+    SELECT sum(r.quantity) INTO given FROM ledger.records r
+        WHERE r.prescription_id = NEW.prescription_id AND r.kind = 'dispensing'
+          AND r.line = NEW.line;
+    IF given > p.totals[NEW.line] THEN
+        RAISE EXCEPTION 'eprescrire: line % of prescription % would be dispensed % times, % prescribed',
+            NEW.line, NEW.prescription_id, given, p.totals[NEW.line] USING ERRCODE = '23514';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ledger.records c
+               WHERE c.prescription_id = NEW.prescription_id AND c.kind = 'cancellation'
+                 AND c.pos < NEW.pos AND c.body::jsonb ->> 'kid' = p.kid) THEN
+        RAISE EXCEPTION 'eprescrire: prescription % was cancelled before this dispensing',
+            NEW.prescription_id USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER records_dispensing_allowed AFTER INSERT ON ledger.records
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.kind = 'dispensing')
+    EXECUTE FUNCTION ledger.dispensing_allowed();
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges: sites reach the data only through the functions above and INSERT.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA ledger FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ledger FROM PUBLIC;
+GRANT USAGE ON SCHEMA ledger TO eprescrire_pharmacy, eprescrire_prescriber, eprescrire_auditor,
+    eprescrire_admin;
+GRANT ALL ON SCHEMA ledger TO eprescrire_admin;
+GRANT SELECT ON ledger.meta, ledger.schema_migrations TO eprescrire_pharmacy,
+    eprescrire_prescriber, eprescrire_auditor;
+GRANT INSERT ON ledger.records TO eprescrire_pharmacy, eprescrire_prescriber;
+GRANT USAGE ON SEQUENCE ledger.record_seq TO eprescrire_pharmacy, eprescrire_prescriber;
+GRANT EXECUTE ON FUNCTION ledger.begin_update(text), ledger.history(text),
+    ledger.request_done(text, uuid), ledger.genesis(text), ledger.is_admin()
+    TO eprescrire_pharmacy, eprescrire_prescriber, eprescrire_auditor;
+GRANT SELECT ON ledger.records, ledger.chain_heads, ledger.checkpoints,
+    ledger.checkpoint_leaves, ledger.sites, ledger.imported_ledgers, ledger.imported_records
+    TO eprescrire_auditor;
+GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ledger TO eprescrire_admin;
+GRANT UPDATE ON ledger.chain_heads TO eprescrire_admin;
+GRANT UPDATE, DELETE ON ledger.sites TO eprescrire_admin;
+GRANT ALL ON SEQUENCE ledger.record_seq TO eprescrire_admin;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO eprescrire_admin;
+"""
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "per-prescription hash chains, sites, database-enforced rules", _V1),
+)
+
+LATEST = MIGRATIONS[-1].version

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# A PostgreSQL cluster for the shared-ledger tests (Debian): installed when missing, created with
+# pg_createcluster and started with pg_ctlcluster (both run the server as `postgres`; root may
+# not run initdb). Idempotent. Listens on 127.0.0.1 only; the superuser's SCRAM password is
+# random and kept in a 0600 file read by tests/postgres_support.py.
+#   PGTEST_PORT (default 54329), PGTEST_CLUSTER (default eprescrire-test)
+set -euo pipefail
+# pg_createcluster refuses an environment locale that is not installed; C.UTF-8 always is.
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+unset LANGUAGE
+PORT="${PGTEST_PORT:-54329}"
+NAME="${PGTEST_CLUSTER:-eprescrire-test}"
+STATE="${PGTEST_STATE:-/var/lib/postgresql/eprescrire-test-superuser.password}"
+
+if ! command -v pg_createcluster >/dev/null; then
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "postgres-test-cluster: PostgreSQL is missing and cannot be installed here (need root on Debian)" >&2
+    exit 1
+  fi
+  echo "postgres-test-cluster: installing postgresql" >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+VERSION="$(ls /usr/lib/postgresql | sort -n | tail -1)"
+if [ "$(id -u)" != 0 ]; then
+  echo "postgres-test-cluster: run as root (pg_createcluster/pg_ctlcluster switch to postgres)" >&2
+  exit 1
+fi
+if ! pg_lsclusters -h | awk '{print $2}' | grep -qx "$NAME"; then
+  echo "postgres-test-cluster: creating cluster $VERSION/$NAME on port $PORT" >&2
+  pg_createcluster -q "$VERSION" "$NAME" -p "$PORT" --locale C.UTF-8 --start-conf=manual -- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+  CONF="/etc/postgresql/$VERSION/$NAME"
+  cat >>"$CONF/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+max_connections = 200
+password_encryption = 'scram-sha-256'
+ssl = on
+ssl_cert_file = '$CONF/server.crt'
+ssl_key_file = '$CONF/server.key'
+CONF
+  # A placeholder server certificate; the tests install one from their own authority.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=localhost" -keyout "$CONF/server.key" -out "$CONF/server.crt" 2>/dev/null
+  chown postgres:postgres "$CONF/server.key" "$CONF/server.crt"
+  chmod 600 "$CONF/server.key"
+  cat >"$CONF/pg_hba.conf" <<HBA
+# eprescrire test cluster: the superuser over the socket (peer) or TCP (SCRAM); sites that
+# authenticate with a client certificate are members of eprescrire_cert.
+local   all  postgres                      peer
+hostssl all  +eprescrire_cert 127.0.0.1/32 cert
+host    all  all              127.0.0.1/32 scram-sha-256
+HBA
+fi
+if ! pg_lsclusters -h | awk -v n="$NAME" '$2 == n {print $4}' | grep -qx online; then
+  pg_ctlcluster "$VERSION" "$NAME" start
+fi
+if [ ! -s "$STATE" ]; then
+  umask 077
+  PASSWORD="$(head -c 24 /dev/urandom | base64 | tr -d '/+=' )"
+  runuser -u postgres -- psql -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+    -c "ALTER ROLE postgres PASSWORD '$PASSWORD'" >/dev/null
+  printf '%s\n' "$PASSWORD" >"$STATE.tmp"
+  mv "$STATE.tmp" "$STATE"
+fi
+echo "postgres-test-cluster: $VERSION/$NAME online on 127.0.0.1:$PORT" >&2

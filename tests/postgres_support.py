@@ -1,0 +1,263 @@
+"""The PostgreSQL cluster the shared-ledger tests run against.
+
+``server()`` finds it: ``EPRESCRIRE_TEST_PG_URL`` (a superuser URL) when set, else the Debian
+cluster ``eprescrire-test`` on 127.0.0.1:54329 made and started by
+``scripts/postgres-test-cluster.sh`` (run here when the cluster is not up; it installs PostgreSQL
+when missing). Each test module gets fresh databases (:meth:`Server.fresh_ledger`), initialised
+with ``eprescrire ledger init``'s code; sites are login roles with random SCRAM passwords, or
+client certificates issued by a test authority for PostgreSQL's ``cert`` method
+(:meth:`Server.enable_tls`). Nothing is skipped: a missing server is an error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from eprescrire.ledger import postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "postgres-test-cluster.sh"
+PORT = int(os.environ.get("PGTEST_PORT", "54329"))
+CLUSTER = os.environ.get("PGTEST_CLUSTER", "eprescrire-test")
+PASSWORD_FILE = Path(
+    os.environ.get("PGTEST_STATE", "/var/lib/postgresql/eprescrire-test-superuser.password")
+)
+HOST = "127.0.0.1"
+
+
+def _version() -> str:
+    return sorted(os.listdir("/usr/lib/postgresql"), key=int)[-1]
+
+
+def conf_dir() -> Path:
+    return Path("/etc/postgresql") / _version() / CLUSTER
+
+
+@dataclass
+class Site:
+    role: str
+    url: str
+    kind: str
+    finess: str | None = None
+    rpps: str | None = None
+
+
+class Server:
+    def __init__(self, superuser_url: str) -> None:
+        self.superuser_url = superuser_url
+        self.tls_dir: Path | None = None
+        self.authority: tuple[Any, x509.Certificate] | None = None
+
+    def url(self, database: str, user: str | None = None, password: str | None = None) -> str:
+        if user is None:
+            base = self.superuser_url.rsplit("/", 1)[0]
+            return f"{base}/{database}"
+        secret = f":{quote(password, safe='')}" if password else ""
+        return f"postgresql://{quote(user, safe='')}{secret}@{HOST}:{PORT}/{database}"
+
+    def admin(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.url("postgres"), autocommit=True)
+
+    def create_database(self) -> str:
+        name = "ept_" + uuid.uuid4().hex[:12]
+        with self.admin() as db:
+            db.execute(f'CREATE DATABASE "{name}"')
+        return name
+
+    def fresh_ledger(self) -> str:
+        """A new database holding an initialised ledger; returns its superuser URL."""
+        url = self.url(self.create_database())
+        postgres.initialise(url)
+        return url
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with self.admin() as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for (role,) in db.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{name}%",)
+            ).fetchall():
+                db.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+    def site(
+        self,
+        ledger_url: str,
+        name: str,
+        kind: str,
+        *,
+        finess: str | None = None,
+        rpps: str | None = None,
+        certificate: x509.Certificate | None = None,
+    ) -> Site:
+        """A login role for a site of the ledger at ``ledger_url`` (names prefixed by the
+        database's, roles being cluster-wide), with a random SCRAM password."""
+        database = ledger_url.rsplit("/", 1)[1]
+        role = f"{database}_{name}"
+        password = secrets.token_urlsafe(18)
+        cert = certificate or self._self_named(role)
+        postgres.add_site(
+            ledger_url, cert, kind, finess=finess, rpps=rpps, role=role, password=password
+        )
+        return Site(role, self.url(database, role, password), kind, finess, rpps)
+
+    @staticmethod
+    def _self_named(role: str) -> x509.Certificate:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, role)])
+        now = dt.datetime.now(dt.UTC)
+        return (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )
+
+    # --------------------------------------------------------------------------------- TLS
+
+    def enable_tls(
+        self, authority_key: Any, authority_cert: x509.Certificate, workdir: Path
+    ) -> None:
+        """Serve TLS with a certificate from ``authority`` and trust it for client certificates
+        (``ssl_ca_file``), then reload the server."""
+        self.authority = (authority_key, authority_cert)
+        key, cert = issue(authority_key, authority_cert, "localhost", server=True)
+        target = conf_dir()
+        files = {
+            "server.crt": cert.public_bytes(serialization.Encoding.PEM),
+            "server.key": key_pem(key),
+            "client-ca.crt": authority_cert.public_bytes(serialization.Encoding.PEM),
+        }
+        for filename, data in files.items():
+            path = target / filename
+            tmp = target / (filename + ".new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            shutil.chown(tmp, "postgres", "postgres")
+            os.replace(tmp, path)
+        with self.admin() as db:
+            db.execute(f"ALTER SYSTEM SET ssl_ca_file = '{target / 'client-ca.crt'}'")
+            db.execute("SELECT pg_reload_conf()")
+        self.tls_dir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "root.crt").write_bytes(files["client-ca.crt"])
+
+    def cert_url(self, database: str, role: str, key: Any, cert: x509.Certificate) -> str:
+        """A URL that logs ``role`` in with its client certificate (no password)."""
+        assert self.tls_dir is not None
+        crt = self.tls_dir / f"{role}.crt"
+        pem = self.tls_dir / f"{role}.key"
+        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key_pem(key))
+        root = self.tls_dir / "root.crt"
+        return (
+            f"postgresql://{role}@localhost:{PORT}/{database}?sslmode=verify-full"
+            f"&sslrootcert={root}&sslcert={crt}&sslkey={pem}&hostaddr={HOST}"
+        )
+
+
+def key_pem(key: Any) -> bytes:
+    data: bytes = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return data
+
+
+def issue(
+    authority_key: Any, authority_cert: x509.Certificate, common_name: str, *, server: bool = False
+) -> tuple[Any, x509.Certificate]:
+    """A P-256 key and a certificate for ``common_name`` signed by the authority: a TLS server
+    (SAN localhost, 127.0.0.1) or a TLS client (the CN is the database role)."""
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(authority_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+    return key, builder.sign(authority_key, hashes.SHA256())
+
+
+_SERVER: Server | None = None
+
+
+def server() -> Server:
+    """The test server, started (and installed) when needed."""
+    global _SERVER
+    if _SERVER is not None:
+        return _SERVER
+    url = os.environ.get("EPRESCRIRE_TEST_PG_URL")
+    if not url:
+        if not _reachable() or not PASSWORD_FILE.exists():
+            subprocess.run(["bash", str(SCRIPT)], check=True)
+        password = PASSWORD_FILE.read_text().strip()
+        url = f"postgresql://postgres:{quote(password, safe='')}@{HOST}:{PORT}/postgres"
+    _SERVER = Server(url)
+    with _SERVER.admin() as db:
+        db.execute("SELECT 1")
+    return _SERVER
+
+
+def _reachable() -> bool:
+    try:
+        with psycopg.connect(f"postgresql://nobody@{HOST}:{PORT}/postgres", connect_timeout=3):
+            pass
+    except psycopg.OperationalError as e:
+        return "authentication" in str(e) or "password" in str(e) or "does not exist" in str(e)
+    return True
+
+
+def stop_immediately() -> None:
+    """``pg_ctlcluster VERSION CLUSTER stop -m immediate`` (a crash: no shutdown checkpoint)."""
+    subprocess.run(
+        ["pg_ctlcluster", _version(), CLUSTER, "stop", "-m", "immediate"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def start() -> None:
+    subprocess.run(["pg_ctlcluster", _version(), CLUSTER, "start"], check=True, capture_output=True)

@@ -1,0 +1,931 @@
+"""The shared ledger on PostgreSQL: the interface's behaviour, what the database enforces for
+each role (plain SQL, expecting a database error), concurrency without a global lock, lost
+connections, tampering, checkpoints, client-certificate authentication, import from SQLite and
+the schema's fitness for Citus."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import multiprocessing
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from eprescrire import dispensing as d
+from eprescrire import keys, signing
+from eprescrire.keys import kid_of
+from eprescrire.ledger import LedgerError, open_ledger, postgres
+from eprescrire.ledger import checkpoint as checkpoints
+from eprescrire.ledger.postgres import PostgresLedger
+from eprescrire.ledger.postgres_migrations import (
+    DISTRIBUTED,
+    DISTRIBUTION_COLUMN,
+    LATEST,
+    REFERENCE,
+)
+from tests.postgres_support import Server, Site, issue, server
+
+RPPS = "10003456786"  # the demo prescriber
+PHARMACIST_A = "10000000007"
+PHARMACIST_B = "10000000015"
+FINESS_A = "750001232"
+FINESS_B = "750001240"
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+FIVE = {
+    "prescriber": {
+        "name": "Dr Claire Martin",
+        "rpps": RPPS,
+        "specialty": "Médecine générale",
+        "facility": {"name": "Cabinet", "address": "12 rue de la Roquette, 75011 Paris"},
+    },
+    "patient": {"family_name": "Durand", "given_name": "Louise", "birth_date": "1956-03-14"},
+    "lines": [
+        {
+            "label": "PARACÉTAMOL 1 g",
+            "posology": "1 à 3 par jour",
+            "duration_days": 10,
+            "quantity": 5,
+        },
+        {"label": "AMLODIPINE 5 mg", "posology": "1 le matin", "duration_days": 30, "quantity": 1},
+    ],
+}
+
+
+def presented(document: signing.SignedDocument) -> d.Presented:
+    certificate = document.certificates[0]
+    return d.Presented(document.prescription, document.token, kid_of(certificate), certificate)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Server:
+    return server()
+
+
+@pytest.fixture()
+def ledger_url(pg: Server) -> Iterator[str]:
+    url = pg.fresh_ledger()
+    yield url
+    pg.drop(url)
+
+
+@pytest.fixture()
+def five(issue_document: Callable[..., signing.SignedDocument]) -> d.Presented:
+    return presented(issue_document(data=FIVE, now=NOW))
+
+
+@pytest.fixture()
+def sites(pg: Server, ledger_url: str) -> dict[str, Site]:
+    return {
+        "a": pg.site(ledger_url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A),
+        "b": pg.site(ledger_url, "pharma_b", "pharmacy", finess=FINESS_B),
+        "doctor": pg.site(ledger_url, "dr_martin", "prescriber", rpps=RPPS),
+        "other_doctor": pg.site(ledger_url, "dr_autre", "prescriber", rpps="10000000023"),
+        "auditor": pg.site(ledger_url, "audit", "auditor"),
+    }
+
+
+def request_a(**kw: Any) -> d.Request:
+    return d.Request(PHARMACIST_A, pharmacy=FINESS_A, **kw)
+
+
+def request_b(**kw: Any) -> d.Request:
+    return d.Request(PHARMACIST_B, pharmacy=FINESS_B, **kw)
+
+
+# --------------------------------------------------------------------------------------------
+# The interface on PostgreSQL
+
+
+def test_init_is_idempotent_and_newer_schema_refused(pg: Server, ledger_url: str) -> None:
+    before, after, ledger_id = postgres.initialise(ledger_url)
+    assert (before, after) == (LATEST, LATEST)
+    with open_ledger(ledger_url) as ledger:
+        assert isinstance(ledger, PostgresLedger)
+        assert ledger.ledger_id == ledger_id
+        assert "postgres:***@" in ledger.location
+    with psycopg.connect(ledger_url, autocommit=True) as db:
+        db.execute("INSERT INTO ledger.schema_migrations (version, description) VALUES (99, 'x')")
+    with pytest.raises(LedgerError, match="newer"):
+        open_ledger(ledger_url)
+    with pytest.raises(LedgerError, match="newer"):
+        postgres.initialise(ledger_url)
+
+
+def test_uninitialised_database_and_bad_password(pg: Server) -> None:
+    url = pg.url(pg.create_database())
+    try:
+        with pytest.raises(LedgerError, match="ledger init"):
+            open_ledger(url, create=False)
+        wrong = url.replace(url.split(":")[2].split("@")[0], "not-the-password-s3cret")
+        with pytest.raises(LedgerError) as caught:
+            open_ledger(wrong)
+        assert "s3cret" not in str(caught.value)
+        assert "***" in str(caught.value)
+    finally:
+        pg.drop(url)
+
+
+def test_redact() -> None:
+    assert postgres.redact("postgresql://u:pw@h:5/db?sslmode=require&password=x") == (
+        "postgresql://u:***@h:5/db?sslmode=require&password=***"
+    )
+    assert postgres.redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_dispense_status_cancel_consent_as_sites(
+    sites: dict[str, Site], five: d.Presented, demo_credentials: keys.Credentials
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        outcome = d.dispense(a, five, request_a(line=1, quantity=2), NOW)
+        assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
+        assert outcome.state is not None and outcome.state.lines[0].remaining == 3
+        with pytest.raises(d.Refused) as refused:
+            d.dispense(a, five, request_a(line=1, quantity=4), NOW)
+        assert refused.value.code is d.Code.QUANTITY_EXCEEDED
+    with open_ledger(sites["b"].url) as b:
+        outcome = d.dispense(b, five, request_b(line=1, quantity=3), NOW)
+        assert outcome.state is not None and outcome.state.lines[0].dispensed == 5
+        history = b.history(five.prescription.id)
+        assert [r.body.get("pharmacy") for r in history.of_kind("dispensing")] == [
+            FINESS_A,
+            FINESS_B,
+        ]
+    with open_ledger(sites["doctor"].url) as doctor:
+        seen = doctor.history(five.prescription.id)
+        assert len(seen.of_kind("dispensing")) == 2  # no opposition: the prescriber follows
+    with open_ledger(sites["auditor"].url) as auditor:
+        report = auditor.verify()
+        assert report.ok, report
+        assert report.records == 3
+        assert [r.seq for r in auditor.records()] == sorted(r.seq for r in history.records)
+
+
+def test_failed_change_writes_nothing(sites: dict[str, Site], five: d.Presented) -> None:
+    with open_ledger(sites["a"].url) as a:
+
+        def boom(history: Any) -> list[Any]:
+            raise RuntimeError("no")
+
+        with pytest.raises(RuntimeError):
+            a.update(five.prescription.id, boom)
+        assert a.history(five.prescription.id).records == ()
+        d.dispense(a, five, request_a(line=2), NOW)  # the connection is still usable
+        assert len(a.history(five.prescription.id).records) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# What the database itself refuses, as each role, in plain SQL
+
+
+def _raw(url: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=False)
+
+
+def _append_sql(
+    db: psycopg.Connection[Any],
+    ledger_id: str,
+    pid: str,
+    kind: str,
+    body: dict[str, Any],
+    actor: str | None = None,
+) -> None:
+    """Append one record by hand, correctly chained (so that only the rule under test fails)."""
+    from eprescrire.ledger import chain
+
+    pos, prev = db.execute("SELECT pos, hash FROM ledger.begin_update(%s)", (pid,)).fetchone()  # type: ignore[misc]
+    seq = db.execute("SELECT nextval('ledger.record_seq')").fetchone()[0]  # type: ignore[index]
+    text = chain.body_text(body)
+    at = "2026-03-02T09:00:00.000000Z"
+    digest = chain.record_hash(prev, seq, kind, pid, at, text)
+    db.execute(
+        "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,"
+        " hash, request_id, actor) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s, coalesce(%s, session_user))",
+        (pid, pos + 1, seq, kind, at, text, prev, digest, uuid.uuid4(), actor),
+    )
+
+
+def _refused(url: str, statement: Callable[[psycopg.Connection[Any]], Any]) -> str:
+    """Run ``statement`` then COMMIT as the role of ``url``; return the database's error."""
+    with _raw(url) as db:
+        try:
+            statement(db)
+            db.commit()
+        except psycopg.Error as e:
+            db.rollback()
+            return f"{e.sqlstate}: {e.diag.message_primary}"
+    raise AssertionError("the database accepted it")
+
+
+def _dispensing(line: int, quantity: int, pharmacist: str, pharmacy: str | None) -> dict[str, Any]:
+    return {
+        "line": line,
+        "round": 0,
+        "quantity": quantity,
+        "days": 2.0,
+        "at": "2026-03-02T09:00:00Z",
+        "pharmacist": pharmacist,
+        "pharmacy": pharmacy,
+        "substituted": False,
+        "generic": None,
+    }
+
+
+def test_database_refusals_for_each_role(
+    sites: dict[str, Site], ledger_url: str, five: d.Presented
+) -> None:
+    pid = five.prescription.id
+    with open_ledger(sites["a"].url) as a:
+        d.dispense(a, five, request_a(line=1, quantity=4), NOW)
+        ledger_id = a.ledger_id
+    a_url, b_url = sites["a"].url, sites["b"].url
+    refusals = {
+        "pharmacy UPDATE": _refused(
+            a_url, lambda db: db.execute("UPDATE ledger.records SET body = body")
+        ),
+        "pharmacy DELETE": _refused(a_url, lambda db: db.execute("DELETE FROM ledger.records")),
+        "pharmacy TRUNCATE": _refused(a_url, lambda db: db.execute("TRUNCATE ledger.records")),
+        "pharmacy lists records": _refused(
+            a_url, lambda db: db.execute("SELECT * FROM ledger.records")
+        ),
+        "pharmacy lists prescriptions": _refused(
+            a_url, lambda db: db.execute("SELECT * FROM ledger.prescriptions")
+        ),
+        "pharmacy edits a chain head": _refused(
+            a_url, lambda db: db.execute("UPDATE ledger.chain_heads SET pos = 0")
+        ),
+        "pharmacy records in another pharmacist's name": _refused(
+            a_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A)
+            ),
+        ),
+        "pharmacy records in another pharmacy's name": _refused(
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 1, PHARMACIST_B, FINESS_A)
+            ),
+        ),
+        "dispensing beyond the prescribed total": _refused(
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(1, 7, PHARMACIST_B, FINESS_B)
+            ),
+        ),
+        "dispensing of a line that does not exist": _refused(
+            b_url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing", _dispensing(3, 1, PHARMACIST_B, FINESS_B)
+            ),
+        ),
+        "prescriber reads another prescriber's prescription": _refused(
+            sites["other_doctor"].url,
+            lambda db: db.execute("SELECT * FROM ledger.history(%s)", (pid,)),
+        ),
+        "prescriber lists records": _refused(
+            sites["doctor"].url, lambda db: db.execute("SELECT * FROM ledger.records")
+        ),
+        "prescriber records a dispensing": _refused(
+            sites["doctor"].url,
+            lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 1, RPPS, None)),
+        ),
+        "auditor writes": _refused(
+            sites["auditor"].url,
+            lambda db: _append_sql(db, ledger_id, pid, "consent", {"share_opposition": True}),
+        ),
+        "auditor deletes": _refused(
+            sites["auditor"].url, lambda db: db.execute("DELETE FROM ledger.records")
+        ),
+        "administrator edits a record": _refused(
+            ledger_url, lambda db: db.execute("UPDATE ledger.records SET body = body")
+        ),
+        "administrator deletes a record": _refused(
+            ledger_url, lambda db: db.execute("DELETE FROM ledger.records")
+        ),
+    }
+    # Cancelled by its signer: no dispensing after it, even by hand.
+    cancel_body = {"kid": five.kid, "at": "2026-03-02T10:00:00Z", "reason": "erreur", "jws": "x"}
+    with _raw(ledger_url) as db:
+        _append_sql(db, ledger_id, pid, "cancellation", cancel_body)
+        db.commit()
+    refusals["dispensing after a cancellation"] = _refused(
+        b_url,
+        lambda db: _append_sql(
+            db, ledger_id, pid, "dispensing", _dispensing(2, 1, PHARMACIST_B, FINESS_B)
+        ),
+    )
+    print(json.dumps(refusals, indent=1, ensure_ascii=False))  # the list in the docs
+    for what, error in refusals.items():
+        assert error.split(":")[0] in {"42501", "23514", "22023", "40001", "23503"}, (what, error)
+    assert (
+        "total" in refusals["dispensing beyond the prescribed total"]
+        or "prescribed" in refusals["dispensing beyond the prescribed total"]
+    )
+    assert "cancelled" in refusals["dispensing after a cancellation"]
+    assert "own name" in refusals["pharmacy records in another pharmacist's name"]
+    assert "own name" in refusals["pharmacy records in another pharmacy's name"]
+    assert "append-only" in refusals["administrator edits a record"]
+    # A record claiming another site as its author is stored under its real author.
+    with _raw(b_url) as db:
+        consent = {
+            "share_opposition": False,
+            "at": "2026-03-02T10:00:00Z",
+            "pharmacist": PHARMACIST_B,
+        }
+        _append_sql(db, ledger_id, pid, "consent", consent, actor=sites["a"].role)
+        db.commit()
+    with _raw(sites["auditor"].url) as db:
+        actors = db.execute(
+            "SELECT kind, actor FROM ledger.records WHERE prescription_id = %s ORDER BY pos", (pid,)
+        ).fetchall()
+    assert actors[-1] == ("consent", sites["b"].role)
+    assert actors[1] == ("dispensing", sites["a"].role)
+    # Nothing refused above was written: the chain is intact with its 4 records.
+    with open_ledger(sites["auditor"].url) as auditor:
+        report = auditor.verify()
+        assert report.ok and report.records == 4
+
+
+def test_prescriber_does_not_see_what_the_patient_opposed(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    pid = five.prescription.id
+    with open_ledger(sites["a"].url) as a:
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        d.set_consent(a, pid, True, NOW, PHARMACIST_A)
+    with _raw(sites["doctor"].url) as db:
+        kinds = [r[0] for r in db.execute("SELECT kind FROM ledger.history(%s)", (pid,)).fetchall()]
+    assert kinds == ["prescription", "consent"]
+    with open_ledger(sites["doctor"].url) as doctor:
+        state = d.state_of(five.prescription, five.kid, doctor.history(pid))
+        assert state.opposition is True
+        assert state.lines[0].dispensed == 0
+    with open_ledger(sites["a"].url) as a:
+        d.set_consent(a, pid, False, NOW, PHARMACIST_A)
+    with open_ledger(sites["doctor"].url) as doctor:
+        assert len(doctor.history(pid).of_kind("dispensing")) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Concurrency: no global lock; one line serialises
+
+
+def test_one_open_transaction_does_not_block_another_prescription(
+    sites: dict[str, Site],
+    issue_document: Callable[..., signing.SignedDocument],
+) -> None:
+    x = presented(issue_document(data=FIVE, now=NOW))
+    y = presented(issue_document(data=FIVE, now=NOW))
+    held = threading.Event()
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def hold(history: Any) -> list[Any]:
+        held.set()
+        release.wait(30)
+        return d.first_sight(history, x)
+
+    def holder() -> None:
+        try:
+            with open_ledger(sites["a"].url) as a:
+                a.update(x.prescription.id, hold)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(30)
+        with open_ledger(sites["b"].url) as b:
+            b._db.execute("SET lock_timeout = '5s'")
+            outcome = d.dispense(b, y, request_b(line=1, quantity=1), NOW)  # completes meanwhile
+            assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
+            # The same prescription waits for the holder (here: gives up after the lock timeout).
+            b._db.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(LedgerError, match="lock timeout"):
+                d.dispense(b, x, request_b(line=1, quantity=1), NOW)
+    finally:
+        release.set()
+        thread.join(30)
+    assert not errors
+
+
+def _race(url: str, document: d.Presented, pharmacist: str, pharmacy: str, results: Any) -> None:
+    try:
+        with open_ledger(url) as ledger:
+            d.dispense(
+                ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=pharmacy), NOW
+            )
+        results.put("ok")
+    except d.Refused:
+        results.put("refused")
+    except BaseException as e:  # reported by the parent
+        results.put(f"error: {e}")
+
+
+def test_concurrent_sites_dispense_exactly_the_total(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_race,
+            args=(
+                (sites["a"].url, five, PHARMACIST_A, FINESS_A, results)
+                if i % 2
+                else (sites["b"].url, five, PHARMACIST_B, FINESS_B, results)
+            ),
+        )
+        for i in range(10)
+    ]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert sorted(outcomes) == ["ok"] * 5 + ["refused"] * 5, outcomes
+    with open_ledger(sites["auditor"].url) as auditor:
+        assert auditor.verify().ok
+        state = d.state_of(five.prescription, five.kid, auditor.history(five.prescription.id))
+        assert state.lines[0].dispensed == 5
+
+
+# --------------------------------------------------------------------------------------------
+# Faults
+
+
+class _LostReply:
+    """A connection whose COMMIT succeeds on the server but whose reply never arrives."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.commit_sent = False
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            self.commit_sent = True
+        return self.inner.execute(sql, *args)
+
+    @contextlib.contextmanager
+    def pipeline(self) -> Iterator[Any]:
+        with self.inner.pipeline() as p:
+            yield p
+        if self.commit_sent:  # committed on the server; the client never hears it
+            self.inner.close()
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_lost_commit_reply_is_recognised_not_recorded_twice(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        a._db = _LostReply(a._db)
+        outcome = d.dispense(a, five, request_a(line=1, quantity=2), NOW)
+        assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
+        history = a.history(five.prescription.id)  # reconnected
+        assert len(history.of_kind("dispensing")) == 1
+        assert len(history.records) == 2
+
+
+def test_connection_killed_mid_dispensing_leaves_nothing(
+    pg: Server, sites: dict[str, Site], five: d.Presented
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        pid = a._db.info.backend_pid
+
+        def killed(history: Any) -> list[Any]:
+            with pg.admin() as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            return d.first_sight(history, five)
+
+        with pytest.raises(LedgerError, match="connection"):
+            a.update(five.prescription.id, killed)
+        assert a.history(five.prescription.id).records == ()  # reconnects; nothing half-written
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+    with open_ledger(sites["auditor"].url) as auditor:
+        assert auditor.verify().ok
+
+
+def test_unreachable_ledger_is_an_environment_error(pg: Server) -> None:
+    with pytest.raises(LedgerError, match="cannot reach"):
+        open_ledger("postgresql://nobody:secret-pw@127.0.0.1:9/none?connect_timeout=2")
+
+
+# --------------------------------------------------------------------------------------------
+# Tampering as the superuser, checkpoints
+
+
+def _fill(url: str, documents: list[d.Presented]) -> None:
+    with open_ledger(url) as ledger:
+        for doc in documents:
+            d.dispense(ledger, doc, d.Request(PHARMACIST_A, line=1, quantity=1), NOW)
+            d.dispense(ledger, doc, d.Request(PHARMACIST_A, line=1, quantity=1), NOW)
+
+
+def _superuser(url: str) -> psycopg.Connection[Any]:
+    db = psycopg.connect(url, autocommit=True)
+    db.execute("SET session_replication_role = replica")  # triggers off: only a superuser can
+    return db
+
+
+TAMPERING = {
+    "edit a body": "UPDATE ledger.records SET body = replace(body, '\"quantity\":1', '\"quantity\":2') WHERE seq = {seq}",
+    "edit a time": "UPDATE ledger.records SET recorded_at = '2020-01-01T00:00:00.000000Z' WHERE seq = {seq}",
+    "delete an inner record": "DELETE FROM ledger.records WHERE seq = {seq}",
+    "swap two records": "UPDATE ledger.records SET pos = pos + 1000 WHERE prescription_id = (SELECT prescription_id FROM ledger.records WHERE seq = {seq}) AND pos IN (2, 3); UPDATE ledger.records SET pos = CASE pos WHEN 1002 THEN 3 ELSE 2 END WHERE pos IN (1002, 1003)",
+    "insert a copy": "INSERT INTO ledger.records SELECT prescription_id, pos + 100, seq, kind, recorded_at, body, prev_hash, hash, actor, request_id, line, quantity FROM ledger.records WHERE seq = {seq}",
+    "delete the last record": "DELETE FROM ledger.records WHERE seq = {seq}",
+}
+
+
+@pytest.mark.parametrize("how", sorted(TAMPERING))
+def test_tampering_is_detected_and_named(
+    pg: Server, ledger_url: str, issue_document: Callable[..., signing.SignedDocument], how: str
+) -> None:
+    documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(3)]
+    _fill(ledger_url, documents)
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.verify().ok
+        target = documents[1].prescription.id
+        seqs = [r.seq for r in ledger.history(target).records]
+    victim = seqs[-1] if how == "delete the last record" else seqs[1]
+    with _superuser(ledger_url) as db:
+        db.execute(TAMPERING[how].format(seq=victim).encode())
+    with open_ledger(ledger_url) as ledger:
+        report = ledger.verify()
+    assert not report.ok
+    assert report.first_bad in seqs, (how, report)
+    assert target in (report.problem or "")
+
+
+def test_checkpoint_merkle_root_detects_truncation(
+    sites: dict[str, Site], ledger_url: str, five: d.Presented, demo_credentials: keys.Credentials
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+    with open_ledger(ledger_url) as ledger:
+        data, saved = checkpoints.write(ledger, demo_credentials, NOW)
+        assert saved.hash is not None and len(saved.hash) == 64
+        read = checkpoints.read(data)
+        assert checkpoints.compare(ledger, read) is None
+    with open_ledger(sites["a"].url) as a:  # later records keep the checkpoint valid
+        d.dispense(a, five, request_a(line=2, quantity=1), NOW)
+    with open_ledger(ledger_url) as ledger:
+        assert checkpoints.compare(ledger, read) is None
+    # Cut the tail of the chain *and* its head row, so that the chains alone look complete.
+    with _superuser(ledger_url) as db:
+        db.execute(
+            "DELETE FROM ledger.records WHERE prescription_id = %s AND pos >= 3",
+            (five.prescription.id,),
+        )
+        db.execute(
+            "UPDATE ledger.chain_heads h SET pos = r.pos, seq = r.seq, hash = r.hash FROM ledger.records r"
+            " WHERE r.prescription_id = h.prescription_id AND r.pos = 2"
+        )
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.verify().ok  # a shorter chain is still a chain...
+        problem = checkpoints.compare(ledger, read)  # ...but not the one that was signed
+    assert problem is not None and "truncated" in problem
+
+
+# --------------------------------------------------------------------------------------------
+# Client certificates (PostgreSQL `cert`), from the project's authority
+
+
+def test_site_logs_in_with_its_certificate(
+    pg: Server, ledger_url: str, tmp_path: Path, demo_authority: keys.Credentials, five: d.Presented
+) -> None:
+    pg.enable_tls(demo_authority.key, demo_authority.certificate, tmp_path / "tls")
+    database = ledger_url.rsplit("/", 1)[1]
+    role = f"{database}_cert_a"
+    key, certificate = issue(demo_authority.key, demo_authority.certificate, role)
+    assert (
+        postgres.add_site(ledger_url, certificate, "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        == role
+    )
+    url = pg.cert_url(database, role, key, certificate)
+    with open_ledger(url) as a:
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        assert a._db.info.parameter_status("ssl") in (None, "on")
+        assert a._db.pgconn.ssl_in_use
+    # A certificate for the same name from another authority is refused by the server.
+    rogue = keys.new_authority("Rogue", not_before=NOW - dt.timedelta(days=1), days=30)
+    rogue_key, rogue_cert = issue(rogue.key, rogue.certificate, role)
+    with pytest.raises(LedgerError, match="cannot reach"):
+        open_ledger(pg.cert_url(database, role, rogue_key, rogue_cert))
+    # A role named otherwise than its certificate needs a password (SCRAM; no `cert` login).
+    with pytest.raises(ValueError, match="password"):
+        postgres.add_site(ledger_url, certificate, "pharmacy", role="someone_else", finess=FINESS_B)
+
+
+# --------------------------------------------------------------------------------------------
+# Citus: the schema is distributable by prescription identifier
+
+
+def test_schema_follows_citus_rules(ledger_url: str) -> None:
+    with psycopg.connect(ledger_url) as db:
+        tables = {
+            r[0]
+            for r in db.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'ledger' AND c.relkind = 'r'"
+            ).fetchall()
+        }
+        assert tables == set(DISTRIBUTED) | set(REFERENCE), tables
+        for table in DISTRIBUTED:
+            keys_ = db.execute(
+                "SELECT i.relname, array_agg(a.attname::text) FROM pg_index x"
+                " JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+                " JOIN pg_namespace n ON n.oid = t.relnamespace"
+                " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)"
+                " WHERE n.nspname = 'ledger' AND t.relname = %s AND (x.indisunique OR x.indisprimary)"
+                " GROUP BY i.relname",
+                (table,),
+            ).fetchall()
+            assert keys_, f"{table} has no primary key"
+            for index, columns in keys_:
+                assert DISTRIBUTION_COLUMN in columns, (
+                    f"{table}.{index} lacks {DISTRIBUTION_COLUMN}"
+                )
+        foreign = db.execute(
+            "SELECT conrelid::regclass::text, confrelid::regclass::text, conkey, confkey"
+            " FROM pg_constraint WHERE contype = 'f' AND connamespace = 'ledger'::regnamespace"
+        ).fetchall()
+        for child, parent, _ckey, _pkey in foreign:
+            # Allowed only to a reference table, or between distributed tables on the column.
+            assert parent.split(".")[-1] in REFERENCE, (child, parent)
+
+
+# --------------------------------------------------------------------------------------------
+# Import from SQLite
+
+
+def test_import_sqlite_keeps_records_verifiable(
+    pg: Server,
+    ledger_url: str,
+    tmp_path: Path,
+    five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+) -> None:
+    other = presented(issue_document(data=FIVE, now=NOW))
+    with open_ledger(str(tmp_path / "pharmacy.sqlite3")) as local:
+        d.dispense(local, five, d.Request(PHARMACIST_A, line=1, quantity=2), NOW)
+        d.dispense(local, other, d.Request(PHARMACIST_A, line=2, quantity=1), NOW)
+        d.set_consent(local, other.prescription.id, True, NOW, PHARMACIST_A)
+        with open_ledger(ledger_url) as shared:
+            assert postgres.import_sqlite(local, shared) == (5, 2)
+            assert postgres.import_sqlite(local, shared) == (0, 2)  # again: nothing twice
+            report = shared.verify()
+            assert report.ok, report
+            state = d.state_of(five.prescription, five.kid, shared.history(five.prescription.id))
+            assert state.lines[0].dispensed == 2
+            # The imported copy of the SQLite chain is checked too.
+            with _superuser(ledger_url) as db:
+                db.execute(
+                    "UPDATE ledger.imported_records SET body = body || ' ' WHERE source_seq = 2"
+                )
+            report = shared.verify()
+            assert not report.ok and "imported ledger" in (report.problem or "")
+
+
+# --------------------------------------------------------------------------------------------
+# The command line against the shared ledger
+
+
+def test_cli_init_add_site_dispense_verify_import(
+    pg: Server,
+    run_cli: Any,
+    cli_env: dict[str, str],
+    key_file: Path,
+    tmp_path: Path,
+    demo_authority: keys.Credentials,
+) -> None:
+    from conftest import KEYS
+
+    admin = pg.url(pg.create_database())
+    try:
+        first = run_cli("ledger", "init", "--ledger", admin, "--json")
+        assert first.code == 0, first
+        assert json.loads(first.stdout)["schema"] == LATEST
+        assert "***" in json.loads(first.stdout)["ledger"]
+        again = run_cli("ledger", "init", "--ledger", admin)
+        assert again.code == 0 and "already at" in again.stderr + again.stdout
+        # A site from its certificate (client-certificate login).
+        pg.enable_tls(demo_authority.key, demo_authority.certificate, tmp_path / "tls")
+        database = admin.rsplit("/", 1)[1]
+        role = f"{database}_cli_a"
+        site_key, site_cert = issue(demo_authority.key, demo_authority.certificate, role)
+        pem = tmp_path / "site.pem"
+        from cryptography.hazmat.primitives import serialization
+
+        pem.write_bytes(site_cert.public_bytes(serialization.Encoding.PEM))
+        added = run_cli(
+            "ledger",
+            "add-site",
+            pem,
+            "--kind",
+            "pharmacy",
+            "--finess",
+            FINESS_A,
+            "--rpps",
+            "10003456786",
+            "--ledger",
+            admin,
+            "--json",
+        )
+        assert added.code == 0, added
+        site_url = pg.cert_url(database, role, site_key, site_cert)
+        b = pg.site(admin, "cli_b", "pharmacy", finess=FINESS_B)
+        rx = tmp_path / "rx.json"
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                rx,
+                "-q",
+            ).code
+            == 0
+        )
+
+        def dispense(url: str, finess: str, *extra: Any) -> Any:
+            return run_cli(
+                "dispense",
+                rx,
+                "--trust",
+                KEYS / "demo-trust",
+                "--ledger",
+                url,
+                "--pharmacist",
+                "10003456786",
+                "--pharmacy",
+                finess,
+                "--json",
+                "-q",
+                *extra,
+            )
+
+        done = dispense(site_url, FINESS_A, "--all")
+        assert done.code == 0, done
+        # Pharmacy B: the same paper is not dispensed again.
+        twice = dispense(b.url, FINESS_B, "--all")
+        assert twice.code == 1, twice
+        assert json.loads(twice.stdout)["status"] == "refused"
+        assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
+        head = tmp_path / "head.json"
+        written = run_cli(
+            "ledger", "checkpoint", "--key", key_file, "--out", head, "--ledger", admin, "-q"
+        )
+        assert written.code == 0, written
+        checked = run_cli("ledger", "verify", "--ledger", admin, "--checkpoint", head, "--json")
+        assert checked.code == 0 and json.loads(checked.stdout)["checkpoint"]["ok"], checked
+        # Unreachable: verify gives the offline verdict with a warning; dispense fails closed.
+        down = "postgresql://x:pw@127.0.0.1:9/none?connect_timeout=2"
+        offline = run_cli("verify", rx, "--trust", KEYS / "demo-trust", "--ledger", down, "--json")
+        assert offline.code == 0, offline
+        verdict = json.loads(offline.stdout)
+        assert verdict["status"] == "valid"
+        assert any("dispensing state unknown" in w for w in verdict["warnings"])
+        closed = dispense(down, FINESS_B, "--all")
+        assert closed.code == 4, closed
+        assert len(closed.stderr.strip().splitlines()) == 1 and "pw" not in closed.stderr
+        # A pharmacy's SQLite ledger moves in.
+        local = tmp_path / "local.sqlite3"
+        other = tmp_path / "rx2.json"
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                other,
+                "-q",
+            ).code
+            == 0
+        )
+        assert (
+            run_cli(
+                "dispense",
+                other,
+                "--trust",
+                KEYS / "demo-trust",
+                "--ledger",
+                local,
+                "--pharmacist",
+                "10003456786",
+                "--all",
+                "-q",
+            ).code
+            == 0
+        )
+        moved = run_cli("ledger", "import", local, "--ledger", admin, "--json")
+        assert moved.code == 0, moved
+        assert json.loads(moved.stdout)["prescriptions"] == 1
+        assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
+        status = run_cli("status", json.loads(other.read_text())["id"], "--ledger", admin, "--json")
+        assert status.code == 0, status
+        # The prescriber, as their own role, cancels a prescription; no pharmacy dispenses it.
+        doctor = pg.site(admin, "cli_dr", "prescriber", rpps=RPPS)
+        third = tmp_path / "rx3.json"
+        assert (
+            run_cli(
+                "issue",
+                KEYS.parent / "examples" / "reference.toml",
+                "--key",
+                key_file,
+                "--out",
+                third,
+                "-q",
+            ).code
+            == 0
+        )
+        cancelled = run_cli(
+            "cancel",
+            third,
+            "--key",
+            key_file,
+            "--ledger",
+            doctor.url,
+            "--reason",
+            "Erreur",
+            "--trust",
+            KEYS / "demo-trust",
+            "--json",
+        )
+        assert cancelled.code == 0, cancelled
+        rx = third
+        refused = dispense(b.url, FINESS_B, "--all")
+        assert refused.code == 1 and "cancelled" in refused.stdout, refused
+        # A pharmacy cannot run the auditor's full verification: an environment error, not "tampered".
+        assert run_cli("ledger", "verify", "--ledger", b.url, "-q").code == 4
+    finally:
+        pg.drop(admin)
+
+
+# --------------------------------------------------------------------------------------------
+# The stateful (Hypothesis) ledger model, on PostgreSQL
+
+
+def _stateful_ledger_url() -> str:
+    global _STATEFUL_URL
+    if _STATEFUL_URL is None:
+        _STATEFUL_URL = server().fresh_ledger()
+    return _STATEFUL_URL
+
+
+_STATEFUL_URL: str | None = None
+
+
+def _postgres_machine() -> Any:
+    from hypothesis import HealthCheck, settings
+    from hypothesis.stateful import initialize
+    from test_ledger_stateful import ISSUED, LedgerMachine, _document
+
+    class PostgresLedgerMachine(LedgerMachine):  # type: ignore[misc, valid-type]
+        @initialize()
+        def start(self) -> None:
+            self.directory = ""
+            self.ledger = open_ledger(_stateful_ledger_url())
+            self.document = _document()
+            self.clock = ISSUED
+            self.cancelled = False
+            self.dispensed_after_cancel = False
+
+        def teardown(self) -> None:
+            if hasattr(self, "ledger"):
+                self.ledger.close()
+
+    case = PostgresLedgerMachine.TestCase
+
+    def drop_database(cls: Any) -> None:
+        global _STATEFUL_URL
+        if _STATEFUL_URL is not None:
+            server().drop(_STATEFUL_URL)
+            _STATEFUL_URL = None
+
+    case.tearDownClass = classmethod(drop_database)
+    case.settings = settings(
+        max_examples=15,
+        stateful_step_count=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    return case
+
+
+TestPostgresLedgerMachine = _postgres_machine()
