@@ -46,7 +46,9 @@ def _settings(pg: Server) -> str:
 # ----------------------------------------------------------------------------- concurrency
 
 
-def _race(site: tuple[str, str, str], document: d.Presented, count: int, barrier: Any, results: Any) -> None:
+def _race(
+    site: tuple[str, str, str], document: d.Presented, count: int, barrier: Any, results: Any
+) -> None:
     url, pharmacist, finess = site
     try:
         ledger = open_ledger(url)
@@ -57,7 +59,9 @@ def _race(site: tuple[str, str, str], document: d.Presented, count: int, barrier
     barrier.wait()
     for _ in range(count):
         try:
-            d.dispense(ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=finess), NOW)
+            d.dispense(
+                ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=finess), NOW
+            )
             results.put("recorded")
         except d.Refused as e:
             results.put(e.code.value)
@@ -85,14 +89,22 @@ def concurrency(processes: int, attempts: int, repeat: int) -> int:
             ]
             for w in workers:
                 w.start()
-            outcomes = collections.Counter(results.get(timeout=300) for _ in range(processes * attempts))
+            outcomes = collections.Counter(
+                results.get(timeout=300) for _ in range(processes * attempts)
+            )
             for w in workers:
                 w.join()
             elapsed = time.perf_counter() - started
             with open_ledger(url) as ledger:
-                state = d.state_of(document.prescription, document.kid, ledger.history(document.prescription.id))
+                state = d.state_of(
+                    document.prescription, document.kid, ledger.history(document.prescription.id)
+                )
                 dispensed = state.lines[0].dispensed
-            ok = outcomes["recorded"] == 5 and dispensed == 5 and set(outcomes) <= {"recorded", "quantity_exceeded"}
+            ok = (
+                outcomes["recorded"] == 5
+                and dispensed == 5
+                and set(outcomes) <= {"recorded", "quantity_exceeded"}
+            )
             failures += not ok
             totals.update(outcomes)
             print(
@@ -117,7 +129,9 @@ def concurrency(processes: int, attempts: int, repeat: int) -> int:
 # ----------------------------------------------------------------------------- throughput
 
 
-def _library_client(url: str, pharmacist: str, finess: str, documents: list[d.Presented], barrier: Any, out: Any) -> None:
+def _library_client(
+    url: str, pharmacist: str, finess: str, documents: list[d.Presented], barrier: Any, out: Any
+) -> None:
     ledger = open_ledger(url)
     request = d.Request(pharmacist, line=1, quantity=1, pharmacy=finess)
     barrier.wait()
@@ -126,7 +140,16 @@ def _library_client(url: str, pharmacist: str, finess: str, documents: list[d.Pr
     for document in documents:
         written = d.dispense(ledger, document, request, NOW).records
         rows.extend(
-            (r.prescription_id, i + 1, r.seq, r.kind, r.recorded_at, chain.body_text(r.body), r.prev_hash, r.hash)
+            (
+                r.prescription_id,
+                i + 1,
+                r.seq,
+                r.kind,
+                r.recorded_at,
+                chain.body_text(r.body),
+                r.prev_hash,
+                r.hash,
+            )
             for i, r in enumerate(written)
         )
     out.put((time.perf_counter() - started, rows))
@@ -197,9 +220,12 @@ def throughput(count: int, runs: int, levels: list[int]) -> int:
                 for row in rows:
                     by_pid[row[0]].append(row)
                 raw_chunks = [
-                    [row for doc in chunk for row in by_pid[doc.prescription.id]] for chunk in chunks
+                    [row for doc in chunk for row in by_pid[doc.prescription.id]]
+                    for chunk in chunks
                 ]
-                elapsed, _ = _parallel(ctx, _raw_client, [(raw_url, raw_chunks[i]) for i in range(clients)])
+                elapsed, _ = _parallel(
+                    ctx, _raw_client, [(raw_url, raw_chunks[i]) for i in range(clients)]
+                )
                 raw_rates.append(per * clients / elapsed)
             finally:
                 pg.drop(url)
@@ -233,7 +259,9 @@ def _batch(site: tuple[str, str, str], documents: list[d.Presented], done: Any) 
     for document in documents:
         for _ in range(2):
             try:
-                written = d.dispense(ledger, document, d.Request(pharmacist, pharmacy=finess), NOW).records
+                written = d.dispense(
+                    ledger, document, d.Request(pharmacist, pharmacy=finess), NOW
+                ).records
                 done.put(("ack", document.prescription.id, written[-1].seq, written[-1].hash))
             except d.Refused:
                 pass
@@ -302,7 +330,11 @@ def crash(faults: int, prescriptions_count: int, seed: int) -> int:
                     missing += r is None or r.hash != digest or r.prescription_id != pid
                 over = 0
                 for document in chunk:
-                    state = d.state_of(document.prescription, document.kid, ledger.history(document.prescription.id))
+                    state = d.state_of(
+                        document.prescription,
+                        document.kid,
+                        ledger.history(document.prescription.id),
+                    )
                     over += sum(ls.dispensed > ls.prescribed for ls in state.lines)
             bad = (not report.ok) or missing or over
             problems += bool(bad)
@@ -366,11 +398,14 @@ def tamper(count: int, records: int, seed: int) -> int:
             for pid in {p for _, p in layout}:
                 for i, r in enumerate(ledger.history(pid).records, start=1):
                     positions[r.seq] = (pid, i, len(ledger.history(pid).records))
-        print(f"ledger of {len(layout)} records in {len(positions) and len({p for _, p in layout})} chains")
+        print(
+            f"ledger of {len(layout)} records in {len(positions) and len({p for _, p in layout})} chains"
+        )
         with pg.admin() as admin:
             admin.execute(f'ALTER DATABASE "{base_name}" ALLOW_CONNECTIONS false')
             admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (base_name,)
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (base_name,),
             )
         for n in range(1, count + 1):
             kind = rng.choice(sorted(TAMPER))
@@ -402,7 +437,9 @@ def tamper(count: int, records: int, seed: int) -> int:
             detected += ok
             named += is_named
             if not is_named:
-                print(f"tampering {n} ({kind} at {seq}): {'detected' if ok else 'MISSED'}: {report.problem}")
+                print(
+                    f"tampering {n} ({kind} at {seq}): {'detected' if ok else 'MISSED'}: {report.problem}"
+                )
     finally:
         with pg.admin() as admin:
             admin.execute(f'ALTER DATABASE "{base_name}" ALLOW_CONNECTIONS true')

@@ -35,6 +35,14 @@ def reasons_of(error: Error) -> list[dict[str, str]]:
     return [reason(code_of(error), error.diagnostics())]
 
 
+def status_of(error: Error) -> str:
+    """The ``status`` of a result that failed with ``error``: ``rejected`` (exit 1),
+    ``unreadable`` (exit 3), else ``failed``."""
+    return {ExitCode.REJECTED: "rejected", ExitCode.UNREADABLE: "unreadable"}.get(
+        error.exit_code, "failed"
+    )
+
+
 def code_of(error: Error) -> str:
     """The reason code of an error: its own, else one named for its exit code."""
     if error.reason is not None:

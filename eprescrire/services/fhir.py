@@ -14,7 +14,7 @@ from typing import Any
 from eprescrire import files, ids
 from eprescrire.errors import Error, ExitCode, UsageError
 from eprescrire.ledger import Ledger
-from eprescrire.results import reasons_of, result
+from eprescrire.results import reasons_of, result, status_of
 from eprescrire.services.printing import load_signed
 
 
@@ -72,12 +72,6 @@ class FhirExportResult:
         )
 
 
-def _status(error: Error) -> str:
-    return {ExitCode.REJECTED: "rejected", ExitCode.UNREADABLE: "unreadable"}.get(
-        error.exit_code, "failed"
-    )
-
-
 def export(request: FhirExportRequest, ledger: Ledger | None = None) -> Iterator[FhirExportResult]:
     """One result per document, in order; one that fails does not stop the others. With a
     ledger, the prescription's dispensings become MedicationDispense resources."""
@@ -100,7 +94,7 @@ def export(request: FhirExportRequest, ledger: Ledger | None = None) -> Iterator
         except UsageError:
             raise
         except Error as e:
-            yield FhirExportResult(str(name), _status(e), e.exit_code, tuple(reasons_of(e)))
+            yield FhirExportResult(str(name), status_of(e), e.exit_code, tuple(reasons_of(e)))
         else:
             yield FhirExportResult(
                 str(name),

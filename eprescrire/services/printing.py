@@ -13,7 +13,7 @@ from typing import Any
 
 from eprescrire import files, ids
 from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError, VerificationError
-from eprescrire.results import reasons_of, result
+from eprescrire.results import reasons_of, result, status_of
 
 MAX_DOCUMENT_BYTES = 1 << 20
 PAGES = ("A5", "A4")
@@ -110,12 +110,6 @@ class RenderResult:
         return result(self.input, self.status, self.reasons, id=self.id, out=self.out)
 
 
-def _status(error: Error) -> str:
-    return {ExitCode.REJECTED: "rejected", ExitCode.UNREADABLE: "unreadable"}.get(
-        error.exit_code, "failed"
-    )
-
-
 def render(request: RenderRequest) -> Iterator[RenderResult]:
     """One PDF per document, in order; a document that fails does not stop the others."""
     if request.out_dir is not None:
@@ -129,7 +123,7 @@ def render(request: RenderRequest) -> Iterator[RenderResult]:
         except UsageError:
             raise
         except Error as e:
-            yield RenderResult(str(name), _status(e), e.exit_code, tuple(reasons_of(e)))
+            yield RenderResult(str(name), status_of(e), e.exit_code, tuple(reasons_of(e)))
         else:
             yield RenderResult(
                 str(name), "rendered", ExitCode.OK, (), document.prescription.id, str(target)
