@@ -34,12 +34,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 from eprescrire import ids, jws, model, rules
-from eprescrire.dispensing.records import DispensingBody, PrescriptionBody, Presented, _iso
+from eprescrire.dispensing.records import (
+    DispensingBody,
+    PrescriptionBody,
+    Presented,
+    _iso,
+    _parse_time,
+)
 from eprescrire.dispensing.state import LineState, State, day
 from eprescrire.errors import Error, ExitCode, Reason, UsageError, VerificationError
 from eprescrire.ledger import History, NewRecord
@@ -301,6 +307,9 @@ class Request:
     quantity: int | None = None
     substitute: str | None = None  # the generic's label, when substituting
     pharmacy: str | None = None
+    # A hand-over that happened earlier than now (``--handed-over``): recorded with both times,
+    # bounded by :func:`check_handed_over`; it never moves the rules' clock.
+    handed_over: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.quantity is not None and self.line is None:
@@ -315,6 +324,33 @@ class Request:
                 raise UsageError("--substitute: the generic's label, 1 to 200 characters")
 
 
+#: How far back a hand-over may be recorded (the ledger was down, a paper register was kept).
+HANDED_OVER_MAX_BACK = dt.timedelta(days=7)
+
+
+def check_handed_over(state: State, handed_over: dt.datetime, at: dt.datetime) -> None:
+    """The bounds of a stated earlier hand-over: not in the future, at most
+    :data:`HANDED_OVER_MAX_BACK` before the real time ``at``, not before the prescription was
+    issued nor before its latest ledger record. Raises :class:`Refused` (``conflicting_record``,
+    ``not_yet_valid``) or UsageError."""
+    if handed_over > at + model.CLOCK_SKEW:
+        raise UsageError(f"--handed-over {_iso(handed_over)} is in the future (now {_iso(at)})")
+    if handed_over < at - HANDED_OVER_MAX_BACK:
+        raise UsageError(
+            f"--handed-over {_iso(handed_over)} is more than "
+            f"{HANDED_OVER_MAX_BACK.days} days back (now {_iso(at)})"
+        )
+    if handed_over < state.prescription.issued_at - model.CLOCK_SKEW:
+        raise Refused(Code.NOT_YET_VALID, "the stated hand-over precedes the prescription's issue")
+    last = None if state.last_recorded_at is None else _parse_time(state.last_recorded_at)
+    if last is not None and handed_over < last:
+        raise Refused(
+            Code.CONFLICTING_RECORD,
+            f"the stated hand-over {_iso(handed_over)} precedes the prescription's latest "
+            f"ledger record ({_iso(last)})",
+        )
+
+
 def _dispensing(ls: LineState, quantity: int, request: Request, at: dt.datetime) -> NewRecord:
     new_round = not ls.events or ls.given_in_round >= ls.line.quantity
     body = DispensingBody(
@@ -327,6 +363,7 @@ def _dispensing(ls: LineState, quantity: int, request: Request, at: dt.datetime)
         pharmacy=request.pharmacy,
         substituted=request.substitute is not None,
         generic=None if request.substitute is None else request.substitute.strip(),
+        handed_over=request.handed_over,
     )
     return NewRecord("dispensing", body.to_json())
 
@@ -335,8 +372,37 @@ _PRIORITY = (Code.RENEWAL_NOT_DUE, Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUAN
 
 
 def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
-    """The dispensing records for ``request`` at ``at``; raises :class:`Refused` when the
-    prescription or the law does not allow it (nothing is then recorded)."""
+    """The dispensing records for ``request`` at the real time ``at``; raises :class:`Refused`
+    when the prescription or the law does not allow it (nothing is then recorded).
+
+    A stated earlier hand-over (``request.handed_over``) never moves the rules' clock: the
+    decision is the one made at ``at``, and it stands only if the same hand-over was allowed
+    at the stated time too (so a hand-over recorded late gains nothing, and a renewal cannot be
+    claimed as handed over before it was due)."""
+    records = _plan(state, request, at)
+    if request.handed_over is None:
+        return records
+    check_handed_over(state, request.handed_over, at)
+    try:
+        then = _plan(state, replace(request, handed_over=None), request.handed_over)
+    except Refused as e:
+        raise Refused(
+            e.code, f"at the stated hand-over time {_iso(request.handed_over)}: {e.message}"
+        ) from None
+    allowed = {r.body["line"]: r.body["quantity"] for r in then}
+    for record in records:
+        line, quantity = record.body["line"], record.body["quantity"]
+        if quantity > allowed.get(line, 0):
+            raise Refused(
+                Code.QUANTITY_EXCEEDED,
+                f"line {line}: {quantity} may be dispensed now, but at most "
+                f"{allowed.get(line, 0)} at the stated hand-over time "
+                f"{_iso(request.handed_over)}",
+            )
+    return records
+
+
+def _plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
     refusal = prescription_refusal(state, at)
     if refusal is not None:
         raise refusal

@@ -31,9 +31,10 @@ class Dispensed:
     substituted: bool
     generic: str | None
     recorded_at: str
+    handed_over: dt.datetime | None = None  # stated earlier hand-over (``at`` is the real clock)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        item = {
             "seq": self.seq,
             "line": self.line,
             "dispensing": self.round + 1,
@@ -46,6 +47,9 @@ class Dispensed:
             "generic": self.generic,
             "recorded_at": self.recorded_at,
         }
+        if self.handed_over is not None:
+            item["handed_over"] = _iso(self.handed_over)
+        return item
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ class State:
     lines: tuple[LineState, ...]
     cancellation: dict[str, Any] | None = None
     opposition: bool = False
+    last_recorded_at: str | None = None  # the real time of the latest record, if any
 
     @property
     def cancelled(self) -> bool:
@@ -200,6 +205,7 @@ def _state_of(prescription: model.Prescription, kid: str, history: History) -> S
                     substituted=body.substituted,
                     generic=body.generic,
                     recorded_at=record.recorded_at,
+                    handed_over=body.handed_over,
                 )
             )
         elif record.kind == "cancellation" and cancellation is None:
@@ -215,4 +221,5 @@ def _state_of(prescription: model.Prescription, kid: str, history: History) -> S
         ),
         cancellation=cancellation,
         opposition=opposition,
+        last_recorded_at=history.records[-1].recorded_at if history.records else None,
     )

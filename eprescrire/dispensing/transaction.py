@@ -51,7 +51,8 @@ def dispense(
         state = state_of(presented.prescription, presented.kid, history)
         return new + plan(state, request, at)
 
-    written = ledger.update(presented.prescription.id, change)
+    # Recorded at the time the rules decided at (the real clock, given by the caller).
+    written = ledger.update(presented.prescription.id, change, now=at)
     after = History(presented.prescription.id, seen[-1].records + written)
     return Outcome(written, state_of(presented.prescription, presented.kid, after))
 

@@ -446,7 +446,8 @@ def medication_dispense(
     )
     if isinstance(days, (int, float)) and not isinstance(days, bool):
         resource["daysSupply"] = _days(days)
-    resource["whenHandedOver"] = str(body["at"])
+    # A hand-over recorded later keeps its stated time (the ledger keeps the recording time).
+    resource["whenHandedOver"] = str(body.get("handed_over") or body["at"])
     resource["substitution"] = {
         "wasSubstituted": bool(body.get("substituted")),
         "type": {

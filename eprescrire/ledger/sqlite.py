@@ -243,6 +243,7 @@ class SQLiteLedger(Ledger):
                         )
                     )
                     prev = digest
+                self._confirm(written)
             db.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback()
@@ -251,6 +252,18 @@ class SQLiteLedger(Ledger):
             self._rollback()
             raise
         return tuple(written)
+
+    def _confirm(self, written: list[Record]) -> None:
+        """Before committing: the records just appended are there, as written, and the head
+        moved to the last of them (a foreign trigger may silently drop or alter an insert)."""
+        rows = self._db.execute(
+            "SELECT seq, hash FROM records WHERE seq >= ? ORDER BY seq", (written[0].seq,)
+        ).fetchall()
+        if [(int(r[0]), str(r[1])) for r in rows] != [(r.seq, r.hash) for r in written]:
+            raise LedgerError(
+                f"the ledger {self.path} did not keep the records just written (a foreign "
+                "trigger?); nothing was recorded: run `ledger verify`"
+            )
 
     def _rollback(self) -> None:
         # The transaction may already be gone (e.g. the commit itself failed).
