@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eprescrire.ledger import chain
+from eprescrire.ledger import chain, sqlite_schema
 from eprescrire.ledger.interface import (
     KINDS,
     ChainReport,
@@ -278,6 +278,10 @@ class SQLiteLedger(Ledger):
         except sqlite3.DatabaseError as e:
             integrity = [f"integrity check failed: {e}"]
         try:
+            schema = sqlite_schema.problems(self._db)
+        except sqlite3.DatabaseError as e:
+            schema = [f"cannot read the schema: {e}"]
+        try:
             self._db.execute("BEGIN")  # one snapshot for the whole walk
             try:
                 rows = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY seq")
@@ -285,7 +289,7 @@ class SQLiteLedger(Ledger):
             finally:
                 self._db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
-            return ChainReport(0, 0, None, integrity, None, f"cannot read the records: {e}")
+            return ChainReport(0, 0, None, integrity, None, f"cannot read the records: {e}", schema)
         head_seq = count if problem is None else (problem.seq - 1)
         return ChainReport(
             records=count,
@@ -294,6 +298,7 @@ class SQLiteLedger(Ledger):
             integrity=integrity,
             first_bad=None if problem is None else problem.seq,
             problem=None if problem is None else problem.message,
+            schema=schema,
         )
 
     def close(self) -> None:
