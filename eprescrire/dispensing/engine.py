@@ -465,6 +465,53 @@ def _plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
     return records
 
 
+_FINAL_PRIORITY = (Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUANTITY_EXCEEDED)
+
+
+def nothing_left(state: State, at: dt.datetime) -> Refused | None:
+    """Why nothing of the prescription may be dispensed at ``at`` nor later (what ``verify``
+    reports instead of VALID), or None when some line may still give something, now or once
+    a renewal or fraction is due. The same rules as :func:`plan`: every line still owed is
+    tried on each day from ``at`` to the end of the treatment period."""
+    refusal = prescription_refusal(state, at)
+    if refusal is not None:
+        return refusal
+    last_day = rules.treatment_deadline(state.prescription.issued_at)
+    refusals: list[tuple[Code, str]] = []
+    for ls in state.lines:
+        if not ls.remaining:
+            continue
+        now = allow(state, ls.number, at)
+        if now.quantity:
+            return None
+        moment = at + dt.timedelta(days=1)
+        while rules.local_date(moment) <= last_day:
+            if allow(state, ls.number, moment).quantity:
+                return None
+            moment += dt.timedelta(days=1)
+        assert now.code is not None
+        if now.code is Code.RENEWAL_NOT_DUE:
+            refusals.append(
+                (
+                    Code.EXPIRED,
+                    f"{now.message}, after the end of the treatment period "
+                    f"({last_day.isoformat()})",
+                )
+            )
+        else:
+            refusals.append((now.code, now.message))
+    if not refusals:
+        return Refused(Code.FULLY_DISPENSED, "every line has been dispensed in full")
+    codes = [code for code, _ in refusals]
+    main = next((c for c in _FINAL_PRIORITY if c in codes), refusals[0][0])
+    first = next(message for code, message in refusals if code is main)
+    return Refused(
+        main,
+        f"nothing may be dispensed any more: {first}",
+        [r for r in refusals if r[1] != first],
+    )
+
+
 def view(state: State, at: dt.datetime | None = None, *, details: bool = True) -> dict[str, Any]:
     """The state as reported (the verdict's ``dispensing`` field, ``status --json``): the
     recorded facts and, at ``at``, for each line that may still give something, how much it may
