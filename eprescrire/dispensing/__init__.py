@@ -21,6 +21,7 @@ from eprescrire.dispensing.engine import (
     nothing_left,
     plan,
     prescription_refusal,
+    skipped,
     view,
 )
 from eprescrire.dispensing.records import Presented, recorded_prescription
@@ -48,6 +49,7 @@ __all__ = [
     "record_cancellation",
     "recorded_prescription",
     "set_consent",
+    "skipped",
     "state_of",
     "view",
 ]

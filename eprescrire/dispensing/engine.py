@@ -188,8 +188,9 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
         )
     if line.narcotic:
         return _allow_narcotic(ls, p, number, at)
-    new_round = not ls.events or ls.given_in_round >= line.quantity
-    left = line.quantity if new_round else line.quantity - ls.given_in_round
+    per = line.units_per_dispensing
+    new_round = not ls.events or ls.given_in_round >= per
+    left = per if new_round else per - ls.given_in_round
     today = Fraction(_day(at))
     window = rules.max_days_at_once(
         line.days_per_dispensing, pack_months=line.pack_months, contraceptive=line.contraceptive
@@ -352,7 +353,7 @@ def check_handed_over(state: State, handed_over: dt.datetime, at: dt.datetime) -
 
 
 def _dispensing(ls: LineState, quantity: int, request: Request, at: dt.datetime) -> NewRecord:
-    new_round = not ls.events or ls.given_in_round >= ls.line.quantity
+    new_round = not ls.events or ls.given_in_round >= ls.line.units_per_dispensing
     body = DispensingBody(
         line=ls.number,
         round=(ls.round + 1 if ls.events else 0) if new_round else ls.round,
@@ -463,6 +464,20 @@ def _plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
             main, f"nothing may be dispensed now: {first}", [r for r in refusals if r[1] != first]
         )
     return records
+
+
+def skipped(state: State, records: list[NewRecord], at: dt.datetime) -> list[tuple[int, Code, str]]:
+    """The lines ``dispense --all`` left out of ``records`` (planned at ``at`` on ``state``),
+    each with why: fully dispensed, not due yet, past its window..."""
+    given = {r.body["line"] for r in records if r.kind == "dispensing"}
+    result = []
+    for ls in state.lines:
+        if ls.number in given:
+            continue
+        allowance = allow(state, ls.number, at)
+        if allowance.code is not None:
+            result.append((ls.number, allowance.code, allowance.message))
+    return result
 
 
 _FINAL_PRIORITY = (Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUANTITY_EXCEEDED)

@@ -60,7 +60,7 @@ class LineState:
 
     @property
     def prescribed(self) -> int:
-        return self.line.quantity * (self.line.renewals + 1)
+        return self.line.units_per_dispensing * (self.line.renewals + 1)
 
     @property
     def dispensed(self) -> int:
@@ -86,7 +86,7 @@ class LineState:
 
     @property
     def unit_days(self) -> Fraction:
-        return Fraction(self.line.duration_days, self.line.quantity)
+        return Fraction(self.line.duration_days, self.line.units_per_dispensing)
 
     @property
     def supply_until(self) -> Fraction | None:
@@ -103,9 +103,12 @@ class LineState:
         item: dict[str, Any] = {
             "line": self.number,
             "label": self.line.label,
-            "quantity_per_dispensing": self.line.quantity,
+            "quantity_per_dispensing": self.line.units_per_dispensing,
             "renewals": self.line.renewals,
             "prescribed": self.prescribed,
+            # What the quantities count: units (gélules, ampoules...) when the line states
+            # units_per_box, else boxes.
+            "counted_in": "units" if self.line.units_per_box else "boxes",
         }
         if details:
             item.update(

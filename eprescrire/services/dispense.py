@@ -87,6 +87,8 @@ class DispenseResult:
     dispensed: tuple[dict[str, Any], ...] = ()
     dispensing: dict[str, Any] | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
+    #: The lines a dispensing of every line (--all) left out, each with why.
+    skipped: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         result = dict(self.verdict) | {"input": self.input}
@@ -94,6 +96,7 @@ class DispenseResult:
             status=self.status,
             reasons=list(self.reasons),
             dispensed=list(self.dispensed),
+            skipped=list(self.skipped),
         )
         if self.dispensing is not None or "dispensing" in result:
             result["dispensing"] = self.dispensing
@@ -299,6 +302,9 @@ def _record(
         tuple(lines_from(outcome.records)),
         view(outcome.state, item.at),
         verdict=shown,
+        skipped=tuple(
+            {"line": line} | reason(code, message) for line, code, message in outcome.skipped
+        ),
     )
 
 
