@@ -52,7 +52,14 @@ def read_input(path: Path) -> Any:
 # --------------------------------------------------------------------------------------------
 # CSV: one row per prescription line, rows sharing an ``rx`` key form one prescription.
 
-_INTEGER_COLUMNS = {"duration_days", "quantity", "renewals", "days_per_dispensing", "pack_months"}
+_INTEGER_COLUMNS = {
+    "duration_days",
+    "quantity",
+    "renewals",
+    "days_per_dispensing",
+    "pack_months",
+    "units_per_box",
+}
 _BOOLEAN_COLUMNS = {"substitutable", "ald", "narcotic", "share_opposition", "contraceptive"}
 _NUMBER_COLUMNS = {"weight_kg"}
 _CSV_ROOTS = {"prescriber", "patient", "line", "notes", "issued", "share_opposition"}

@@ -35,6 +35,8 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 MIN_ISSUE_YEAR, MAX_ISSUE_YEAR = 2000, 2998  # keeps every date computed from it in range
 #: ``pack_months``: a pack made for more than a month of treatment, at most three (R.5123-2).
 PACK_MONTHS = (2, 3)
+#: ``units_per_box``: how many units (gélules, ampoules...) one box of the line holds.
+MAX_UNITS_PER_BOX = 999
 #: "NS EFG" (arrêté of 12 November 2019): only for a child under six at the issue date.
 EFG_MAX_AGE_YEARS = 6
 
@@ -87,6 +89,16 @@ class Line:
     pack_months: int | None = None
     #: A contraceptive: up to twelve weeks may be dispensed at once (R.5123-2).
     contraceptive: bool = False
+    #: Units (gélules, ampoules...) in one box: the line is then dispensed in units, so that a
+    #: narcotic presented late can be given only the remaining days (R.5132-33). ``quantity``
+    #: stays in boxes, as prescribed.
+    units_per_box: int | None = None
+
+    @property
+    def units_per_dispensing(self) -> int:
+        """What one dispensing hands over, in the unit the ledger counts: units when the line
+        states ``units_per_box``, else boxes."""
+        return self.quantity * (self.units_per_box or 1)
 
     @property
     def total_days(self) -> int:
@@ -463,6 +475,7 @@ _LINE_FIELDS = {
     "days_per_dispensing",
     "pack_months",
     "contraceptive",
+    "units_per_box",
 }
 
 
@@ -506,6 +519,9 @@ def _line(c: _Checker, value: Any, path: str) -> Line | None:
     )
     per = c.integer(
         data, path, "days_per_dispensing", low=1, high=MAX_TREATMENT_DAYS, required=False
+    )
+    units_per_box = c.integer(
+        data, path, "units_per_box", low=1, high=MAX_UNITS_PER_BOX, required=False
     )
     if narcotic and duration is not None and duration > MAX_NARCOTIC_DAYS:
         c.fail(
@@ -563,6 +579,7 @@ def _line(c: _Checker, value: Any, path: str) -> Line | None:
         days_per_dispensing=per,
         pack_months=pack_months,
         contraceptive=contraceptive,
+        units_per_box=units_per_box,
     )
 
 
@@ -748,6 +765,7 @@ def to_payload(p: Prescription) -> dict[str, Any]:
                         # keep their exact signed bytes.
                         "pack_months": line.pack_months,
                         "contraceptive": line.contraceptive or None,
+                        "units_per_box": line.units_per_box,
                     }
                 )
                 for line in p.lines

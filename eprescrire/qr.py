@@ -93,6 +93,7 @@ _TIME_RADIX = 1 << 32  # Unix seconds, until 2106
 _NS_REASONS = (None, *model.NS_REASONS)  # None: substitutable
 _SEXES = (None, "F", "M")
 _PACK_MONTHS = (None, *model.PACK_MONTHS)
+_UNITS_PER_BOX = model.MAX_UNITS_PER_BOX + 1  # 0: none
 _PHONE_SPACED = re.compile(r"0[0-9]( [0-9]{2}){4}")
 _PHONE_COMPACT = re.compile(r"0[0-9]{9}")
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -409,6 +410,13 @@ def _compact(p: model.Prescription) -> _Compact:
                 raise _Unrepresentable("pack months is out of the range RX1 can carry")
             d.put(_PACK_MONTHS.index(line.pack_months), len(_PACK_MONTHS), "pack months")
             d.flag(line.contraceptive)
+    # Units extension (units per box, R.5132-33), most significant again: its 0 adds nothing,
+    # so codes made before it, with or without the line extension, read the same.
+    units = any(line.units_per_box is not None for line in p.lines)
+    d.flag(units)
+    if units:
+        for line in p.lines:
+            d.put(line.units_per_box or 0, _UNITS_PER_BOX, "units per box")
     return _Compact(d.to_bytes(), texts)
 
 
@@ -498,6 +506,14 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
         lines = [
             dataclasses.replace(line, pack_months=months, contraceptive=contraceptive)
             for line, (months, contraceptive) in zip(lines, extras, strict=True)
+        ]
+    if r.flag():
+        per_box = [r.take(_UNITS_PER_BOX) or None for _ in lines]
+        if all(units is None for units in per_box):
+            raise _Malformed("empty units extension")
+        lines = [
+            dataclasses.replace(line, units_per_box=units)
+            for line, units in zip(lines, per_box, strict=True)
         ]
     r.finish()
     return model.Prescription(

@@ -18,6 +18,7 @@ AUTHENTIC_REASONS = frozenset(
         Reason.CANCELLED,
         Reason.FULLY_DISPENSED,
         Reason.QUANTITY_EXCEEDED,
+        Reason.NARCOTIC_WINDOW,  # nothing left to dispense: the rules', not the signature's
     }
 )
 

@@ -421,8 +421,12 @@ def event(item: dict[str, Any]) -> str:
     kind = (
         "délivrance" if item["dispensing"] == 1 else f"renouvellement {int(item['dispensing']) - 1}"
     )
+    when = f"le {date(str(item['at']))}"
+    if item.get("handed_over"):
+        # An earlier hand-over recorded later: both times, as recorded.
+        when = f"remis le {date(str(item['handed_over']))}, enregistré le {date(str(item['at']))}"
     text = (
-        f"n° {item['seq']} le {date(str(item['at']))} : ligne {item['line']}, {kind}, "
+        f"n° {item['seq']} {when} : ligne {item['line']}, {kind}, "
         f"quantité {item['quantity']}, pharmacien RPPS {item['pharmacist']}"
     )
     if item.get("pharmacy"):

@@ -155,3 +155,15 @@ LEDGER_BACKENDS: dict[str, Callable[[Path], LedgerFactory]] = {"sqlite": _sqlite
 def ledger_backend(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerFactory:
     """A factory of fresh ledgers, once per backend in LEDGER_BACKENDS."""
     return LEDGER_BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture()
+def set_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], None]:
+    """set_clock(moment) makes ``moment`` the real clock of in-process commands (eprescrire's
+    ``rules.now``): how tests let days pass, since ``--at`` never moves the clock of a write."""
+    from eprescrire import rules
+
+    def set_to(moment: dt.datetime) -> None:
+        monkeypatch.setattr(rules, "now", lambda: moment)
+
+    return set_to

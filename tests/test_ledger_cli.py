@@ -55,7 +55,9 @@ def dispense(run_cli: Any, rx: dict[str, Any], *args: Any) -> Any:
     )
 
 
-def test_dispense_line_then_all_then_nothing_due(run_cli: Any, rx: dict[str, Any]) -> None:
+def test_dispense_line_then_all_then_nothing_due(
+    run_cli: Any, rx: dict[str, Any], set_clock: Any
+) -> None:
     first = dispense(run_cli, rx, "--line", "4", "--quantity", "1", "--pharmacy", "750001232")
     assert first.code == 0, first
     body = json.loads(first.stdout)
@@ -74,27 +76,24 @@ def test_dispense_line_then_all_then_nothing_due(run_cli: Any, rx: dict[str, Any
     assert again.code == 1
     refused = json.loads(again.stdout)
     assert refused["status"] == "refused" and refused["reasons"][0]["code"] == "renewal_not_due"
-    later = dispense(
-        run_cli, rx, "--all", "--at", (dt.date.today() + dt.timedelta(days=28)).isoformat()
-    )
+    set_clock(dt.datetime.now(dt.UTC) + dt.timedelta(days=28))
+    later = dispense(run_cli, rx, "--all")
     assert later.code == 0, later
     assert [item["dispensing"] for item in json.loads(later.stdout)["dispensed"]] == [2, 2, 2]
 
 
-def test_refusals_have_reason_codes(run_cli: Any, rx: dict[str, Any]) -> None:
+def test_refusals_have_reason_codes(run_cli: Any, rx: dict[str, Any], set_clock: Any) -> None:
     cases = [
         (["--line", "2", "--substitute", "LÉVOTHYROXINE BIOGARAN"], 1, "substitution_forbidden"),
         (["--line", "4", "--quantity", "3"], 1, "quantity_exceeded"),
-        (
-            ["--line", "1", "--at", (dt.date.today() + dt.timedelta(days=100)).isoformat()],
-            1,
-            "expired",
-        ),
     ]
     for args, code, reason in cases:
         result = dispense(run_cli, rx, *args)
         assert result.code == code, (args, result)
         assert json.loads(result.stdout)["reasons"][0]["code"] == reason
+    set_clock(dt.datetime.now(dt.UTC) + dt.timedelta(days=100))
+    late = dispense(run_cli, rx, "--line", "1")
+    assert late.code == 1 and json.loads(late.stdout)["reasons"][0]["code"] == "expired"
 
 
 @pytest.mark.parametrize(

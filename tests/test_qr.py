@@ -341,6 +341,9 @@ def _line(draw: Any) -> dict[str, Any]:
         line["pack_months"] = pack_months
     if draw(st.booleans()):
         line["contraceptive"] = True
+    units_per_box = draw(st.sampled_from([None, None, None, 1, 14, 999]))
+    if units_per_box is not None:
+        line["units_per_box"] = units_per_box
     if draw(st.booleans()):
         cap = rules.legal_days_at_once(pack_months, line.get("contraceptive", False))
         line["days_per_dispensing"] = draw(st.integers(1, min(duration, cap)))

@@ -6,6 +6,8 @@ from typing import Any
 
 import typer
 
+from eprescrire.errors import UsageError
+
 JSON_OPTION = typer.Option(
     False, "--json", help="Machine output on stdout: one JSON object per input (NDJSON)."
 )
@@ -16,6 +18,22 @@ TRUST_OPTION = typer.Option(
     None, "--trust", help="Trust store directory (env: EPRESCRIRE_TRUST).", show_default=False
 )
 AT_OPTION = typer.Option(None, "--at", help="Check as of this ISO 8601 date/time (default: now).")
+#: ``--at`` on a command that writes to the ledger: accepted by the parser only to be refused
+#: with a clear message (a write decides and records at the real time).
+WRITE_AT_OPTION = typer.Option(
+    None, "--at", hidden=True, help="Refused: a write decides and records at the real time."
+)
+
+
+def refuse_write_clock(at: str | None, command: str, instead: str = "") -> None:
+    """``--at`` never moves the clock of a write. Raises UsageError when it is given."""
+    if at is not None:
+        raise UsageError(
+            f"--at never moves the clock of a write: {command} decides and records at the "
+            f"real time{instead}"
+        )
+
+
 PASSPHRASE_FILE_OPTION = typer.Option(
     None,
     "--passphrase-file",

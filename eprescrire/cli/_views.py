@@ -33,7 +33,11 @@ def report_dispensing(result: dict[str, Any], json_output: bool, quiet: bool) ->
     labels = {item["line"]: item["label"] for item in state["lines"]} if state else {}
     units = {}
     if result.get("prescription"):
-        units = {n: line.get("unit") for n, line in enumerate(result["prescription"]["lines"], 1)}
+        units = {
+            # A line that states units_per_box is counted in units (gélules, ampoules...).
+            n: None if line.get("units_per_box") else line.get("unit")
+            for n, line in enumerate(result["prescription"]["lines"], 1)
+        }
     for item in result["dispensed"]:
         generic = f" (substitué par {escape(item['generic'])})" if item["substituted"] else ""
         kind = (
@@ -43,6 +47,11 @@ def report_dispensing(result: dict[str, Any], json_output: bool, quiet: bool) ->
         out.print(
             f"  ✓ ligne {item['line']} : {escape(handed)} — {escape(labels.get(item['line'], ''))}"
             f"{generic} — {kind}"
+        )
+    for item in result.get("skipped", []):
+        out.print(
+            f"  [yellow]– ligne {item['line']} non délivrée : "
+            f"{escape(wording.reason(item['code'], item['message']))}[/]"
         )
     if state:
         show_lines(out, state)

@@ -48,12 +48,21 @@ def dispense(
         None,
         "--batch",
         metavar="FILE.csv",
-        help="A day's dispensings, one per row: input,line,quantity,substitute,pharmacist,pharmacy,at.",
+        help="A day's dispensings, one per row: input,line,quantity,substitute,pharmacist,"
+        "pharmacy,handed_over.",
+    ),
+    handed_over: str | None = typer.Option(
+        None,
+        "--handed-over",
+        metavar="DATETIME",
+        help="Record a hand-over that happened earlier (ledger unreachable, paper register): "
+        "ISO 8601 date and time, at most 7 days back, not before the prescription's latest "
+        "record. Decided at the real time all the same; both times are recorded.",
     ),
     jobs: int = _common.jobs_option("verify"),
     trust: Path | None = _common.TRUST_OPTION,
     ledger: str | None = _common.LEDGER_OPTION,
-    at: str | None = _common.AT_OPTION,
+    at: str | None = _common.WRITE_AT_OPTION,
     engine: str = _common.ENGINE_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -68,16 +77,23 @@ def dispense(
     {"input", "status": "dispensed"|"refused"|"rejected"|"unreadable", "id", "reasons",
     "dispensed", "dispensing", ...}.
     """
+    from eprescrire import rules
     from eprescrire.services import context
     from eprescrire.services import dispense as service
 
+    _common.refuse_write_clock(
+        at, "dispense", "; to record an earlier hand-over, use --handed-over DATETIME"
+    )
     context.check_engine(engine)
-    when = _common.moment(at)
+    when = rules.now()
+    stated = None if handed_over is None else service.parse_handed_over(handed_over)
     if batch_file is not None:
         if inputs:
             raise UsageError("give inputs on the command line or --batch FILE.csv, not both")
         if line is not None or quantity is not None or all_lines or substitute is not None:
             raise UsageError("with --batch, lines and quantities come from the CSV rows")
+        if stated is not None:
+            raise UsageError("with --batch, an earlier hand-over goes in the handed_over column")
         items = service.read_batch(batch_file, pharmacist=pharmacist, pharmacy=pharmacy, at=when)
     else:
         if not inputs:
@@ -87,7 +103,12 @@ def dispense(
         if all_lines == (line is not None):
             raise UsageError("say what to dispense: --line N [--quantity Q] or --all")
         request = service.request_for(
-            pharmacist, line=line, quantity=quantity, substitute=substitute, pharmacy=pharmacy
+            pharmacist,
+            line=line,
+            quantity=quantity,
+            substitute=substitute,
+            pharmacy=pharmacy,
+            handed_over=stated,
         )
         items = tuple(service.DispenseItem(name, request, when) for name in inputs)
     service.check_items(items)

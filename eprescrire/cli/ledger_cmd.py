@@ -35,8 +35,9 @@ def ledger_verify(
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Recompute the hash chain and run the storage's own integrity check: exit 0 intact, 1
-    tampered (naming the first bad record)."""
+    """Recompute the hash chain, run the storage's own integrity check and compare the schema
+    with the one the migrations define: exit 0 intact, 1 tampered (naming the first bad record
+    and every foreign, missing or altered table, column, index, trigger or view)."""
     from eprescrire.services import ledger as service
 
     saved = None
@@ -61,6 +62,8 @@ def ledger_verify(
                 out.print(f"  first bad record: {report.first_bad}: {report.problem}")
             if not report.storage_ok:
                 out.print(f"  integrity check: {'; '.join(report.integrity[:5])}")
+            for problem in report.schema:
+                out.print(f"  schema: {_common.escape(problem)}")
             if check.behind:
                 out.print(f"  checkpoint: {check.behind}")
     raise typer.Exit(int(check.exit_code))

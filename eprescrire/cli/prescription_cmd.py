@@ -90,7 +90,7 @@ def cancel(
         "--out",
         help="Also write the signed cancellation here, for `ledger import` elsewhere.",
     ),
-    at: str | None = _common.AT_OPTION,
+    at: str | None = _common.WRITE_AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
@@ -108,7 +108,8 @@ def cancel(
     from eprescrire.dispensing import Refused
     from eprescrire.services import prescriptions
 
-    when = _common.moment(at)
+    _common.refuse_write_clock(at, "cancel")
+    when = _common.moment(None)
     store = None
     if Path(target).is_file() and (trust is not None or config.trust_dir(None).is_dir()):
         store = _common.open_trust(trust)
@@ -144,7 +145,7 @@ def consent(
         None, "--pharmacist", help="RPPS of the pharmacist recording it."
     ),
     ledger: str | None = _common.LEDGER_OPTION,
-    at: str | None = _common.AT_OPTION,
+    at: str | None = _common.WRITE_AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
@@ -152,9 +153,10 @@ def consent(
     """Record the patient's choice about sharing dispensing data with the prescriber."""
     from eprescrire.services import prescriptions
 
+    _common.refuse_write_clock(at, "consent")
     if oppose == allow:
         raise UsageError("say --oppose or --allow")
-    request = prescriptions.ConsentRequest(identifier, oppose, _common.moment(at), pharmacist)
+    request = prescriptions.ConsentRequest(identifier, oppose, _common.moment(None), pharmacist)
     with _common.open_ledger(ledger, create=False) as book:
         result = prescriptions.consent(request, book)
     if json_output:

@@ -18,8 +18,10 @@ from eprescrire.dispensing.engine import (
     check_finess,
     check_rpps,
     first_sight,
+    nothing_left,
     plan,
     prescription_refusal,
+    skipped,
     view,
 )
 from eprescrire.dispensing.records import Presented, recorded_prescription
@@ -41,11 +43,13 @@ __all__ = [
     "check_rpps",
     "dispense",
     "first_sight",
+    "nothing_left",
     "plan",
     "prescription_refusal",
     "record_cancellation",
     "recorded_prescription",
     "set_consent",
+    "skipped",
     "state_of",
     "view",
 ]

@@ -34,12 +34,18 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
 from eprescrire import ids, jws, model, rules
-from eprescrire.dispensing.records import DispensingBody, PrescriptionBody, Presented, _iso
+from eprescrire.dispensing.records import (
+    DispensingBody,
+    PrescriptionBody,
+    Presented,
+    _iso,
+    _parse_time,
+)
 from eprescrire.dispensing.state import LineState, State, day
 from eprescrire.errors import Error, ExitCode, Reason, UsageError, VerificationError
 from eprescrire.ledger import History, NewRecord
@@ -182,8 +188,9 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
         )
     if line.narcotic:
         return _allow_narcotic(ls, p, number, at)
-    new_round = not ls.events or ls.given_in_round >= line.quantity
-    left = line.quantity if new_round else line.quantity - ls.given_in_round
+    per = line.units_per_dispensing
+    new_round = not ls.events or ls.given_in_round >= per
+    left = per if new_round else per - ls.given_in_round
     today = Fraction(_day(at))
     window = rules.max_days_at_once(
         line.days_per_dispensing, pack_months=line.pack_months, contraceptive=line.contraceptive
@@ -301,6 +308,9 @@ class Request:
     quantity: int | None = None
     substitute: str | None = None  # the generic's label, when substituting
     pharmacy: str | None = None
+    # A hand-over that happened earlier than now (``--handed-over``): recorded with both times,
+    # bounded by :func:`check_handed_over`; it never moves the rules' clock.
+    handed_over: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         if self.quantity is not None and self.line is None:
@@ -315,8 +325,35 @@ class Request:
                 raise UsageError("--substitute: the generic's label, 1 to 200 characters")
 
 
+#: How far back a hand-over may be recorded (the ledger was down, a paper register was kept).
+HANDED_OVER_MAX_BACK = dt.timedelta(days=7)
+
+
+def check_handed_over(state: State, handed_over: dt.datetime, at: dt.datetime) -> None:
+    """The bounds of a stated earlier hand-over: not in the future, at most
+    :data:`HANDED_OVER_MAX_BACK` before the real time ``at``, not before the prescription was
+    issued nor before its latest ledger record. Raises :class:`Refused` (``conflicting_record``,
+    ``not_yet_valid``) or UsageError."""
+    if handed_over > at + model.CLOCK_SKEW:
+        raise UsageError(f"--handed-over {_iso(handed_over)} is in the future (now {_iso(at)})")
+    if handed_over < at - HANDED_OVER_MAX_BACK:
+        raise UsageError(
+            f"--handed-over {_iso(handed_over)} is more than "
+            f"{HANDED_OVER_MAX_BACK.days} days back (now {_iso(at)})"
+        )
+    if handed_over < state.prescription.issued_at - model.CLOCK_SKEW:
+        raise Refused(Code.NOT_YET_VALID, "the stated hand-over precedes the prescription's issue")
+    last = None if state.last_recorded_at is None else _parse_time(state.last_recorded_at)
+    if last is not None and handed_over < last:
+        raise Refused(
+            Code.CONFLICTING_RECORD,
+            f"the stated hand-over {_iso(handed_over)} precedes the prescription's latest "
+            f"ledger record ({_iso(last)})",
+        )
+
+
 def _dispensing(ls: LineState, quantity: int, request: Request, at: dt.datetime) -> NewRecord:
-    new_round = not ls.events or ls.given_in_round >= ls.line.quantity
+    new_round = not ls.events or ls.given_in_round >= ls.line.units_per_dispensing
     body = DispensingBody(
         line=ls.number,
         round=(ls.round + 1 if ls.events else 0) if new_round else ls.round,
@@ -327,6 +364,7 @@ def _dispensing(ls: LineState, quantity: int, request: Request, at: dt.datetime)
         pharmacy=request.pharmacy,
         substituted=request.substitute is not None,
         generic=None if request.substitute is None else request.substitute.strip(),
+        handed_over=request.handed_over,
     )
     return NewRecord("dispensing", body.to_json())
 
@@ -335,8 +373,37 @@ _PRIORITY = (Code.RENEWAL_NOT_DUE, Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUAN
 
 
 def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
-    """The dispensing records for ``request`` at ``at``; raises :class:`Refused` when the
-    prescription or the law does not allow it (nothing is then recorded)."""
+    """The dispensing records for ``request`` at the real time ``at``; raises :class:`Refused`
+    when the prescription or the law does not allow it (nothing is then recorded).
+
+    A stated earlier hand-over (``request.handed_over``) never moves the rules' clock: the
+    decision is the one made at ``at``, and it stands only if the same hand-over was allowed
+    at the stated time too (so a hand-over recorded late gains nothing, and a renewal cannot be
+    claimed as handed over before it was due)."""
+    records = _plan(state, request, at)
+    if request.handed_over is None:
+        return records
+    check_handed_over(state, request.handed_over, at)
+    try:
+        then = _plan(state, replace(request, handed_over=None), request.handed_over)
+    except Refused as e:
+        raise Refused(
+            e.code, f"at the stated hand-over time {_iso(request.handed_over)}: {e.message}"
+        ) from None
+    allowed = {r.body["line"]: r.body["quantity"] for r in then}
+    for record in records:
+        line, quantity = record.body["line"], record.body["quantity"]
+        if quantity > allowed.get(line, 0):
+            raise Refused(
+                Code.QUANTITY_EXCEEDED,
+                f"line {line}: {quantity} may be dispensed now, but at most "
+                f"{allowed.get(line, 0)} at the stated hand-over time "
+                f"{_iso(request.handed_over)}",
+            )
+    return records
+
+
+def _plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
     refusal = prescription_refusal(state, at)
     if refusal is not None:
         raise refusal
@@ -397,6 +464,67 @@ def plan(state: State, request: Request, at: dt.datetime) -> list[NewRecord]:
             main, f"nothing may be dispensed now: {first}", [r for r in refusals if r[1] != first]
         )
     return records
+
+
+def skipped(state: State, records: list[NewRecord], at: dt.datetime) -> list[tuple[int, Code, str]]:
+    """The lines ``dispense --all`` left out of ``records`` (planned at ``at`` on ``state``),
+    each with why: fully dispensed, not due yet, past its window..."""
+    given = {r.body["line"] for r in records if r.kind == "dispensing"}
+    result = []
+    for ls in state.lines:
+        if ls.number in given:
+            continue
+        allowance = allow(state, ls.number, at)
+        if allowance.code is not None:
+            result.append((ls.number, allowance.code, allowance.message))
+    return result
+
+
+_FINAL_PRIORITY = (Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUANTITY_EXCEEDED)
+
+
+def nothing_left(state: State, at: dt.datetime) -> Refused | None:
+    """Why nothing of the prescription may be dispensed at ``at`` nor later (what ``verify``
+    reports instead of VALID), or None when some line may still give something, now or once
+    a renewal or fraction is due. The same rules as :func:`plan`: every line still owed is
+    tried on each day from ``at`` to the end of the treatment period."""
+    refusal = prescription_refusal(state, at)
+    if refusal is not None:
+        return refusal
+    last_day = rules.treatment_deadline(state.prescription.issued_at)
+    refusals: list[tuple[Code, str]] = []
+    for ls in state.lines:
+        if not ls.remaining:
+            continue
+        now = allow(state, ls.number, at)
+        if now.quantity:
+            return None
+        moment = at + dt.timedelta(days=1)
+        while rules.local_date(moment) <= last_day:
+            if allow(state, ls.number, moment).quantity:
+                return None
+            moment += dt.timedelta(days=1)
+        assert now.code is not None
+        if now.code is Code.RENEWAL_NOT_DUE:
+            refusals.append(
+                (
+                    Code.EXPIRED,
+                    f"{now.message}, after the end of the treatment period "
+                    f"({last_day.isoformat()})",
+                )
+            )
+        else:
+            refusals.append((now.code, now.message))
+    if not refusals:
+        return Refused(Code.FULLY_DISPENSED, "every line has been dispensed in full")
+    codes = [code for code, _ in refusals]
+    main = next((c for c in _FINAL_PRIORITY if c in codes), refusals[0][0])
+    first = next(message for code, message in refusals if code is main)
+    return Refused(
+        main,
+        f"nothing may be dispensed any more: {first}",
+        [r for r in refusals if r[1] != first],
+    )
 
 
 def view(state: State, at: dt.datetime | None = None, *, details: bool = True) -> dict[str, Any]:

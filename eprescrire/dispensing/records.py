@@ -61,10 +61,14 @@ class DispensingBody:
     pharmacy: str | None
     substituted: bool
     generic: str | None
+    # When the hand-over happened earlier than its recording (``at``, the real clock), as the
+    # pharmacist stated it (``dispense --handed-over``); absent otherwise.
+    handed_over: dt.datetime | None = None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> DispensingBody:
         days = body.get("days")
+        handed_over = body.get("handed_over")
         return cls(
             line=int(body["line"]),
             round=int(body["round"]),
@@ -75,10 +79,11 @@ class DispensingBody:
             pharmacy=body.get("pharmacy"),
             substituted=bool(body.get("substituted")),
             generic=body.get("generic"),
+            handed_over=None if handed_over is None else _parse_time(str(handed_over)),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "line": self.line,
             "round": self.round,
             "quantity": self.quantity,
@@ -89,6 +94,9 @@ class DispensingBody:
             "substituted": self.substituted,
             "generic": self.generic,
         }
+        if self.handed_over is not None:
+            body["handed_over"] = _iso(self.handed_over)
+        return body
 
 
 @dataclass(frozen=True)

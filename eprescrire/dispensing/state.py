@@ -31,9 +31,10 @@ class Dispensed:
     substituted: bool
     generic: str | None
     recorded_at: str
+    handed_over: dt.datetime | None = None  # stated earlier hand-over (``at`` is the real clock)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        item = {
             "seq": self.seq,
             "line": self.line,
             "dispensing": self.round + 1,
@@ -46,6 +47,9 @@ class Dispensed:
             "generic": self.generic,
             "recorded_at": self.recorded_at,
         }
+        if self.handed_over is not None:
+            item["handed_over"] = _iso(self.handed_over)
+        return item
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class LineState:
 
     @property
     def prescribed(self) -> int:
-        return self.line.quantity * (self.line.renewals + 1)
+        return self.line.units_per_dispensing * (self.line.renewals + 1)
 
     @property
     def dispensed(self) -> int:
@@ -82,7 +86,7 @@ class LineState:
 
     @property
     def unit_days(self) -> Fraction:
-        return Fraction(self.line.duration_days, self.line.quantity)
+        return Fraction(self.line.duration_days, self.line.units_per_dispensing)
 
     @property
     def supply_until(self) -> Fraction | None:
@@ -99,9 +103,12 @@ class LineState:
         item: dict[str, Any] = {
             "line": self.number,
             "label": self.line.label,
-            "quantity_per_dispensing": self.line.quantity,
+            "quantity_per_dispensing": self.line.units_per_dispensing,
             "renewals": self.line.renewals,
             "prescribed": self.prescribed,
+            # What the quantities count: units (gélules, ampoules...) when the line states
+            # units_per_box, else boxes.
+            "counted_in": "units" if self.line.units_per_box else "boxes",
         }
         if details:
             item.update(
@@ -124,6 +131,7 @@ class State:
     lines: tuple[LineState, ...]
     cancellation: dict[str, Any] | None = None
     opposition: bool = False
+    last_recorded_at: str | None = None  # the real time of the latest record, if any
 
     @property
     def cancelled(self) -> bool:
@@ -200,6 +208,7 @@ def _state_of(prescription: model.Prescription, kid: str, history: History) -> S
                     substituted=body.substituted,
                     generic=body.generic,
                     recorded_at=record.recorded_at,
+                    handed_over=body.handed_over,
                 )
             )
         elif record.kind == "cancellation" and cancellation is None:
@@ -215,4 +224,5 @@ def _state_of(prescription: model.Prescription, kid: str, history: History) -> S
         ),
         cancellation=cancellation,
         opposition=opposition,
+        last_recorded_at=history.records[-1].recorded_at if history.records else None,
     )

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from eprescrire.dispensing.engine import Code, Refused, Request, first_sight, plan
+from eprescrire.dispensing.engine import Code, Refused, Request, first_sight, plan, skipped
 from eprescrire.dispensing.records import (
     CancellationBody,
     ConsentBody,
@@ -33,6 +33,8 @@ class Outcome:
     records: tuple[Record, ...]
     state: State | None  # None: the ledger has not seen the prescription itself
     notes: tuple[str, ...] = field(default=())
+    #: Lines a ``--all`` dispensing left out, with why: (line, reason code, message).
+    skipped: tuple[tuple[int, Code, str], ...] = field(default=())
 
 
 def dispense(
@@ -44,16 +46,22 @@ def dispense(
     """Record a dispensing of a verified prescription; the rules and the write are one
     transaction. On refusal, raises :class:`Refused` and records nothing."""
     seen: list[History] = []
+    left_out: list[tuple[int, Code, str]] = []
 
     def change(history: History) -> list[NewRecord]:
         seen.append(history)
         new = first_sight(history, presented)
         state = state_of(presented.prescription, presented.kid, history)
-        return new + plan(state, request, at)
+        planned = plan(state, request, at)
+        left_out[:] = skipped(state, planned, at) if request.line is None else []
+        return new + planned
 
-    written = ledger.update(presented.prescription.id, change)
+    # Recorded at the time the rules decided at (the real clock, given by the caller).
+    written = ledger.update(presented.prescription.id, change, now=at)
     after = History(presented.prescription.id, seen[-1].records + written)
-    return Outcome(written, state_of(presented.prescription, presented.kid, after))
+    return Outcome(
+        written, state_of(presented.prescription, presented.kid, after), skipped=tuple(left_out)
+    )
 
 
 def record_cancellation(

@@ -75,6 +75,9 @@ NARCOTIC = "urn:eprescrire:fhir:StructureDefinition:narcotic"
 PACK_MONTHS = "urn:eprescrire:fhir:StructureDefinition:pack-months"
 #: No place either: the line is a contraceptive (up to 12 weeks at once, R.5123-2).
 CONTRACEPTIVE = "urn:eprescrire:fhir:StructureDefinition:contraceptive"
+#: No place either: how many units (gélules, ampoules...) one box of the line holds; the line
+#: is then dispensed in units (its MedicationDispense quantities count units).
+UNITS_PER_BOX = "urn:eprescrire:fhir:StructureDefinition:units-per-box"
 #: No place in the guide nor in FR Core: the patient opposed sharing dispensing data with the
 #: prescriber (a property of the whole prescription, carried by its RequestGroup).
 SHARE_OPPOSITION = "urn:eprescrire:fhir:StructureDefinition:share-opposition"

@@ -235,6 +235,8 @@ def _medication_request(
         extensions.append({"url": codes.PACK_MONTHS, "valueInteger": line.pack_months})
     if line.contraceptive:
         extensions.append({"url": codes.CONTRACEPTIVE, "valueBoolean": True})
+    if line.units_per_box is not None:
+        extensions.append({"url": codes.UNITS_PER_BOX, "valueInteger": line.units_per_box})
     quantity: dict[str, Any] = {"value": line.quantity}
     if line.unit:
         quantity["unit"] = line.unit
@@ -373,7 +375,7 @@ def _provenance(
 
 def _dispense_type(line: model.Line, body: Mapping[str, Any]) -> dict[str, Any]:
     fill = "first" if int(body["round"]) == 0 else "refill"
-    extent = "complete" if int(body["quantity"]) >= line.quantity else "partial"
+    extent = "complete" if int(body["quantity"]) >= line.units_per_dispensing else "partial"
     code, display = codes.DISPENSE_TYPES[(fill, extent)]
     return {"coding": [_coding(codes.ACT_CODE, code, display)]}
 
@@ -421,7 +423,9 @@ def medication_dispense(
             }
         )
     quantity: dict[str, Any] = {"value": int(body["quantity"])}
-    if line.unit:
+    if line.units_per_box is not None:
+        quantity["unit"] = "unités"  # the ledger counts this line in units, not boxes
+    elif line.unit:
         quantity["unit"] = line.unit
     resource: dict[str, Any] = {
         "resourceType": "MedicationDispense",
@@ -446,7 +450,8 @@ def medication_dispense(
     )
     if isinstance(days, (int, float)) and not isinstance(days, bool):
         resource["daysSupply"] = _days(days)
-    resource["whenHandedOver"] = str(body["at"])
+    # A hand-over recorded later keeps its stated time (the ledger keeps the recording time).
+    resource["whenHandedOver"] = str(body.get("handed_over") or body["at"])
     resource["substitution"] = {
         "wasSubstituted": bool(body.get("substituted")),
         "type": {

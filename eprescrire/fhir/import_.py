@@ -455,6 +455,7 @@ def _line(r: _Reader, found: tuple[str, Mapping[str, Any]], key: str) -> dict[st
         (codes.NARCOTIC, "narcotic", "valueBoolean"),
         (codes.PACK_MONTHS, "pack_months", "valueInteger"),
         (codes.CONTRACEPTIVE, "contraceptive", "valueBoolean"),
+        (codes.UNITS_PER_BOX, "units_per_box", "valueInteger"),
     ):
         extension = _extension(resource, url)
         if extension is not None:

@@ -85,6 +85,9 @@ class ChainReport:
     integrity: list[str] = field(default_factory=list)
     first_bad: int | None = None
     problem: str | None = None
+    # What differs from the schema the migrations define (foreign, missing or altered tables,
+    # columns, indexes, triggers, views); empty when it matches.
+    schema: list[str] = field(default_factory=list)
 
     @property
     def storage_ok(self) -> bool:
@@ -93,7 +96,7 @@ class ChainReport:
 
     @property
     def ok(self) -> bool:
-        return self.problem is None and self.storage_ok
+        return self.problem is None and self.storage_ok and not self.schema
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +106,7 @@ class ChainReport:
             "integrity": self.integrity,
             "first_bad_record": self.first_bad,
             "problem": self.problem,
+            "schema": self.schema,
         }
 
 

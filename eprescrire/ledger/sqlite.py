@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from eprescrire.ledger import chain
+from eprescrire.ledger import chain, sqlite_schema
 from eprescrire.ledger.interface import (
     KINDS,
     ChainReport,
@@ -243,6 +243,7 @@ class SQLiteLedger(Ledger):
                         )
                     )
                     prev = digest
+                self._confirm(written)
             db.execute("COMMIT")
         except sqlite3.Error as e:
             self._rollback()
@@ -251,6 +252,18 @@ class SQLiteLedger(Ledger):
             self._rollback()
             raise
         return tuple(written)
+
+    def _confirm(self, written: list[Record]) -> None:
+        """Before committing: the records just appended are there, as written, and the head
+        moved to the last of them (a foreign trigger may silently drop or alter an insert)."""
+        rows = self._db.execute(
+            "SELECT seq, hash FROM records WHERE seq >= ? ORDER BY seq", (written[0].seq,)
+        ).fetchall()
+        if [(int(r[0]), str(r[1])) for r in rows] != [(r.seq, r.hash) for r in written]:
+            raise LedgerError(
+                f"the ledger {self.path} did not keep the records just written (a foreign "
+                "trigger?); nothing was recorded: run `ledger verify`"
+            )
 
     def _rollback(self) -> None:
         # The transaction may already be gone (e.g. the commit itself failed).
@@ -265,6 +278,10 @@ class SQLiteLedger(Ledger):
         except sqlite3.DatabaseError as e:
             integrity = [f"integrity check failed: {e}"]
         try:
+            schema = sqlite_schema.problems(self._db)
+        except sqlite3.DatabaseError as e:
+            schema = [f"cannot read the schema: {e}"]
+        try:
             self._db.execute("BEGIN")  # one snapshot for the whole walk
             try:
                 rows = self._db.execute(f"SELECT {_COLUMNS} FROM records ORDER BY seq")
@@ -272,7 +289,7 @@ class SQLiteLedger(Ledger):
             finally:
                 self._db.execute("COMMIT")
         except sqlite3.DatabaseError as e:
-            return ChainReport(0, 0, None, integrity, None, f"cannot read the records: {e}")
+            return ChainReport(0, 0, None, integrity, None, f"cannot read the records: {e}", schema)
         head_seq = count if problem is None else (problem.seq - 1)
         return ChainReport(
             records=count,
@@ -281,6 +298,7 @@ class SQLiteLedger(Ledger):
             integrity=integrity,
             first_bad=None if problem is None else problem.seq,
             problem=None if problem is None else problem.message,
+            schema=schema,
         )
 
     def close(self) -> None:

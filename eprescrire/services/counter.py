@@ -157,6 +157,10 @@ class Session:
 
             ledger = self.ledger
             verdicts = [v if v.dispensing else annotate(v, ledger, at) for v in verdicts]
+        else:
+            from eprescrire.services.verification import without_ledger
+
+            verdicts = [without_ledger(v, at) for v in verdicts]
         for verdict in verdicts:
             self.counts[verdict.status] += 1
         shown = [v for v in verdicts if v.authentic]

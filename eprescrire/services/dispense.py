@@ -34,12 +34,22 @@ from eprescrire.services.context import check_engine, signer_certificate
 from eprescrire.trust import TrustStore
 from eprescrire.verdict import Verdict
 
-BATCH_COLUMNS = ("input", "line", "quantity", "substitute", "pharmacist", "pharmacy", "at")
+BATCH_COLUMNS = (
+    "input",
+    "line",
+    "quantity",
+    "substitute",
+    "pharmacist",
+    "pharmacy",
+    "handed_over",
+    "at",  # refused when filled: a write's clock is the real one (see ``handed_over``)
+)
 
 
 @dataclass(frozen=True)
 class DispenseItem:
-    """One input and what to hand over; ``request`` is the error when its CSV row was bad."""
+    """One input and what to hand over; ``request`` is the error when its CSV row was bad.
+    ``at`` is the real time the rules decide at (never a time given by the user)."""
 
     input: str
     request: Request | Error
@@ -77,6 +87,8 @@ class DispenseResult:
     dispensed: tuple[dict[str, Any], ...] = ()
     dispensing: dict[str, Any] | None = None
     verdict: dict[str, Any] = field(default_factory=dict)
+    #: The lines a dispensing of every line (--all) left out, each with why.
+    skipped: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         result = dict(self.verdict) | {"input": self.input}
@@ -84,6 +96,7 @@ class DispenseResult:
             status=self.status,
             reasons=list(self.reasons),
             dispensed=list(self.dispensed),
+            skipped=list(self.skipped),
         )
         if self.dispensing is not None or "dispensing" in result:
             result["dispensing"] = self.dispensing
@@ -97,6 +110,7 @@ def request_for(
     quantity: int | None = None,
     substitute: str | None = None,
     pharmacy: str | None = None,
+    handed_over: dt.datetime | None = None,
 ) -> Request:
     """A dispensing request, identifiers checked. Raises UsageError."""
     return Request(
@@ -105,7 +119,18 @@ def request_for(
         quantity=quantity,
         substitute=substitute,
         pharmacy=None if pharmacy is None else check_finess(pharmacy),
+        handed_over=handed_over,
     )
+
+
+def parse_handed_over(text: str) -> dt.datetime:
+    """``--handed-over``: an ISO 8601 date and time (naive: Paris time). Raises UsageError."""
+    if len(text.strip()) == 10:
+        raise UsageError("--handed-over: give the date and time of the hand-over, not only a date")
+    try:
+        return config.parse_moment(text)
+    except UsageError as e:
+        raise UsageError(str(e).replace("--at", "--handed-over", 1)) from None
 
 
 def read_batch(
@@ -115,7 +140,8 @@ def read_batch(
 
     Columns: ``input`` (required), ``line`` and ``quantity`` (empty line: everything due),
     ``substitute``, ``pharmacist`` and ``pharmacy`` (default: ``pharmacist``/``pharmacy``),
-    ``at`` (default: ``at``). Relative inputs are relative to the CSV file. A bad row becomes
+    ``handed_over`` (an earlier hand-over, bounded as ``--handed-over``). An ``at`` cell is a
+    row error: every row is decided and recorded at the real time ``at``. Relative inputs are relative to the CSV file. A bad row becomes
     an item holding its error; an unreadable file raises InputError."""
     try:
         text = path.read_text("utf-8")
@@ -143,27 +169,32 @@ def _rows(
         if name and name != "-" and not Path(name).is_absolute():
             name = str(path.parent / name)
         request: Request | Error
-        when = at
         try:
             if not name:
                 raise InputError(f"{path}:{number}: empty input")
             who = cell.get("pharmacist") or pharmacist
             if not who:
                 raise UsageError(f"{path}:{number}: no pharmacist (column or --pharmacist)")
+            if cell.get("at"):
+                raise UsageError(
+                    "the 'at' column never moves the clock of a dispensing (it is decided and "
+                    "recorded now); an earlier hand-over goes in the 'handed_over' column"
+                )
+            handed = cell.get("handed_over")
             request = request_for(
                 who,
                 line=int(cell["line"]) if cell.get("line") else None,
                 quantity=int(cell["quantity"]) if cell.get("quantity") else None,
                 substitute=cell.get("substitute") or None,
                 pharmacy=cell.get("pharmacy") or pharmacy or None,
+                handed_over=parse_handed_over(handed) if handed else None,
             )
-            when = config.parse_moment(cell["at"]) if cell.get("at") else at
         except ValueError as e:
-            request, when = InputError(f"{path}:{number}: {e}"), at
+            request = InputError(f"{path}:{number}: {e}")
         except Error as e:
             message = str(e) if str(e).startswith(f"{path}:") else f"{path}:{number}: {e}"
-            request, when = InputError(message), at
-        items.append(DispenseItem(name or f"{path}:{number}", request, when))
+            request = InputError(message)
+        items.append(DispenseItem(name or f"{path}:{number}", request, at))
     return tuple(items)
 
 
@@ -271,6 +302,9 @@ def _record(
         tuple(lines_from(outcome.records)),
         view(outcome.state, item.at),
         verdict=shown,
+        skipped=tuple(
+            {"line": line} | reason(code, message) for line, code, message in outcome.skipped
+        ),
     )
 
 

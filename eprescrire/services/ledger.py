@@ -54,6 +54,8 @@ class ChainCheck:
                     f"record {self.report.first_bad}: {self.report.problem}",
                 )
             )
+        for problem in self.report.schema:
+            reasons.append(reason(Reason.MALFORMED, f"schema: {problem}"))
         if not self.report.storage_ok:
             reasons.append(reason(Reason.MALFORMED, "; ".join(self.report.integrity[:5])))
         if self.behind:
@@ -90,7 +92,7 @@ def verify_chain(ledger: Ledger, checkpoint: Any = None) -> ChainCheck:
     detect truncation or an older copy."""
     report = ledger.verify()
     behind = None
-    if checkpoint is not None and report.ok:
+    if checkpoint is not None and report.problem is None:
         behind = checkpoints.compare(ledger, checkpoint)
     return ChainCheck(ledger.location, report, checkpoint, behind)
 

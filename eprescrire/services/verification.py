@@ -8,6 +8,7 @@ import datetime as dt
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from eprescrire import batch, rules
 from eprescrire.errors import Reason, UsageError
@@ -61,6 +62,8 @@ def verify(request: VerifyRequest) -> Iterator[tuple[Verdict, ...]]:
             except LedgerError as e:
                 # The signature verdict stands on its own; only the dispensing state is unknown.
                 problem, ledger = f"ledger unavailable, dispensing state unknown: {e}", None
+        else:
+            verdicts = [without_ledger(v, request.at) for v in verdicts]
         if problem is not None:
             verdicts = [dataclasses.replace(v, warnings=[*v.warnings, problem]) for v in verdicts]
         yield tuple(verdicts)
@@ -111,4 +114,36 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
                     f"the treatment period ended on {deadline.isoformat()} (12 months)",
                 )
             )
+    reasons = _what_dispense_decides(state, at, reasons)
     return dataclasses.replace(verdict, reasons=reasons, dispensing=view(state, at))
+
+
+def without_ledger(verdict: Verdict, at: dt.datetime) -> Verdict:
+    """The verdict of a prescription the ledger has never seen (``verify`` without
+    ``--ledger``): rejected when even a first dispensing could give nothing (a narcotic
+    presented after its treatment period, say), as ``dispense`` would refuse it."""
+    from eprescrire.dispensing import state_of
+    from eprescrire.ledger import History
+
+    if not verdict.authentic or verdict.reasons or verdict.signer is None:
+        return verdict
+    assert verdict.prescription is not None and verdict.id is not None
+    state = state_of(verdict.prescription, verdict.signer.kid, History(verdict.id, ()))
+    reasons = _what_dispense_decides(state, at, [])
+    return verdict if not reasons else dataclasses.replace(verdict, reasons=reasons)
+
+
+def _what_dispense_decides(
+    state: Any, at: dt.datetime, reasons: list[ReasonItem]
+) -> list[ReasonItem]:
+    """``reasons``, and when there are none, why nothing may be dispensed any more, as the
+    dispensing rules decide it (:func:`eprescrire.dispensing.nothing_left`): verify and
+    dispense agree."""
+    from eprescrire.dispensing import nothing_left
+
+    if reasons:
+        return reasons
+    refusal = nothing_left(state, at)
+    if refusal is None:
+        return reasons
+    return [ReasonItem(Reason(refusal.code.value), refusal.message)]
