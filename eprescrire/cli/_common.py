@@ -12,6 +12,8 @@ JSON_OPTION = typer.Option(
 QUIET_OPTION = typer.Option(
     False, "--quiet", "-q", help="Print nothing but errors (and --json output)."
 )
+#: --quiet for the commands without --json.
+QUIET_PLAIN_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 TRUST_OPTION = typer.Option(
     None, "--trust", help="Trust store directory (env: EPRESCRIRE_TRUST).", show_default=False
 )
@@ -66,6 +68,7 @@ __all__ = [
     "PASSPHRASE_FILE_OPTION",
     "PIN_FILE_OPTION",
     "QUIET_OPTION",
+    "QUIET_PLAIN_OPTION",
     "TRUST_OPTION",
     "VERBOSE_OPTION",
     "console",

@@ -36,7 +36,7 @@ def dispense(
         None,
         "--substitute",
         metavar="GENERIC_LABEL",
-        help="With --line: the generic handed over instead (refused on a non-substituable line).",
+        help='With --line: the generic handed over instead (refused on a line marked "non substituable").',
     ),
     pharmacy: str | None = typer.Option(
         None,
