@@ -187,6 +187,17 @@ def crl_problem(crl: x509.CertificateRevocationList) -> str | None:
     return None
 
 
+#: Fewest characters of an id that ``trust remove`` takes as a prefix.
+MIN_PREFIX = 4
+
+
+def _starts_with(entry: Entry, prefix: str) -> bool:
+    """Fingerprints are hex (any case typed); signer kids are base64url (case matters)."""
+    if entry.kind == "authority":
+        return entry.ident.startswith(prefix.lower())
+    return entry.ident.startswith(prefix)
+
+
 def short_fingerprint(certificate: x509.Certificate) -> str:
     return fingerprint(certificate)[:8].hex()
 
@@ -480,17 +491,30 @@ class TrustStore:
         raise UsageError("the CRL is not signed by an authority of this trust store")
 
     def remove(self, ident: str) -> Entry:
-        """Remove an authority (by fingerprint prefix) or a signer (by kid)."""
-        for entry in self.entries():
-            if entry.kind != "crl" and entry.ident == ident:
-                folder = "authorities" if entry.kind == "authority" else "signers"
-                (self.path / folder / f"{ident}.pem").unlink()
-                if entry.kind == "authority":
-                    crl = self.path / "crls" / f"{ident}.pem"
-                    if crl.exists():
-                        crl.unlink()
-                return entry
-        raise UsageError(f"nothing with id {ident!r} in the trust store (see: trust list)")
+        """Remove an authority (by fingerprint) or a signer (by kid); an unambiguous prefix of
+        at least :data:`MIN_PREFIX` characters will do, an ambiguous one is refused naming the
+        candidates."""
+        ident = ident.strip()
+        removable = [e for e in self.entries() if e.kind != "crl"]
+        matches = [e for e in removable if e.ident == ident]
+        if not matches and len(ident) >= MIN_PREFIX:
+            matches = [e for e in removable if _starts_with(e, ident)]
+        if not matches:
+            hint = f" (a prefix needs {MIN_PREFIX} characters)" if len(ident) < MIN_PREFIX else ""
+            raise UsageError(
+                f"nothing with id {ident!r} in the trust store{hint} (see: trust list)"
+            )
+        if len(matches) > 1:
+            names = ", ".join(f"{e.kind} {e.ident}" for e in matches)
+            raise UsageError(f"{ident!r} is ambiguous: {names}; give more characters")
+        (entry,) = matches
+        folder = "authorities" if entry.kind == "authority" else "signers"
+        (self.path / folder / f"{entry.ident}.pem").unlink()
+        if entry.kind == "authority":
+            crl = self.path / "crls" / f"{entry.ident}.pem"
+            if crl.exists():
+                crl.unlink()
+        return entry
 
     def entries(self) -> list[Entry]:
         rows = [

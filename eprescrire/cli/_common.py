@@ -34,7 +34,10 @@ INSECURE_KEY_OPTION = typer.Option(
 VERBOSE_OPTION = typer.Option(False, "--verbose", help="Show tracebacks of internal errors.")
 LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger path or URL (env: EPRESCRIRE_LEDGER).")
 ENGINE_OPTION = typer.Option(
-    "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
+    "zxing",
+    "--engine",
+    help="QR decoding engine for images: zxing (reads the most damaged, blurred and "
+    "low-resolution scans) or zbar (a second opinion; needs libzbar0).",
 )
 PAGE_OPTION = typer.Option("A5", "--page", help="PDF page size: A5 or A4.")
 
@@ -54,9 +57,43 @@ from eprescrire.cli._output import (  # noqa: E402  re-exported for the commands
 from eprescrire.services.context import (  # noqa: E402
     load_credentials,
     moment,
-    open_ledger,
     open_trust,
 )
+
+
+def open_ledger(location: str | None, *, create: bool) -> Any:
+    """The ledger at ``location`` (``--ledger``), else EPRESCRIRE_LEDGER, else the default one;
+    when ``--ledger`` was not given, one line on stderr says which ledger is used (not with
+    --quiet), so that nobody records into a ledger they did not mean."""
+    from eprescrire.services import context
+
+    if location is None and not _quiet():
+        console().print(escape(f"eprescrire: ledger {ledger_origin()}"))
+    return context.open_ledger(location, create=create)
+
+
+def ledger_origin() -> str:
+    """Which ledger is used without --ledger, and why (a URL's password never shown)."""
+    import os
+
+    from eprescrire import config
+
+    where = config.ledger_location(None)
+    if "://" in where:
+        from eprescrire.ledger.postgres import redact
+
+        where = redact(where)
+    if os.environ.get("EPRESCRIRE_LEDGER"):
+        return f"{where} (from EPRESCRIRE_LEDGER)"
+    return f"{where} (the default; choose with --ledger or EPRESCRIRE_LEDGER)"
+
+
+def _quiet() -> bool:
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("quiet"))
+
 
 __all__ = [
     "AT_OPTION",

@@ -87,7 +87,11 @@ def list_(
         return
     from rich.table import Table
 
-    table = Table("kind", "name", "id", "valid until", "detail")
+    table = Table("kind", "name")
+    # The id is what `trust remove` takes: never cut, never wrapped.
+    table.add_column("id", no_wrap=True, min_width=max((len(e.ident) for e in rows), default=2))
+    table.add_column("valid until", no_wrap=True)
+    table.add_column("detail")
     for e in rows:
         table.add_row(
             e.kind, e.name, e.ident, f"{e.not_after:%Y-%m-%d}" if e.not_after else "", e.detail
@@ -97,7 +101,10 @@ def list_(
 
 @trust_app.command("remove")
 def remove(
-    ident: str = typer.Argument(..., help="Authority fingerprint or signer kid (see: trust list)."),
+    ident: str = typer.Argument(
+        ...,
+        help="Authority fingerprint or signer kid (see: trust list), or an unambiguous prefix of it.",
+    ),
     trust: Path | None = _common.TRUST_OPTION,
     quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
