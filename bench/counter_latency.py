@@ -53,6 +53,19 @@ def issue(count: int) -> list[object]:
     return [signing.sign(model.from_input(data, now=now), credentials) for _ in range(count)]
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a running process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+#: CPU seconds per line of the sessions (first line excluded), filled by counter_session.
+SESSION_CPU: list[float] = []
+
+
 def counter_session(lines: list[str], env: dict[str, str]) -> list[float]:
     """Latency of each line inside one counter session (write -> verdict read)."""
     cli = shutil.which("eprescrire", path=str(Path(sys.executable).parent)) or "eprescrire"
@@ -65,6 +78,7 @@ def counter_session(lines: list[str], env: dict[str, str]) -> list[float]:
     )
     assert process.stdin is not None and process.stdout is not None
     times = []
+    cpu_after_first = None
     for line in lines:
         start = time.perf_counter()
         process.stdin.write(line.encode() + b"\r\n")
@@ -73,6 +87,11 @@ def counter_session(lines: list[str], env: dict[str, str]) -> list[float]:
         times.append(time.perf_counter() - start)
         if verdict["status"] != "valid":
             raise SystemExit(f"counter: {verdict}")
+        if cpu_after_first is None:
+            cpu_after_first = _cpu_seconds(process.pid)
+    cpu_end = _cpu_seconds(process.pid)
+    if cpu_after_first is not None and cpu_end is not None and len(lines) > 1:
+        SESSION_CPU.extend([(cpu_end - cpu_after_first) / (len(lines) - 1)] * (len(lines) - 1))
     process.stdin.close()
     process.wait(timeout=60)
     if process.returncode != 0:
@@ -157,11 +176,17 @@ def main() -> None:
             f"(150 dpi A4 PNG), {args.rounds} rounds; NDJSON verdicts through a pipe"
         )
         results: dict[str, list[float]] = {k: [] for k in ("ct", "bt", "ci", "bi", "first")}
+        cpu_text: list[float] = []
+        cpu_bare: list[float] = []
         for _ in range(args.rounds):  # interleaved, so that both see the same machine load
+            SESSION_CPU.clear()
             times = counter_session(texts, env)
+            cpu_text += SESSION_CPU
             results["first"].append(times[0])
             results["ct"] += times[1:]
+            cpu_start = time.process_time()
             results["bt"] += bare_loop(list(zip(texts, inputs, strict=True)), False, pem)
+            cpu_bare.append((time.process_time() - cpu_start) / len(texts))
             times = counter_session(scans, env)
             results["first"].append(times[0])
             results["ci"] += times[1:]
@@ -177,6 +202,15 @@ def main() -> None:
     ratio_image = statistics.median(results["ci"]) / statistics.median(results["bi"])
     print(f"ratio counter / bare, image paths (medians): {ratio_image:.2f}   target <= 1.2")
     print(f"ratio counter / bare, QR texts (medians):    {ratio_text:.2f}")
+    if cpu_text:
+        # Wall latency through a pipe includes waking the counter process up, which a loaded
+        # machine delays; CPU time per code says what the verification itself costs.
+        counter_cpu = statistics.mean(cpu_text)
+        bare_cpu = statistics.median(cpu_bare)
+        print(
+            f"CPU per QR text: counter {counter_cpu * 1000:.2f} ms (process CPU time over the "
+            f"session), bare loop {bare_cpu * 1000:.2f} ms; ratio {counter_cpu / bare_cpu:.2f}"
+        )
 
 
 if __name__ == "__main__":

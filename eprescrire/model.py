@@ -43,6 +43,10 @@ EFG_MAX_AGE_YEARS = 6
 Sex = Literal["F", "M"]
 
 
+#: A control character other than the line feed (what a non-strict read refuses in text).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
 @dataclass(frozen=True)
 class Facility:
     name: str
@@ -195,7 +199,7 @@ class _Checker:
                     + ("" if multiline or "\n" not in unsafe else "; a line break only in notes"),
                 )
                 return None
-        elif any(ord(c) < 32 and c not in "\n" for c in value):
+        elif _CONTROL.search(value):
             self.fail(where, "contains control characters")
             return None
         return value

@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -147,6 +148,14 @@ def parse_crl(data: bytes, name: str) -> x509.CertificateRevocationList:
         raise UsageError(f"{name} is not a valid CRL") from e
 
 
+#: Chains remembered by a trust store (one per signer certificate seen in a session).
+_CHAIN_CACHE_SIZE = 4096
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+
+
 def crl_problem(crl: x509.CertificateRevocationList) -> str | None:
     """Why ``crl`` cannot stand as its authority's full CRL, or None.
 
@@ -187,6 +196,17 @@ def crl_problem(crl: x509.CertificateRevocationList) -> str | None:
     return None
 
 
+#: Fewest characters of an id that ``trust remove`` takes as a prefix.
+MIN_PREFIX = 4
+
+
+def _starts_with(entry: Entry, prefix: str) -> bool:
+    """Fingerprints are hex (any case typed); signer kids are base64url (case matters)."""
+    if entry.kind == "authority":
+        return entry.ident.startswith(prefix.lower())
+    return entry.ident.startswith(prefix)
+
+
 def short_fingerprint(certificate: x509.Certificate) -> str:
     return fingerprint(certificate)[:8].hex()
 
@@ -210,6 +230,18 @@ class TrustStore:
     signers: dict[str, x509.Certificate] = field(default_factory=dict)
     algorithms: frozenset[str] = DEFAULT_ALGORITHMS
     crl_grace: dt.timedelta = dt.timedelta(days=DEFAULT_CRL_GRACE_DAYS)
+    # What does not change from one code to the next in a long session (`counter`): the CRL
+    # chosen for an authority, as long as the list of CRLs is the same objects; a chain built
+    # for a signer, as long as the authorities are the same objects (see _known_chain).
+    _crl_cache: dict[bytes, tuple[tuple[x509.CertificateRevocationList, ...], Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _chain_cache: dict[tuple[bytes, ...], tuple[tuple[x509.Certificate, ...], list[Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _fingerprints: dict[int, tuple[x509.Certificate, bytes]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # ---------------------------------------------------------------------------- loading
 
@@ -290,7 +322,22 @@ class TrustStore:
         return self.signers.get(kid)
 
     def crl_for(self, authority: x509.Certificate) -> x509.CertificateRevocationList | None:
-        """The newest full CRL signed by ``authority`` (partial or delta CRLs never count)."""
+        """The newest full CRL signed by ``authority`` (partial or delta CRLs never count).
+
+        Remembered per authority for as long as :attr:`crls` holds the same CRL objects (a CRL
+        file is read once, when the store is opened; ``add_crl`` changes the list): a CRL's
+        signature is checked once, not twice per code verified."""
+        key = self._fingerprint(authority)
+        crls = tuple(self.crls)
+        known = self._crl_cache.get(key)
+        if known is not None and _same_objects(known[0], crls):
+            best: x509.CertificateRevocationList | None = known[1]
+            return best
+        best = self._newest_crl(authority)
+        self._crl_cache[key] = (crls, best)
+        return best
+
+    def _newest_crl(self, authority: x509.Certificate) -> x509.CertificateRevocationList | None:
         best: x509.CertificateRevocationList | None = None
         for crl in self.crls:
             if crl.issuer != authority.subject:
@@ -327,8 +374,12 @@ class TrustStore:
             )
         if not self.authorities:
             raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
+        key = (self._fingerprint(certificate), *(self._fingerprint(c) for c in intermediates))
+        chain = self._known_chain(key, at)
         try:
-            chain = self._build_chain(certificate, intermediates, at)
+            if chain is None:
+                chain = self._build_chain(certificate, intermediates, at)
+                self._remember_chain(key, chain)
         except verification.VerificationError as e:
             # Trusted but used outside its validity, or not trusted at all? Ask again at a
             # moment the signer certificate was valid: only a trusted chain passes then.
@@ -379,6 +430,41 @@ class TrustStore:
                     "store: install a newer one (trust crl)",
                 )
         return list(chain)
+
+    def _known_chain(
+        self, key: tuple[bytes, ...], at: dt.datetime
+    ) -> list[x509.Certificate] | None:
+        """A chain built before for the same signer and presented certificates, if it holds
+        at ``at`` too. Path validation depends on the time only through the validity periods
+        of the certificates of the path (signatures, names, extensions, policies do not): a
+        path valid before is valid at ``at`` when every certificate of it is valid at ``at``
+        (strictly inside its period: the edges are left to the verifier) and the trust anchors
+        are the same objects. Revocation is not cached here: :meth:`validate` checks it every
+        time against :meth:`crl_for`."""
+        known = self._chain_cache.get(key)
+        if known is None or not _same_objects(known[0], tuple(self.authorities)):
+            return None
+        chain = known[1]
+        if all(c.not_valid_before_utc < at < c.not_valid_after_utc for c in chain):
+            return list(chain)
+        return None
+
+    def _fingerprint(self, certificate: x509.Certificate) -> bytes:
+        """:func:`fingerprint`, computed once per certificate object (the object is held, so
+        its id is not reused while remembered)."""
+        known = self._fingerprints.get(id(certificate))
+        if known is not None and known[0] is certificate:
+            return known[1]
+        if len(self._fingerprints) >= _CHAIN_CACHE_SIZE:
+            self._fingerprints.clear()
+        value = fingerprint(certificate)
+        self._fingerprints[id(certificate)] = (certificate, value)
+        return value
+
+    def _remember_chain(self, key: tuple[bytes, ...], chain: list[x509.Certificate]) -> None:
+        if len(self._chain_cache) >= _CHAIN_CACHE_SIZE:  # bounded: a long session, any input
+            self._chain_cache.clear()
+        self._chain_cache[key] = (tuple(self.authorities), list(chain))
 
     def _build_chain(
         self, certificate: x509.Certificate, intermediates: list[x509.Certificate], at: dt.datetime
@@ -480,17 +566,30 @@ class TrustStore:
         raise UsageError("the CRL is not signed by an authority of this trust store")
 
     def remove(self, ident: str) -> Entry:
-        """Remove an authority (by fingerprint prefix) or a signer (by kid)."""
-        for entry in self.entries():
-            if entry.kind != "crl" and entry.ident == ident:
-                folder = "authorities" if entry.kind == "authority" else "signers"
-                (self.path / folder / f"{ident}.pem").unlink()
-                if entry.kind == "authority":
-                    crl = self.path / "crls" / f"{ident}.pem"
-                    if crl.exists():
-                        crl.unlink()
-                return entry
-        raise UsageError(f"nothing with id {ident!r} in the trust store (see: trust list)")
+        """Remove an authority (by fingerprint) or a signer (by kid); an unambiguous prefix of
+        at least :data:`MIN_PREFIX` characters will do, an ambiguous one is refused naming the
+        candidates."""
+        ident = ident.strip()
+        removable = [e for e in self.entries() if e.kind != "crl"]
+        matches = [e for e in removable if e.ident == ident]
+        if not matches and len(ident) >= MIN_PREFIX:
+            matches = [e for e in removable if _starts_with(e, ident)]
+        if not matches:
+            hint = f" (a prefix needs {MIN_PREFIX} characters)" if len(ident) < MIN_PREFIX else ""
+            raise UsageError(
+                f"nothing with id {ident!r} in the trust store{hint} (see: trust list)"
+            )
+        if len(matches) > 1:
+            names = ", ".join(f"{e.kind} {e.ident}" for e in matches)
+            raise UsageError(f"{ident!r} is ambiguous: {names}; give more characters")
+        (entry,) = matches
+        folder = "authorities" if entry.kind == "authority" else "signers"
+        (self.path / folder / f"{entry.ident}.pem").unlink()
+        if entry.kind == "authority":
+            crl = self.path / "crls" / f"{entry.ident}.pem"
+            if crl.exists():
+                crl.unlink()
+        return entry
 
     def entries(self) -> list[Entry]:
         rows = [

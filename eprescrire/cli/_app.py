@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 import typer
+import typer.core
 
 from eprescrire import __version__
 
@@ -24,6 +25,30 @@ COMMAND_MODULES = (
     "fhir_cmd",
     "counter_cmd",
 )
+
+_TYPE_WORDS = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "bool": "BOOLEAN"}
+
+
+def _plain_type(param: typer.core._TyperParameter, ctx: typer.Context) -> str | None:
+    """The value column of ``--help`` as a person reads it (``PATH``, ``INTEGER``, ``a|b``, the
+    option's metavar; nothing for a flag or an argument, whose name says it) instead of Typer's
+    Python annotations (``<bool>``, ``<list[Path]>``)."""
+    if isinstance(param, typer.core.TyperArgument):
+        return None
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    if param.metavar is not None:
+        return param.metavar
+    label = param.display_type(ctx).strip("<>").removesuffix(" range")
+    if label.startswith("list[") and label.endswith("]"):
+        label = label[5:-1]
+    words = [_TYPE_WORDS.get(word, word.upper()) for word in label.split("|")]
+    shown = "|".join(words) if len(words) == 1 or all(w.isupper() for w in words) else label
+    return f"{shown}..." if param.nargs != 1 else shown
+
+
+typer.core.TyperOption.display_type_rich = _plain_type  # type: ignore[method-assign,assignment]
+typer.core.TyperArgument.display_type_rich = _plain_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="eprescrire",

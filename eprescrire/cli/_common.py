@@ -14,6 +14,8 @@ JSON_OPTION = typer.Option(
 QUIET_OPTION = typer.Option(
     False, "--quiet", "-q", help="Print nothing but errors (and --json output)."
 )
+#: --quiet for the commands without --json.
+QUIET_PLAIN_OPTION = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 TRUST_OPTION = typer.Option(
     None, "--trust", help="Trust store directory (env: EPRESCRIRE_TRUST).", show_default=False
 )
@@ -50,7 +52,10 @@ INSECURE_KEY_OPTION = typer.Option(
 VERBOSE_OPTION = typer.Option(False, "--verbose", help="Show tracebacks of internal errors.")
 LEDGER_OPTION = typer.Option(None, "--ledger", help="Ledger path or URL (env: EPRESCRIRE_LEDGER).")
 ENGINE_OPTION = typer.Option(
-    "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
+    "zxing",
+    "--engine",
+    help="QR decoding engine for images: zxing (reads the most damaged, blurred and "
+    "low-resolution scans) or zbar (a second opinion; needs libzbar0).",
 )
 PAGE_OPTION = typer.Option("A5", "--page", help="PDF page size: A5 or A4.")
 
@@ -70,9 +75,43 @@ from eprescrire.cli._output import (  # noqa: E402  re-exported for the commands
 from eprescrire.services.context import (  # noqa: E402
     load_credentials,
     moment,
-    open_ledger,
     open_trust,
 )
+
+
+def open_ledger(location: str | None, *, create: bool) -> Any:
+    """The ledger at ``location`` (``--ledger``), else EPRESCRIRE_LEDGER, else the default one;
+    when ``--ledger`` was not given, one line on stderr says which ledger is used (not with
+    --quiet), so that nobody records into a ledger they did not mean."""
+    from eprescrire.services import context
+
+    if location is None and not _quiet():
+        console().print(escape(f"eprescrire: ledger {ledger_origin()}"))
+    return context.open_ledger(location, create=create)
+
+
+def ledger_origin() -> str:
+    """Which ledger is used without --ledger, and why (a URL's password never shown)."""
+    import os
+
+    from eprescrire import config
+
+    where = config.ledger_location(None)
+    if "://" in where:
+        from eprescrire.ledger.postgres import redact
+
+        where = redact(where)
+    if os.environ.get("EPRESCRIRE_LEDGER"):
+        return f"{where} (from EPRESCRIRE_LEDGER)"
+    return f"{where} (the default; choose with --ledger or EPRESCRIRE_LEDGER)"
+
+
+def _quiet() -> bool:
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.params.get("quiet"))
+
 
 __all__ = [
     "AT_OPTION",
@@ -84,6 +123,7 @@ __all__ = [
     "PASSPHRASE_FILE_OPTION",
     "PIN_FILE_OPTION",
     "QUIET_OPTION",
+    "QUIET_PLAIN_OPTION",
     "TRUST_OPTION",
     "VERBOSE_OPTION",
     "console",

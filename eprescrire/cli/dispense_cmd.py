@@ -36,7 +36,7 @@ def dispense(
         None,
         "--substitute",
         metavar="GENERIC_LABEL",
-        help="With --line: the generic handed over instead (refused on a non-substituable line).",
+        help='With --line: the generic handed over instead (refused on a line marked "non substituable").',
     ),
     pharmacy: str | None = typer.Option(
         None,
@@ -100,7 +100,11 @@ def dispense(
             raise UsageError("give the prescriptions to dispense, or --batch FILE.csv")
         if pharmacist is None:
             raise UsageError("--pharmacist is required")
-        if all_lines == (line is not None):
+        if all_lines and line is not None:
+            raise UsageError(
+                "--all and --line exclude each other: --all dispenses every line, --line N one"
+            )
+        if not all_lines and line is None:
             raise UsageError("say what to dispense: --line N [--quantity Q] or --all")
         request = service.request_for(
             pharmacist,

@@ -68,7 +68,7 @@ def authority(
         "Writes PREFIX.pem and PREFIX.crl.pem (no .p12); the certificate also goes on the token.",
     ),
     pin_file: Path | None = _common.PIN_FILE_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Create a certification authority: P-256 key, self-signed certificate, empty signed CRL."""
     from eprescrire import keys
@@ -149,7 +149,7 @@ def prescriber(
         help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
     ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Create a prescriber's P-256 key and certificate, signed by an authority, as PKCS#12."""
     from stdnum import luhn
@@ -224,7 +224,7 @@ def revoke(
         help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
     ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Revoke a prescriber certificate: sign a new CRL listing it."""
     revoke_serial(

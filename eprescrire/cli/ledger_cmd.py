@@ -69,6 +69,16 @@ def ledger_verify(
     raise typer.Exit(int(check.exit_code))
 
 
+def _sequence_number(value: int) -> int:
+    """A sequence number the ledger can hold (SQLite and PostgreSQL integers are 64-bit)."""
+    if value > _LAST_SEQUENCE:
+        raise typer.BadParameter(f"at most {_LAST_SEQUENCE}")
+    return value
+
+
+_LAST_SEQUENCE = 2**62
+
+
 @ledger_app.command("export")
 def ledger_export(
     ledger: str | None = _common.LEDGER_OPTION,
@@ -79,7 +89,11 @@ def ledger_export(
         None, "--out", help="Write here, a new file (default: stdout)."
     ),
     after: int = typer.Option(
-        0, "--after", min=0, max=2**62, help="Only records with a sequence number above this."
+        0,
+        "--after",
+        min=0,
+        callback=_sequence_number,
+        help="Only records with a sequence number above this.",
     ),
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:

@@ -56,7 +56,7 @@ def qr(
     document: Path = typer.Argument(..., help="Signed JSON document (from `issue`)."),
     out: Path = typer.Option(..., "--out", help="Image to write: FILE.png or FILE.svg."),
     scale: int | None = typer.Option(None, "--scale", help="Pixels per module (default 5)."),
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
     """Write the prescription's QR code alone, as PNG or SVG, with its quiet zone (a new file;

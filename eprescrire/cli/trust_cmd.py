@@ -35,7 +35,7 @@ def add(
         ..., help="Certificates (authority or prescriber) or CRLs, PEM or DER."
     ),
     trust: Path | None = _common.TRUST_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Add authorities, prescriber certificates or CRLs; creates the store if needed."""
     from cryptography import x509
@@ -87,7 +87,11 @@ def list_(
         return
     from rich.table import Table
 
-    table = Table("kind", "name", "id", "valid until", "detail")
+    table = Table("kind", "name")
+    # The id is what `trust remove` takes: never cut, never wrapped.
+    table.add_column("id", no_wrap=True, min_width=max((len(e.ident) for e in rows), default=2))
+    table.add_column("valid until", no_wrap=True)
+    table.add_column("detail")
     for e in rows:
         table.add_row(
             e.kind, e.name, e.ident, f"{e.not_after:%Y-%m-%d}" if e.not_after else "", e.detail
@@ -97,9 +101,12 @@ def list_(
 
 @trust_app.command("remove")
 def remove(
-    ident: str = typer.Argument(..., help="Authority fingerprint or signer kid (see: trust list)."),
+    ident: str = typer.Argument(
+        ...,
+        help="Authority fingerprint or signer kid (see: trust list), or an unambiguous prefix of it.",
+    ),
     trust: Path | None = _common.TRUST_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Remove an authority (and its CRL) or a signer."""
     entry = _store(trust).remove(ident)
@@ -120,9 +127,14 @@ def crl(
         None, "--crl", help="Authority CRL file to update (with --revoke)."
     ),
     trust: Path | None = _common.TRUST_OPTION,
-    authority_passphrase_file: Path | None = typer.Option(None, "--authority-passphrase-file"),
+    authority_passphrase_file: Path | None = typer.Option(
+        None,
+        "--authority-passphrase-file",
+        help="With --revoke: read the authority's passphrase from the first line of this file "
+        "(env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
+    ),
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
-    quiet: bool = _common.QUIET_OPTION,
+    quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Install a CRL, or (--revoke) revoke a certificate and install the new CRL."""
     if revoke is not None:
