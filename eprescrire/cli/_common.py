@@ -35,6 +35,14 @@ ENGINE_OPTION = typer.Option(
     "zxing", "--engine", help="QR decoding engine for images: zxing or zbar."
 )
 PAGE_OPTION = typer.Option("A5", "--page", help="PDF page size: A5 or A4.")
+DRUGS_OPTION = typer.Option(
+    None,
+    "--drugs",
+    metavar="CATALOGUE",
+    help="Drug catalogue to check against (env: EPRESCRIRE_DRUGS; default: drugs.sqlite3 "
+    "under EPRESCRIRE_HOME when `drugs import` made one; none: no check).",
+    show_default=False,
+)
 
 
 def jobs_option(what: str) -> Any:
@@ -58,6 +66,7 @@ from eprescrire.services.context import (  # noqa: E402
 
 __all__ = [
     "AT_OPTION",
+    "DRUGS_OPTION",
     "ENGINE_OPTION",
     "INSECURE_KEY_OPTION",
     "JSON_OPTION",
