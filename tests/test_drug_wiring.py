@@ -300,21 +300,11 @@ def test_ledger_export_as_fhir(
 ) -> None:
     ledger = tmp_path / "ledger.db"
     assert dispense(run_cli, metformin_rx, ledger, 1, METFORMINE_BIOGARAN_30).code == 0
-    assert (
-        run_cli(
-            "dispense",
-            metformin_rx,
-            "--trust",
-            TRUST,
-            "--ledger",
-            ledger,
-            "--line",
-            "2",
-            "--pharmacist",
-            PHARMACIST,
-        ).code  # fmt: skip
-        == 0
-    )
+    plain = run_cli(
+        "dispense", metformin_rx, "--trust", TRUST, "--ledger", ledger, "--line", "2",
+        "--pharmacist", PHARMACIST,
+    )  # fmt: skip
+    assert plain.code == 0, plain
     result = run_cli("ledger", "export", "--ledger", ledger, "--format", "fhir")
     assert result.code == 0, result
     (bundle,) = result.json_lines()

@@ -77,10 +77,8 @@ def dispense(
     is refused (substitution_forbidden). Without one, a CIP13 substitute is recorded with a
     warning that it was not checked.
     """
-    from eprescrire.services import context
+    from eprescrire.services import context, drug_aid
     from eprescrire.services import dispense as service
-
-    from eprescrire.services import drug_aid
 
     context.check_engine(engine)
     when = _common.moment(at)

@@ -59,9 +59,7 @@ def issue(
     named); missing codes are filled from an unambiguous label; list I/II, hospital-only and
     withdrawn presentations are shown ("warnings", and "filled" for the codes filled in).
     """
-    from eprescrire.services import issuing
-
-    from eprescrire.services import drug_aid
+    from eprescrire.services import drug_aid, issuing
 
     issuing.check_request(out, out_dir, page)
     catalogue = drug_aid.catalogue_for(drugs)
@@ -95,7 +93,9 @@ def issue(
                     extra = "".join(f", {p}" for p in (result.pdf, result.qr) if p)
                     step.log(f"[green]✓[/] {result.input} → {result.out}{extra}")
                     for notice in result.filled:
-                        step.log(_common.escape(f"    {notice['field']} filled: {notice['message']}"))
+                        step.log(
+                            _common.escape(f"    {notice['field']} filled: {notice['message']}")
+                        )
                     for notice in result.warnings:
                         text = _common.escape(f"{notice['field']}: {notice['message']}")
                         step.log(f"    [yellow]! {text}[/]")
