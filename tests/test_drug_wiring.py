@@ -335,3 +335,57 @@ def test_ledger_export_as_fhir(
     assert out.stat().st_mode & 0o777 == 0o600
     bad = run_cli("ledger", "export", "--ledger", ledger, "--format", "xml")
     assert bad.code == 2 and "jsonl, csv or fhir" in bad.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# drugs search without Typer
+
+
+def test_drugs_search_fast_path_accepts_exactly_the_typer_options() -> None:
+    import typer.main
+
+    from eprescrire.cli import app, drugs_search_parser
+
+    drugs = typer.main.get_command(app).commands["drugs"]  # type: ignore[attr-defined]
+    command = drugs.commands["search"]
+    typer_options = {
+        opt for param in command.params for opt in param.opts if opt.startswith("-")
+    } - {"--help", "-h"}
+    fast_options = {
+        opt for action in drugs_search_parser()._actions for opt in action.option_strings
+    }
+    assert fast_options == typer_options
+
+
+def test_drugs_search_fast_path_loads_no_typer_and_agrees_with_it(
+    run_cli: Any, catalogue: Path
+) -> None:
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from eprescrire.cli import app
+
+    code = (
+        "import sys\n"
+        "from eprescrire.cli import main\n"
+        "try:\n"
+        f"    main(['drugs', 'search', 'metformine', '--catalogue', {str(catalogue)!r}])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('typer' in sys.modules, 'rich' in sys.modules)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.splitlines()[-1] == "False False"
+    assert "METFORMINE BIOGARAN" in ran.stdout
+    for args in (["metformine", "1000"], ["-n", "1", "doliprane", "--json"], ["nothing"]):
+        fast = run_cli("drugs", "search", *args, "--catalogue", catalogue)
+        typer = CliRunner().invoke(app, ["drugs", "search", *args, "--catalogue", str(catalogue)])
+        assert fast.code == typer.exit_code == 0
+        assert fast.stdout == typer.stdout
+    # What the fast path declines, Typer explains.
+    assert run_cli("drugs", "search", "x", "--limit", "0", "--catalogue", catalogue).code == 2
+    assert run_cli("drugs", "search", "--catalogue", catalogue).code == 2
+    missing = run_cli("drugs", "search", "x", "--catalogue", catalogue.parent / "none.sqlite3")
+    assert missing.code == 4 and "drugs import" in missing.stderr
