@@ -221,7 +221,7 @@ def main() -> None:
                 "--catalogue",
                 str(target),
             ],
-            "eprescrire --help (same Typer path)": [script, "--help"],
+            "eprescrire --help (Typer start-up)": [script, "--help"],
         }
         walls: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(5):

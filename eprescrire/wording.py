@@ -56,7 +56,7 @@ REASONS = {
     "quantity_exceeded": "quantité supérieure à ce qui peut être délivré",
     "renewal_not_due": "renouvellement pas encore dû",
     "narcotic_window": "stupéfiant : délai de délivrance dépassé",
-    "substitution_forbidden": "substitution interdite : ligne non substituable",
+    "substitution_forbidden": "substitution interdite",
     "conflicting_record": "en conflit avec une délivrance déjà enregistrée",
     "unreadable_input": "entrée illisible",
 }

@@ -2,8 +2,8 @@
 
 The Typer application (``eprescrire.cli._app``, also ``eprescrire.cli.app``) holds every command. ``verify`` is what a
 pharmacist waits for at every scan, so :func:`main` serves a plain ``verify`` invocation (and
-``--version``) without loading Typer at all; anything else, including ``--help`` and every
-usage error, goes through the Typer application.
+``drugs search``, a prescriber's look-up, and ``--version``) without loading Typer at all;
+anything else, including ``--help`` and every usage error, goes through the Typer application.
 """
 
 from __future__ import annotations
@@ -50,11 +50,38 @@ def verify_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def drugs_search_parser() -> argparse.ArgumentParser:
+    """The options of ``eprescrire drugs search`` (kept identical to the Typer command's)."""
+    from eprescrire.cli import _drugs_search
+
+    parser = _QuietParser(prog="eprescrire drugs search", add_help=False, allow_abbrev=False)
+    _drugs_search.add_arguments(parser)
+    return parser
+
+
+def _fast_drugs_search(args: list[str]) -> int:
+    from eprescrire.cli import _drugs_search
+
+    options = drugs_search_parser().parse_intermixed_args(args)
+    low, high = _drugs_search.LIMIT
+    if not low <= options.limit <= high or any(t.startswith("-") for t in options.text):
+        raise _NotFast()
+    return _drugs_search.run(
+        options.text,
+        limit=options.limit,
+        catalogue=options.catalogue,
+        json_output=options.json_output,
+    )
+
+
 def _fast(args: list[str]) -> int:
-    """Serve ``verify`` and ``--version`` without Typer; raise _NotFast for anything else."""
+    """Serve ``verify``, ``drugs search`` and ``--version`` without Typer; raise _NotFast for
+    anything else."""
     if args == ["--version"]:
         print(f"eprescrire {__version__}")
         return 0
+    if args[:2] == ["drugs", "search"] and not any(a in ("-h", "--help") for a in args):
+        return _fast_drugs_search(args[2:])
     if not args or args[0] != "verify" or any(a in ("-h", "--help") for a in args):
         raise _NotFast()
     options = verify_parser().parse_intermixed_args(args[1:])

@@ -58,6 +58,14 @@ ENGINE_OPTION = typer.Option(
     "low-resolution scans) or zbar (a second opinion; needs libzbar0).",
 )
 PAGE_OPTION = typer.Option("A5", "--page", help="PDF page size: A5 or A4.")
+DRUGS_OPTION = typer.Option(
+    None,
+    "--drugs",
+    metavar="CATALOGUE",
+    help="Drug catalogue to check against (env: EPRESCRIRE_DRUGS; default: drugs.sqlite3 "
+    "under EPRESCRIRE_HOME when `drugs import` made one; none: no check).",
+    show_default=False,
+)
 
 
 def jobs_option(what: str) -> Any:
@@ -115,6 +123,7 @@ def _quiet() -> bool:
 
 __all__ = [
     "AT_OPTION",
+    "DRUGS_OPTION",
     "ENGINE_OPTION",
     "INSECURE_KEY_OPTION",
     "JSON_OPTION",

@@ -29,6 +29,8 @@ def report_dispensing(result: dict[str, Any], json_output: bool, quiet: bool) ->
     out.print(f"[bold {colour}]{label}[/]{ident}  [dim]{escape(result['input'])}[/]")
     for reason in result["reasons"]:
         out.print(f"  [{colour}]✗ {escape(wording.reason(reason['code'], reason['message']))}[/]")
+    for warning in result.get("warnings") or ():
+        out.print(f"  [yellow]! {escape(wording.reason_detail(warning))}[/]")
     state = result.get("dispensing")
     labels = {item["line"]: item["label"] for item in state["lines"]} if state else {}
     units = {}

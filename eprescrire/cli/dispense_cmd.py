@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,8 +36,10 @@ def dispense(
     substitute: str | None = typer.Option(
         None,
         "--substitute",
-        metavar="GENERIC_LABEL",
-        help='With --line: the generic handed over instead (refused on a line marked "non substituable").',
+        metavar="CIP13_OR_LABEL",
+        help="With --line: the generic handed over instead, by CIP13 (checked against the "
+        "prescribed drug's generic group with a drug catalogue) or by label; refused on a "
+        "line marked « non substituable ».",
     ),
     pharmacy: str | None = typer.Option(
         None,
@@ -59,6 +62,7 @@ def dispense(
         "ISO 8601 date and time, at most 7 days back, not before the prescription's latest "
         "record. Decided at the real time all the same; both times are recorded.",
     ),
+    drugs: Path | None = _common.DRUGS_OPTION,
     jobs: int = _common.jobs_option("verify"),
     trust: Path | None = _common.TRUST_OPTION,
     ledger: str | None = _common.LEDGER_OPTION,
@@ -76,9 +80,14 @@ def dispense(
     unreadable input does not stop the others. With --json, one object per input:
     {"input", "status": "dispensed"|"refused"|"rejected"|"unreadable", "id", "reasons",
     "dispensed", "dispensing", ...}.
+
+    With a drug catalogue (--drugs, EPRESCRIRE_DRUGS, or drugs.sqlite3 under EPRESCRIRE_HOME),
+    a substitute must be the prescribed drug or in its generic group (BDPM CIS_GENER), else it
+    is refused (substitution_forbidden). Without one, a CIP13 substitute is recorded with a
+    warning that it was not checked.
     """
     from eprescrire import rules
-    from eprescrire.services import context
+    from eprescrire.services import context, drug_aid
     from eprescrire.services import dispense as service
 
     _common.refuse_write_clock(
@@ -117,6 +126,7 @@ def dispense(
         items = tuple(service.DispenseItem(name, request, when) for name in inputs)
     service.check_items(items)
     store = _common.open_trust(trust)
+    catalogue = drug_aid.catalogue_for(drugs) if _substitutes(items) else None
     from eprescrire.cli import read_stdin
 
     stdin = read_stdin() if any(item.input == "-" for item in items) else b""
@@ -125,7 +135,7 @@ def dispense(
         _common.open_ledger(ledger, create=True) as book,
         _common.progress(len(items), "Dispensing", enabled=not json_output and not quiet) as step,
     ):
-        job = service.DispenseRequest(items, store, book, engine, jobs, stdin)
+        job = service.DispenseRequest(items, store, book, engine, jobs, stdin, drugs=catalogue)
         for result in service.dispense(job):
             codes.append(result.exit_code)
             _views.report_dispensing(result.to_json(), json_output, quiet)
@@ -139,3 +149,10 @@ def dispense(
             f"{wording.plural(len(items) - done, 'non délivrée', 'non délivrées')}"
         )
     raise typer.Exit(_common.report_exit(codes))
+
+
+def _substitutes(items: tuple[Any, ...]) -> bool:
+    """Does any item hand over a substitute? Only then is the drug catalogue opened."""
+    from eprescrire.dispensing import Request
+
+    return any(isinstance(i.request, Request) and i.request.substitute for i in items)

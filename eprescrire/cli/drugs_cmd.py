@@ -172,29 +172,9 @@ def search(
     {"query", "source_date", "results": [{"cis", "name", "marketed", "substances", "matched",
     "cip13"}]}.
     """
-    from eprescrire.drugs.interface import hit_to_json
+    from eprescrire.cli import _drugs_search
 
-    query = " ".join(text).strip()
-    if not query:
-        raise UsageError("search: give a name, a substance or a code")
-    with _open(catalogue) as opened:
-        hits = opened.search(query, limit)
-        source_date = opened.info().source_date if json_output else None
-    if json_output:
-        _common.emit_json(
-            {"query": query, "source_date": source_date, "results": [hit_to_json(h) for h in hits]}
-        )
-        return
-    out = _out(False)
-    if not hits:
-        _common.console().print(f"no drug matches {_common.escape(query)!r}")
-        return
-    for hit in hits:
-        flag = "" if hit.marketed else " [dim](non commercialisé)[/]"
-        code = f" [dim]CIP13 {hit.cip13}[/]" if hit.cip13 else ""
-        out.print(f"{hit.cis}  {_common.escape(hit.name)}{flag}{code}")
-        if hit.substances:
-            out.print(f"          [dim]{_common.escape(', '.join(hit.substances))}[/]")
+    _drugs_search.run(text, limit=limit, catalogue=catalogue, json_output=json_output)
 
 
 def _money(cents: int | None) -> str:

@@ -36,6 +36,7 @@ def issue(
         False, "--with-pdf", help="With --out-dir: also write ID.pdf for each input."
     ),
     page: str = _common.PAGE_OPTION,
+    drugs: Path | None = _common.DRUGS_OPTION,
     jobs: int = _common.jobs_option("sign"),
     at: str | None = _common.AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
@@ -51,10 +52,17 @@ def issue(
     (exit 3). With --json, one object per input on stdout: {"input", "status":
     "issued"|"invalid", "reasons", "id", "out", "pdf", "qr"} ("errors" repeats the reasons as
     {"field", "message"} for older scripts).
+
+    With a drug catalogue (--drugs, EPRESCRIRE_DRUGS, or drugs.sqlite3 under EPRESCRIRE_HOME
+    after `drugs import`), each line is checked before signing: unknown or mismatched
+    CIS/CIP13, a narcotic not marked narcotic, a condition's duration limit (exit 3, the field
+    named); missing codes are filled from an unambiguous label; list I/II, hospital-only and
+    withdrawn presentations are shown ("warnings", and "filled" for the codes filled in).
     """
-    from eprescrire.services import issuing
+    from eprescrire.services import drug_aid, issuing
 
     issuing.check_request(out, out_dir, page)
+    catalogue = drug_aid.catalogue_for(drugs)
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
     sources = tuple(issuing.read_sources(inputs, stdin))
     issuing.check_sources(sources, out, pdf, qr)
@@ -62,7 +70,17 @@ def issue(
     if str(key).startswith("pkcs11:"):
         jobs = 1  # a token session does not survive fork(): sign in this process
     request = issuing.IssueRequest(
-        sources, credentials, _common.moment(at), out, out_dir, pdf, qr, with_pdf, page, jobs
+        sources,
+        credentials,
+        _common.moment(at),
+        out,
+        out_dir,
+        pdf,
+        qr,
+        with_pdf,
+        page,
+        jobs,
+        drugs=catalogue,
     )
     codes: list[int] = []
     with _common.progress(len(sources), "Issuing", enabled=not json_output and not quiet) as step:
@@ -74,6 +92,13 @@ def issue(
                 if not quiet and not json_output:
                     extra = "".join(f", {p}" for p in (result.pdf, result.qr) if p)
                     step.log(f"[green]✓[/] {result.input} → {result.out}{extra}")
+                    for notice in result.filled:
+                        step.log(
+                            _common.escape(f"    {notice['field']} filled: {notice['message']}")
+                        )
+                    for notice in result.warnings:
+                        text = _common.escape(f"{notice['field']}: {notice['message']}")
+                        step.log(f"    [yellow]! {text}[/]")
             elif not (quiet and json_output):
                 step.log(f"[red]✗[/] {result.input}: {len(result.reasons)} problem(s)")
                 for reason in result.reasons:

@@ -83,7 +83,10 @@ _LAST_SEQUENCE = 2**62
 def ledger_export(
     ledger: str | None = _common.LEDGER_OPTION,
     format_: str = typer.Option(
-        "jsonl", "--format", help="jsonl (one JSON object per record) or csv."
+        "jsonl",
+        "--format",
+        help="jsonl (one JSON object per record), csv, or fhir (the dispensings as one FHIR R4 "
+        "Bundle of MedicationDispense resources).",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Write here, a new file (default: stdout)."
@@ -97,7 +100,8 @@ def ledger_export(
     ),
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Export every record (with its hashes) as JSON lines or CSV."""
+    """Export every record (with its hashes) as JSON lines or CSV, or the dispensings as a FHIR
+    R4 Bundle of FR Core MedicationDispense resources (one line of JSON)."""
     from eprescrire import files
     from eprescrire.services import ledger as service
 

@@ -25,7 +25,7 @@ filled (same identifier and issue time: it is not signed yet).
 - warnings (:class:`Notice`, codes ``withdrawn``, ``not_marketed``, ``list_i``, ``list_ii``,
   ``hospital_reserve``, ``hospital_prescription``, ``initial_hospital_prescription``,
   ``secure_form``, ``fractioned_dispensing``, ``limit``, ``ambiguous_label``,
-  ``label_mismatch``): worth telling the prescriber, not a reason to refuse.
+  ``unknown_label``, ``label_mismatch``): worth telling the prescriber, not a reason to refuse.
 - filled (:class:`Notice`, code ``filled``): a missing CIS filled from the CIP13 or from a label
   that designates exactly one drug; a missing CIP13 filled when that drug has exactly one
   presentation on the market. ``report.lines`` holds the lines with those codes.
@@ -128,6 +128,15 @@ def _resolve(
                 filled.append(
                     Notice(f"{where}.cis", "filled", f"{drug.cis} ({drug.name}) from the label")
                 )
+        elif not candidates:
+            warnings.append(
+                Notice(
+                    f"{where}.label",
+                    "unknown_label",
+                    "names no drug of the drug reference: nothing checked (narcotic, limits); "
+                    "give a CIS or CIP13",
+                )
+            )
         elif len(candidates) > 1:
             warnings.append(
                 Notice(

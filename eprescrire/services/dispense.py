@@ -31,6 +31,7 @@ from eprescrire.errors import Error, ExitCode, InputError, Reason, UsageError
 from eprescrire.ledger import Ledger, Record
 from eprescrire.results import reason
 from eprescrire.services.context import check_engine, signer_certificate
+from eprescrire.services.drug_aid import substitute_check
 from eprescrire.trust import TrustStore
 from eprescrire.verdict import Verdict
 
@@ -64,6 +65,7 @@ class DispenseRequest:
     engine: str = "zxing"
     jobs: int = 1
     stdin: bytes = b""
+    drugs: Path | None = None  # catalogue checking --substitute (services.drug_aid)
 
     def __post_init__(self) -> None:
         check_engine(self.engine)
@@ -89,6 +91,7 @@ class DispenseResult:
     verdict: dict[str, Any] = field(default_factory=dict)
     #: The lines a dispensing of every line (--all) left out, each with why.
     skipped: tuple[dict[str, Any], ...] = ()
+    warnings: tuple[str, ...] = ()  # from the substitute's check, in French
 
     def to_json(self) -> dict[str, Any]:
         result = dict(self.verdict) | {"input": self.input}
@@ -98,6 +101,8 @@ class DispenseResult:
             dispensed=list(self.dispensed),
             skipped=list(self.skipped),
         )
+        if self.warnings:
+            result["warnings"] = [*result.get("warnings", []), *self.warnings]
         if self.dispensing is not None or "dispensing" in result:
             result["dispensing"] = self.dispensing
         return result
@@ -279,7 +284,13 @@ def _record(
         verdict.signer.kid,
         signer_certificate(verdict, request.store, data),
     )
+    # The substitute against the drug catalogue's generic groups (services.drug_aid).
+    refusal, warnings = substitute_check(
+        request.drugs, verdict.prescription.lines, item.request.line, item.request.substitute
+    )
     try:
+        if refusal is not None:
+            raise Refused(Reason.SUBSTITUTION_FORBIDDEN, refusal)
         outcome = record_dispensing(request.ledger, presented, item.request, item.at)
     except Refused as e:
         state = state_of(
@@ -305,6 +316,7 @@ def _record(
         skipped=tuple(
             {"line": line} | reason(code, message) for line, code, message in outcome.skipped
         ),
+        warnings=warnings,
     )
 
 

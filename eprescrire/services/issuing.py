@@ -72,7 +72,9 @@ def _stdin_sources(text: str) -> list[Source]:
 @dataclass(frozen=True)
 class IssueRequest:
     """Sign ``sources`` with ``credentials`` as of ``now``; write ``out`` (one input) or
-    ``out_dir``/ID.json, and the PDF (``pdf``, or ID.pdf with ``with_pdf``) and QR image."""
+    ``out_dir``/ID.json, and the PDF (``pdf``, or ID.pdf with ``with_pdf``) and QR image.
+    ``drugs``: the drug catalogue each prescription is checked against before it is signed
+    (:func:`eprescrire.services.drug_aid.catalogue_for`; None: no catalogue, no check)."""
 
     sources: tuple[Source, ...]
     credentials: Credentials
@@ -84,6 +86,7 @@ class IssueRequest:
     with_pdf: bool = False
     page: str = "A5"
     jobs: int = 1
+    drugs: Path | None = None
 
     def __post_init__(self) -> None:
         check_request(self.out, self.out_dir, self.page)
@@ -119,12 +122,18 @@ class IssueResult:
     out: str | None = None
     pdf: str | None = None
     qr: str | None = None
+    # From the drug catalogue: {"field", "code", "message"} to show the prescriber, and the
+    # codes it filled in (code "filled").
+    warnings: tuple[dict[str, str], ...] = ()
+    filled: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         if self.status == "issued":
             files_written = {k: v for k, v in (("pdf", self.pdf), ("qr", self.qr)) if v}
-            return result(self.input, self.status, self.reasons, id=self.id, out=self.out) | (
-                files_written
+            return (
+                result(self.input, self.status, self.reasons, id=self.id, out=self.out)
+                | files_written
+                | {"warnings": list(self.warnings), "filled": list(self.filled)}
             )
         # "errors": the shape of earlier versions, kept for scripts that read it.
         errors = [{"field": r.get("field", ""), "message": r["message"]} for r in self.reasons]
@@ -134,12 +143,16 @@ class IssueResult:
 def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
     from eprescrire import ids, model, signing
+    from eprescrire.services import drug_aid
 
     name, data = source
     try:
         if isinstance(data, InputError):
             raise data
         prescription = model.from_input(data, now=request.now, source=name)
+        # The drug catalogue, when there is one: codes checked and filled, warnings kept.
+        checked = drug_aid.check_before_signing(prescription, request.drugs, name)
+        prescription = checked.prescription
         document = signing.sign(prescription, request.credentials)
         out_dir = request.out_dir
         stem = ids.file_stem(prescription.id)
@@ -174,6 +187,8 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         out=str(target),
         pdf=None if pdf is None else str(pdf),
         qr=None if request.qr is None else str(request.qr),
+        warnings=checked.warnings,
+        filled=checked.filled,
     )
 
 

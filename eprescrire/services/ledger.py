@@ -100,20 +100,23 @@ def verify_chain(ledger: Ledger, checkpoint: Any = None) -> ChainCheck:
 # --------------------------------------------------------------------------------------------
 # export
 
-EXPORT_FORMATS = ("jsonl", "csv")
+EXPORT_FORMATS = ("jsonl", "csv", "fhir")
 EXPORT_COLUMNS = ("seq", "kind", "prescription_id", "recorded_at", "body", "prev_hash", "hash")
 
 
 def check_export_format(format_: str) -> str:
     if format_ not in EXPORT_FORMATS:
-        raise UsageError("--format must be jsonl or csv")
+        raise UsageError("--format must be jsonl, csv or fhir")
     return format_
 
 
 def export(ledger: Ledger, stream: IO[str], *, format_: str = "jsonl", after: int = 0) -> int:
     """Write every record with ``seq > after`` (with its hashes) to ``stream`` as JSON lines
-    or CSV; returns how many."""
+    or CSV, or its dispensings as one FHIR Bundle (:func:`export_fhir`); returns how many
+    records (FHIR: MedicationDispense resources) were written."""
     check_export_format(format_)
+    if format_ == "fhir":
+        return export_fhir(ledger, stream, after=after)
     writer = csv.writer(stream) if format_ == "csv" else None
     if writer is not None:
         writer.writerow(EXPORT_COLUMNS)
@@ -129,6 +132,25 @@ def export(ledger: Ledger, stream: IO[str], *, format_: str = "jsonl", after: in
             stream.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n")
         count += 1
     return count
+
+
+def export_fhir(ledger: Ledger, stream: IO[str], *, after: int = 0) -> int:
+    """The dispensing records with ``seq > after`` as one FHIR R4 Bundle (one line of JSON) of
+    FR Core MedicationDispense resources (:func:`eprescrire.fhir.export.dispensings_bundle`).
+
+    Each dispensing is described from its prescription as the ledger recorded it, decoded from
+    its JWS and checked against the certificate stored with it (the prescription record may
+    precede ``after``); a dispensing whose prescription does not check is left out."""
+    from eprescrire.fhir import export as fhir
+
+    records = [r for r in ledger.records(after) if r.kind == "dispensing"]
+    ids = dict.fromkeys(r.prescription_id for r in records)
+    prescriptions = fhir.prescriptions_from_records(
+        r for pid in ids for r in ledger.history(pid).records if r.kind == "prescription"
+    )
+    bundle = fhir.dispensings_bundle(records, prescriptions)
+    stream.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return len(bundle["entry"])
 
 
 def export_to_file(ledger: Ledger, path: Path, *, format_: str = "jsonl", after: int = 0) -> int:
