@@ -292,16 +292,30 @@ def server() -> Server:
     if _SERVER is not None:
         return _SERVER
     url = os.environ.get("EPRESCRIRE_TEST_PG_URL")
-    if not url:
+    if url:
+        candidate = Server(url)
+        with candidate.admin() as db:
+            db.execute("SELECT 1")
+    else:
         if not _reachable() or not PASSWORD_FILE.exists():
-            subprocess.run(["bash", str(SCRIPT)], check=True)
-        password = PASSWORD_FILE.read_text().strip()
-        url = f"postgresql://postgres:{quote(password, safe='')}@{HOST}:{PORT}/postgres"
-    _SERVER = Server(url)
+            subprocess.run(["bash", str(SCRIPT)], check=True, stdin=subprocess.DEVNULL)
+        try:
+            candidate = _local()
+        except psycopg.OperationalError:
+            # A cluster made again since the password file was written: the script sets it.
+            subprocess.run(["bash", str(SCRIPT)], check=True, stdin=subprocess.DEVNULL)
+            candidate = _local()
+    _SERVER = candidate
     atexit.register(_SERVER.close)
-    with _SERVER.admin() as db:
-        db.execute("SELECT 1")
     return _SERVER
+
+
+def _local() -> Server:
+    password = PASSWORD_FILE.read_text().strip()
+    local = Server(f"postgresql://postgres:{quote(password, safe='')}@{HOST}:{PORT}/postgres")
+    with local.admin() as db:
+        db.execute("SELECT 1")
+    return local
 
 
 def _reachable() -> bool:
