@@ -135,6 +135,12 @@ def _g(m: re.Match[str], name: str) -> str:
 
 _RULES: list[_Rule] = [
     _rule(
+        r"ledger unavailable, dispensing state unknown: (?P<why>.*)",
+        lambda m: (
+            f"registre des délivrances indisponible, état des délivrances inconnu : {m['why']}"
+        ),
+    ),
+    _rule(
         r"nothing may be dispensed now: (?P<rest>.*)",
         lambda m: "rien à délivrer maintenant : " + reason_detail(m.group("rest")),
     ),

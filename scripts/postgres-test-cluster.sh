@@ -54,12 +54,21 @@ fi
 if ! pg_lsclusters -h | awk -v n="$NAME" '$2 == n {print $4}' | grep -qx online; then
   pg_ctlcluster "$VERSION" "$NAME" start
 fi
+# The superuser's password: made once, and set again on every run (a cluster made afresh, or
+# dropped and made again, still matches the file the tests read).
 if [ ! -s "$STATE" ]; then
   umask 077
-  PASSWORD="$(head -c 24 /dev/urandom | base64 | tr -d '/+=' )"
-  runuser -u postgres -- psql -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
-    -c "ALTER ROLE postgres PASSWORD '$PASSWORD'" >/dev/null
-  printf '%s\n' "$PASSWORD" >"$STATE.tmp"
+  head -c 24 /dev/urandom | base64 | tr -d '/+=\n' >"$STATE.tmp"
+  printf '\n' >>"$STATE.tmp"
   mv "$STATE.tmp" "$STATE"
 fi
+PASSWORD="$(head -n 1 "$STATE")"
+for _ in $(seq 1 30); do  # a cluster just started may not accept connections yet
+  if runuser -u postgres -- psql -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 \
+    -c "ALTER ROLE postgres PASSWORD '$PASSWORD'" </dev/null >/dev/null 2>&1; then
+    break
+  fi
+  sleep 1
+done
+runuser -u postgres -- psql -q -p "$PORT" -d postgres -v ON_ERROR_STOP=1 -c "SELECT 1" </dev/null >/dev/null
 echo "postgres-test-cluster: $VERSION/$NAME online on 127.0.0.1:$PORT" >&2

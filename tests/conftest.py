@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -127,11 +127,18 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
 
 class LedgerFactory:
     """Opens fresh ledgers of one backend: ``factory()`` a new ledger, ``factory("b")`` another
-    one, ``factory.location("b")`` where it lives (a path or a URL, as ``--ledger`` takes it)."""
+    one, ``factory.location("b")`` where it lives (a path or a URL, as ``--ledger`` takes it);
+    :meth:`cleanup` gives back what a server backend made."""
 
-    def __init__(self, backend: str, location: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        backend: str,
+        location: Callable[[str], str],
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
         self.backend = backend
         self._location = location
+        self._cleanup = cleanup
 
     def location(self, name: str = "ledger") -> str:
         return self._location(name)
@@ -141,20 +148,50 @@ class LedgerFactory:
 
         return open_ledger(self.location(name), create=create)
 
+    def cleanup(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+
 
 def _sqlite_backend(tmp_path: Path) -> LedgerFactory:
     return LedgerFactory("sqlite", lambda name: str(tmp_path / f"{name}.sqlite3"))
 
 
-#: Backend name -> factory maker (a server backend adds its entry: name -> maker that creates
-#: a fresh database or schema for the test and returns its URLs).
-LEDGER_BACKENDS: dict[str, Callable[[Path], LedgerFactory]] = {"sqlite": _sqlite_backend}
+def _postgresql_backend(tmp_path: Path) -> LedgerFactory:
+    """A database per ledger name, each an initialised ledger on the test cluster
+    (tests/postgres_support.py), given back on cleanup."""
+    from tests.postgres_support import server
+
+    pg = server()
+    urls: dict[str, str] = {}
+
+    def location(name: str) -> str:
+        if name not in urls:
+            urls[name] = pg.fresh_ledger()
+        return urls[name]
+
+    def cleanup() -> None:
+        while urls:
+            pg.drop(urls.popitem()[1])
+
+    return LedgerFactory("postgresql", location, cleanup)
+
+
+#: Backend name -> factory maker (a fresh database or file for each test).
+LEDGER_BACKENDS: dict[str, Callable[[Path], LedgerFactory]] = {
+    "sqlite": _sqlite_backend,
+    "postgresql": _postgresql_backend,
+}
 
 
 @pytest.fixture(params=list(LEDGER_BACKENDS))
-def ledger_backend(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerFactory:
+def ledger_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerFactory]:
     """A factory of fresh ledgers, once per backend in LEDGER_BACKENDS."""
-    return LEDGER_BACKENDS[request.param](tmp_path)
+    factory = LEDGER_BACKENDS[request.param](tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
 
 
 @pytest.fixture()

@@ -11,6 +11,8 @@ client certificates issued by a test authority for PostgreSQL's ``cert`` method
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -62,6 +64,8 @@ class Server:
         self.superuser_url = superuser_url
         self.tls_dir: Path | None = None
         self.authority: tuple[Any, x509.Certificate] | None = None
+        self._pooled: set[str] = set()  # databases made by fresh_ledger, reused once dropped
+        self._spare: list[str] = []
 
     def url(self, database: str, user: str | None = None, password: str | None = None) -> str:
         if user is None:
@@ -80,19 +84,77 @@ class Server:
         return name
 
     def fresh_ledger(self) -> str:
-        """A new database holding an initialised ledger; returns its superuser URL."""
+        """A database holding a newly initialised ledger (its own ledger id, no record, no
+        site); returns its superuser URL. Give it back with :meth:`drop`.
+
+        Creating and dropping a database costs seconds here (the copy of ``template1`` is
+        written and synced, ``DROP DATABASE`` forces a checkpoint), initialising a schema a
+        fraction of that: a dropped ledger's database is emptied, initialised again and kept
+        for the next test of this process (:meth:`_recycle`); the databases left are dropped
+        when the process exits."""
+        if self._spare:
+            return self.url(self._spare.pop())
         url = self.url(self.create_database())
         postgres.initialise(url)
+        self._pooled.add(url.rsplit("/", 1)[1])
         return url
 
     def drop(self, url: str) -> None:
         name = url.rsplit("/", 1)[1]
+        if name in self._pooled:
+            try:
+                self._recycle(name)
+            except (psycopg.Error, postgres.LedgerError):
+                self._pooled.discard(name)
+            else:
+                self._spare.append(name)
+                return
+        self._drop_database(name)
+
+    def _drop_database(self, name: str) -> None:
         with self.admin() as db:
             db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            for (role,) in db.execute(
-                "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{name}%",)
-            ).fetchall():
-                db.execute(f'DROP ROLE IF EXISTS "{role}"')
+            self._drop_roles(db, name)
+
+    @staticmethod
+    def _drop_roles(db: psycopg.Connection[Any], name: str) -> None:
+        """The login roles made for the database ``name`` (named ``name_…``)."""
+        for (role,) in db.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE %s", (f"{name}\\_%",)
+        ).fetchall():
+            db.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+    def _recycle(self, name: str) -> None:
+        """Back to a newly initialised ledger: every session on it ended, every schema a test
+        made dropped with ``public`` made again, its site roles dropped, ``ledger init`` run."""
+        with self.admin() as db:
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            self._drop_roles(db, name)
+        with psycopg.connect(self.url(name), autocommit=True) as db, db.transaction():
+            schemas = db.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'"
+                " AND nspname <> 'information_schema'"
+            ).fetchall()
+            for (schema,) in schemas:
+                db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            db.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+            db.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+            db.execute(f'ALTER DATABASE "{name}" RESET ALL')
+        with self.admin() as db:
+            self._drop_roles(db, name)  # a session ended above may have made one meanwhile
+        postgres.initialise(self.url(name))
+
+    def close(self) -> None:
+        """Drop the databases kept for reuse."""
+        while self._spare:
+            name = self._spare.pop()
+            self._pooled.discard(name)
+            with contextlib.suppress(psycopg.Error):
+                self._drop_database(name)
 
     def site(
         self,
@@ -230,15 +292,30 @@ def server() -> Server:
     if _SERVER is not None:
         return _SERVER
     url = os.environ.get("EPRESCRIRE_TEST_PG_URL")
-    if not url:
+    if url:
+        candidate = Server(url)
+        with candidate.admin() as db:
+            db.execute("SELECT 1")
+    else:
         if not _reachable() or not PASSWORD_FILE.exists():
-            subprocess.run(["bash", str(SCRIPT)], check=True)
-        password = PASSWORD_FILE.read_text().strip()
-        url = f"postgresql://postgres:{quote(password, safe='')}@{HOST}:{PORT}/postgres"
-    _SERVER = Server(url)
-    with _SERVER.admin() as db:
-        db.execute("SELECT 1")
+            subprocess.run(["bash", str(SCRIPT)], check=True, stdin=subprocess.DEVNULL)
+        try:
+            candidate = _local()
+        except psycopg.OperationalError:
+            # A cluster made again since the password file was written: the script sets it.
+            subprocess.run(["bash", str(SCRIPT)], check=True, stdin=subprocess.DEVNULL)
+            candidate = _local()
+    _SERVER = candidate
+    atexit.register(_SERVER.close)
     return _SERVER
+
+
+def _local() -> Server:
+    password = PASSWORD_FILE.read_text().strip()
+    local = Server(f"postgresql://postgres:{quote(password, safe='')}@{HOST}:{PORT}/postgres")
+    with local.admin() as db:
+        db.execute("SELECT 1")
+    return local
 
 
 def _reachable() -> bool:

@@ -21,22 +21,32 @@ from conftest import KEYS
 PHARMACIST = "10003456786"
 
 
-@pytest.fixture()
-def rx(tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path) -> dict[str, Any]:
-    """An issued reference prescription and a private ledger path."""
+def _issued(run_cli: Any, key_file: Path, tmp_path: Path, ledger: Any) -> dict[str, Any]:
     out = tmp_path / "rx.json"
     result = run_cli(
         "issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", out, "-q"
     )
     assert result.code == 0, result
     ident = json.loads(out.read_text())["id"]
-    return {
-        "rx": out,
-        "id": ident,
-        "ledger": tmp_path / "ledger.sqlite3",
-        "key": key_file,
-        "tmp": tmp_path,
-    }
+    return {"rx": out, "id": ident, "ledger": ledger, "key": key_file, "tmp": tmp_path}
+
+
+@pytest.fixture()
+def rx(
+    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, ledger_backend: Any
+) -> dict[str, Any]:
+    """An issued reference prescription and a private ledger of each backend (``--ledger``: a
+    file path, or the administrator's URL of a shared ledger)."""
+    return _issued(run_cli, key_file, tmp_path, ledger_backend.location())
+
+
+@pytest.fixture()
+def rx_sqlite(
+    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path
+) -> dict[str, Any]:
+    """As ``rx`` with an SQLite file, for the tests that open, copy or damage the file itself
+    (their PostgreSQL counterparts are in tests/test_ledger_postgres.py)."""
+    return _issued(run_cli, key_file, tmp_path, tmp_path / "ledger.sqlite3")
 
 
 def dispense(run_cli: Any, rx: dict[str, Any], *args: Any) -> Any:
@@ -115,7 +125,8 @@ def test_usage_errors(
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_unreadable_and_forged_inputs(run_cli: Any, rx: dict[str, Any]) -> None:
+def test_unreadable_and_forged_inputs(run_cli: Any, rx_sqlite: dict[str, Any]) -> None:
+    rx = rx_sqlite
     missing = dict(rx, rx=rx["tmp"] / "absent.json")
     assert dispense(run_cli, missing, "--all").code == 3
     forged = rx["tmp"] / "forged.json"
@@ -294,7 +305,8 @@ def test_cancel_and_status_need_the_signing_key(
     assert "withheld" not in json.loads(shown.stdout)
 
 
-def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> None:
+def test_ledger_verify_export_checkpoint(run_cli: Any, rx_sqlite: dict[str, Any]) -> None:
+    rx = rx_sqlite
     assert dispense(run_cli, rx, "--all").code == 0
     assert run_cli("ledger", "verify", "--ledger", rx["ledger"]).code == 0
     point = rx["tmp"] / "head.json"
@@ -428,7 +440,8 @@ def test_a_forged_copy_cannot_take_over_or_cancel_the_prescription(
     assert dispense(run_cli, rx, "--line", "2").code == 1
 
 
-def test_bad_ledgers_and_batches_are_clear_errors(run_cli: Any, rx: dict[str, Any]) -> None:
+def test_bad_ledgers_and_batches_are_clear_errors(run_cli: Any, rx_sqlite: dict[str, Any]) -> None:
+    rx = rx_sqlite
     import sqlite3
 
     tmp = rx["tmp"]

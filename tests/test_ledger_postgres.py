@@ -9,6 +9,7 @@ import contextlib
 import datetime as dt
 import json
 import multiprocessing
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -877,55 +878,181 @@ def test_cli_init_add_site_dispense_verify_import(
         pg.drop(admin)
 
 
-# --------------------------------------------------------------------------------------------
-# The stateful (Hypothesis) ledger model, on PostgreSQL
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (a stopped server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def _stateful_ledger_url() -> str:
-    global _STATEFUL_URL
-    if _STATEFUL_URL is None:
-        _STATEFUL_URL = server().fresh_ledger()
-    return _STATEFUL_URL
+def test_counter_with_an_unreachable_ledger_verifies_offline_and_dispenses_nothing(
+    run_cli: Any, cli_env: dict[str, str], key_file: Path, tmp_path: Path
+) -> None:
+    from conftest import KEYS, CliResult
 
-
-_STATEFUL_URL: str | None = None
-
-
-def _postgres_machine() -> Any:
-    from hypothesis import HealthCheck, settings
-    from hypothesis.stateful import initialize
-    from test_ledger_stateful import ISSUED, LedgerMachine, _document
-
-    class PostgresLedgerMachine(LedgerMachine):  # type: ignore[misc, valid-type]
-        @initialize()
-        def start(self) -> None:
-            self.directory = ""
-            self.ledger = open_ledger(_stateful_ledger_url())
-            self.document = _document()
-            self.clock = ISSUED
-            self.cancelled = False
-            self.dispensed_after_cancel = False
-
-        def teardown(self) -> None:
-            if hasattr(self, "ledger"):
-                self.ledger.close()
-
-    case = PostgresLedgerMachine.TestCase
-
-    def drop_database(cls: Any) -> None:
-        global _STATEFUL_URL
-        if _STATEFUL_URL is not None:
-            server().drop(_STATEFUL_URL)
-            _STATEFUL_URL = None
-
-    case.tearDownClass = classmethod(drop_database)
-    case.settings = settings(
-        max_examples=15,
-        stateful_step_count=20,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow],
+    rx = tmp_path / "rx.json"
+    issued = run_cli(
+        "issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", rx, "-q"
     )
-    return case
+    assert issued.code == 0, issued
+    down = f"postgresql://site:s3cret-pw@127.0.0.1:{_closed_port()}/ledger?connect_timeout=2"
+    trust = ("--trust", KEYS / "demo-trust")
+
+    def counter(*args: Any, stdin: bytes) -> Any:
+        import os
+        import subprocess
+        import sys
+
+        script = Path(sys.executable).parent / "eprescrire"
+        done = subprocess.run(
+            [str(script), "counter", *map(str, args)],
+            input=stdin,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, **cli_env},
+        )
+        return CliResult(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    # Verification: the offline signature verdict, with a warning; exit 0.
+    seen = counter(*trust, "--ledger", down, "--json", stdin=f"{rx}\n".encode())
+    assert seen.code == 0, seen
+    verdict = json.loads(seen.stdout.splitlines()[0])
+    assert verdict["status"] == "valid" and verdict["dispensing"] is None
+    assert any("dispensing state unknown" in w for w in verdict["warnings"]), verdict
+    assert "s3cret" not in seen.stdout + seen.stderr
+    human = counter(*trust, "--ledger", down, stdin=f"{rx}\n".encode())
+    assert human.code == 0 and "état des délivrances inconnu" in human.stdout, human
+    # Dispensing fails closed: exit 4, one line, nothing recorded anywhere.
+    closed = counter(
+        *trust,
+        "--ledger",
+        down,
+        "--pharmacist",
+        "10003456786",
+        stdin=f"{rx}\n+\n".encode(),
+    )
+    assert closed.code == 4, closed
+    assert len(closed.stderr.strip().splitlines()) == 1, closed
+    assert "cannot dispense" in closed.stderr and "s3cret" not in closed.stderr
+    # `dispense` itself fails closed the same way.
+    refused = run_cli(
+        "dispense", rx, *trust, "--ledger", down, "--pharmacist", "10003456786", "--all"
+    )
+    assert refused.code == 4 and len(refused.stderr.strip().splitlines()) == 1, refused
+    assert "s3cret" not in refused.stderr
 
 
-TestPostgresLedgerMachine = _postgres_machine()
+def test_counter_ledger_lost_mid_session(
+    pg: Server, ledger_url: str, five: d.Presented, demo_trust: Any
+) -> None:
+    """A ledger lost after the session started: the next verdict warns, the next dispensing
+    fails closed; once the server answers again, the session goes on."""
+    from eprescrire import qr
+    from eprescrire.errors import EnvironmentProblem
+    from eprescrire.services import counter
+
+    site = pg.site(ledger_url, "counter_a", "pharmacy", rpps=PHARMACIST_A)
+    assert five.certificate is not None
+    document = signing.SignedDocument(five.token, (five.certificate,), five.prescription)
+    code = qr.encode(document)
+    with open_ledger(site.url) as book:
+        session = counter.Session(demo_trust, ledger=book, pharmacist=PHARMACIST_A, at=NOW)
+        assert session.check(code)[0].dispensing is not None
+        assert session.dispense("+1:1").exit_code == 0
+        # Every session of the site ended by the server, and logins refused for a moment.
+        with pg.admin() as db:
+            db.execute(f'ALTER ROLE "{site.role}" NOLOGIN')
+            db.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (site.role,),
+            )
+        verdict = session.check(code)[0]
+        assert verdict.status == "valid" and verdict.dispensing is None
+        assert any("dispensing state unknown" in w for w in verdict.warnings)
+        with pytest.raises(EnvironmentProblem):
+            session.dispense("+1:1")
+        with pg.admin() as db:
+            db.execute(f'ALTER ROLE "{site.role}" LOGIN')
+        again = session.check(code)[0]
+        assert again.dispensing is not None and not again.warnings
+        assert session.dispense("+1:1").exit_code == 0
+    with open_ledger(ledger_url) as ledger:
+        assert [r.kind for r in ledger.history(five.prescription.id).records] == [
+            "prescription",
+            "dispensing",
+            "dispensing",
+        ]
+
+
+def test_add_site_from_a_keys_prescriber_certificate(
+    pg: Server, ledger_url: str, run_cli: Any, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A prescriber's certificate from ``keys prescriber`` names a person, not a role: the site
+    gets the role given and a SCRAM password, its RPPS read from the certificate."""
+    from conftest import KEYS
+
+    authority = tmp_path / "authority.p12"
+    shutil.copyfile(KEYS / "demo-authority.p12", authority)
+    authority.chmod(0o600)
+    p12 = tmp_path / "dr_durand.p12"
+    made = run_cli(
+        "keys",
+        "prescriber",
+        "--authority",
+        authority,
+        "--name",
+        "Dr Paul Durand",
+        "--rpps",
+        "10000000025",
+        "--specialty",
+        "Cardiologie",
+        "--out",
+        p12,
+        "-q",
+    )
+    assert made.code == 0, made
+    pem = p12.with_suffix(".pem")
+    assert pem.exists()
+    database = ledger_url.rsplit("/", 1)[1]
+    role = f"{database}_dr_durand"
+    # Without a password such a role could not log in at all: a clear usage error.
+    no_password = run_cli(
+        "ledger", "add-site", pem, "--kind", "prescriber", "--role", role, "--ledger", ledger_url
+    )
+    assert no_password.code == 2, no_password
+    assert len(no_password.stderr.strip().splitlines()) == 1 and "password" in no_password.stderr
+    secret = tmp_path / "password"
+    secret.write_text("Un-mot-de-passe-de-test\n")
+    secret.chmod(0o600)
+    added = run_cli(
+        "ledger",
+        "add-site",
+        pem,
+        "--kind",
+        "prescriber",
+        "--role",
+        role,
+        "--password-file",
+        secret,
+        "--ledger",
+        ledger_url,
+        "--json",
+    )
+    assert added.code == 0, added
+    assert "Un-mot-de-passe" not in added.stdout + added.stderr
+    with pg.admin() as db, psycopg.connect(ledger_url) as ledger_db:
+        row = ledger_db.execute(
+            "SELECT kind, rpps, finess FROM ledger.sites WHERE role_name = %s", (role,)
+        ).fetchone()
+        assert row == ("prescriber", "10000000025", None)
+        member = db.execute(
+            "SELECT pg_has_role(%s, 'eprescrire_prescriber', 'MEMBER'),"
+            " pg_has_role(%s, 'eprescrire_cert', 'MEMBER')",
+            (role, role),
+        ).fetchone()
+        assert member == (True, False)  # SCRAM only: its certificate's CN is not the role
+    url = pg.url(database, role, "Un-mot-de-passe-de-test")
+    with open_ledger(url, create=False) as ledger:
+        assert ledger.history("AAAAAAAAAAAAAAAAAAAAAAAAAA").records == ()

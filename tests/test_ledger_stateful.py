@@ -1,4 +1,4 @@
-"""A Hypothesis state machine over the real SQLite ledger: whatever the pharmacists try, in any
+"""A Hypothesis state machine over a real ledger of each backend (SQLite, PostgreSQL): whatever the pharmacists try, in any
 order and at any time, nothing is dispensed beyond the prescription, renewals are counted,
 a cancelled prescription stays cancelled, and the chain always verifies."""
 
@@ -79,7 +79,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @initialize()
     def start(self) -> None:
         self.directory = tempfile.mkdtemp()
-        self.ledger = LEDGER_BACKENDS[self.backend](Path(self.directory))()
+        self.factory = LEDGER_BACKENDS[self.backend](Path(self.directory))
+        self.ledger = self.factory()
         self.document = _document()
         self.clock = ISSUED
         self.cancelled = False
@@ -88,6 +89,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if hasattr(self, "ledger"):
             self.ledger.close()
+            self.factory.cleanup()
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def state(self) -> d.State:
@@ -177,14 +179,18 @@ class LedgerMachine(RuleBasedStateMachine):
             assert self.ledger.verify().ok
 
 
+EXAMPLES = {"sqlite": 30, "postgresql": 15}
+
+
 def _machine_tests() -> dict[str, Any]:
     """One TestCase per ledger backend: the same invariants hold whatever stores the records."""
     tests = {}
     for backend in LEDGER_BACKENDS:
         machine = type(f"LedgerMachine_{backend}", (LedgerMachine,), {"backend": backend})
         case = machine.TestCase
+        # A server ledger is made afresh for each example: fewer examples keep the run short.
         case.settings = settings(
-            max_examples=30,
+            max_examples=EXAMPLES.get(backend, 15),
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],

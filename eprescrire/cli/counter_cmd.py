@@ -72,9 +72,13 @@ def counter(
     )
     book = None
     if ledger is not None:
-        from eprescrire.ledger import open_ledger
+        from eprescrire.ledger import LedgerError, open_ledger
 
-        book = open_ledger(config.ledger_location(ledger), create=pharmacist is not None)
+        try:
+            book = open_ledger(config.ledger_location(ledger), create=pharmacist is not None)
+        except LedgerError as e:
+            # Verdicts stand on their own, with a warning; dispensing fails closed (exit 4).
+            session.ledger_problem = str(e)
     session.ledger = book
     out = _common.console(stderr=json_output)
     if sys.stdin.isatty() and not quiet:

@@ -334,15 +334,15 @@ class PostgresLedger(Ledger):
                         )
                     )
                     prev = digest
-                # One round trip: the records and COMMIT (where the deferred rules run).
+                # One round trip: the records (one statement; the row trigger checks each in
+                # order) and COMMIT (where the deferred rules run).
                 with db.pipeline():
-                    for row in rows:
-                        db.execute(
-                            "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
-                            " recorded_at, body, prev_hash, hash, request_id)"
-                            " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                            row,
-                        )
+                    db.execute(
+                        "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
+                        " recorded_at, body, prev_hash, hash, request_id) VALUES "
+                        + ", ".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows)),
+                        [value for row in rows for value in row],
+                    )
                     committing = True
                     db.execute("COMMIT")
             else:

@@ -16,6 +16,7 @@ through :func:`eprescrire.dispensing.dispense`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -36,6 +37,8 @@ __all__ = ["DISPENSE_COMMAND", "Dispensing", "Session", "read_lines"]
 
 #: A line at most this long (the longest QR text is 4296 characters; a path is shorter).
 MAX_LINE_BYTES = verifying.MAX_TEXT_BYTES
+#: The warning a verdict carries when the ledger could not be consulted (as ``verify``'s).
+LEDGER_UNAVAILABLE = "ledger unavailable, dispensing state unknown: {}"
 #: ``+`` (everything due now), ``+N`` (line N, all due now), ``+N:Q`` (line N, Q units).
 DISPENSE_COMMAND = re.compile(r"^\+\s*(?:(?P<line>\d{1,3})\s*(?::\s*(?P<quantity>\d{1,4}))?)?$")
 _QR_PREFIX = re.compile(r"^[A-Za-z]{2,4}\d*:")
@@ -114,6 +117,8 @@ class Session:
     ``at`` fixes the verification time (tests, ``--at``); by default each line is verified at
     the time it arrives. ``ledger`` adds the dispensing state to every verdict and lets typed
     identifiers be looked up; ``pharmacist`` (an RPPS already checked) enables dispensing.
+    ``ledger_problem`` says why the ledger named could not be opened: verdicts then carry a
+    warning that the dispensing state is unknown, and dispensing fails closed.
     """
 
     store: TrustStore
@@ -122,6 +127,7 @@ class Session:
     at: dt.datetime | None = None
     pharmacist: str | None = None
     pharmacy: str | None = None
+    ledger_problem: str | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: {"valid": 0, "rejected": 0, "unreadable": 0}
     )
@@ -141,7 +147,8 @@ class Session:
     def check(self, raw: bytes | str) -> list[Verdict]:
         """Verdicts for one line (none for a blank line); never raises for bad input.
 
-        On failure of the ledger (unreachable, corrupt), raises its :class:`Error` (exit 4).
+        When the ledger fails (unreachable, lost), the signature verdict stands alone with a
+        warning that the dispensing state is unknown (as ``verify --ledger``).
         """
         text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         text = text.strip()
@@ -152,15 +159,23 @@ class Session:
         at = self.now()
         self._recorded = None
         verdicts = self._verdicts(text, source, at)
+        problem = self.ledger_problem
         if self.ledger is not None:
+            from eprescrire.ledger import LedgerError
             from eprescrire.services.verification import annotate
 
             ledger = self.ledger
-            verdicts = [v if v.dispensing else annotate(v, ledger, at) for v in verdicts]
-        else:
+            try:
+                verdicts = [v if v.dispensing else annotate(v, ledger, at) for v in verdicts]
+            except LedgerError as e:
+                problem = str(e)
+        if self.ledger is None or problem is not None:
             from eprescrire.services.verification import without_ledger
 
             verdicts = [without_ledger(v, at) for v in verdicts]
+        if problem is not None:
+            warning = LEDGER_UNAVAILABLE.format(problem)
+            verdicts = [dataclasses.replace(v, warnings=[*v.warnings, warning]) for v in verdicts]
         for verdict in verdicts:
             self.counts[verdict.status] += 1
         shown = [v for v in verdicts if v.authentic]
@@ -186,7 +201,9 @@ class Session:
 
     def _identifier(self, source: str, pid: ids.PrescriptionId, at: dt.datetime) -> Verdict:
         """A typed identifier: the ledger's copy, verified again, with its dispensing state."""
-        if self.ledger is None:
+        from eprescrire.ledger import LedgerError
+
+        if self.ledger is None and self.ledger_problem is None:
             return _failed(
                 source,
                 Reason.UNREADABLE_INPUT,
@@ -195,7 +212,17 @@ class Session:
             )
         from eprescrire import dispensing
 
-        history = self.ledger.history(pid)
+        try:
+            if self.ledger is None:
+                raise LedgerError(str(self.ledger_problem))
+            history = self.ledger.history(pid)
+        except LedgerError as e:
+            return _failed(
+                source,
+                Reason.UNREADABLE_INPUT,
+                f"identifier {ids.grouped(pid)} typed: the ledger is unavailable, scan the "
+                f"code ({e})",
+            )
         presented, problem = dispensing.recorded_prescription(history)
         if presented is None:
             if problem:
@@ -240,7 +267,8 @@ class Session:
         ``+N:Q`` Q units of line N. Goes through :func:`eprescrire.dispensing.dispense`.
 
         On a usage problem (no ledger, no pharmacist, nothing shown, bad command), raises
-        :class:`~eprescrire.errors.UsageError`; a ledger failure raises its error.
+        :class:`~eprescrire.errors.UsageError`. Without a reachable ledger nothing is
+        dispensed: raises :class:`~eprescrire.ledger.LedgerError` (exit 4).
         """
         from eprescrire import dispensing
         from eprescrire.errors import UsageError
@@ -251,6 +279,10 @@ class Session:
             raise UsageError(
                 "pour délivrer : + (tout ce qui est dû), +N (ligne N), +N:Q (Q unités)"
             )
+        if self.ledger is None and self.ledger_problem is not None and self.pharmacist:
+            from eprescrire.ledger import LedgerError
+
+            raise LedgerError(f"cannot dispense, the ledger is unavailable: {self.ledger_problem}")
         if self.ledger is None or self.pharmacist is None:
             raise UsageError("pour délivrer, lancer counter avec --ledger et --pharmacist")
         if self._last is None:

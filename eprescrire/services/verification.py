@@ -62,7 +62,7 @@ def verify(request: VerifyRequest) -> Iterator[tuple[Verdict, ...]]:
             except LedgerError as e:
                 # The signature verdict stands on its own; only the dispensing state is unknown.
                 problem, ledger = f"ledger unavailable, dispensing state unknown: {e}", None
-        else:
+        if ledger is None:
             verdicts = [without_ledger(v, request.at) for v in verdicts]
         if problem is not None:
             verdicts = [dataclasses.replace(v, warnings=[*v.warnings, problem]) for v in verdicts]
