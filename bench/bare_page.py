@@ -158,7 +158,9 @@ def reference_inputs(tree: Path = ROOT) -> tuple[Any, list[tuple[str, str]], str
     from eprescrire import keys, model, signing
 
     data = tomllib.loads((ROOT / "examples" / "reference.toml").read_text("utf-8"))
-    credentials = keys.load_pkcs12(ROOT / "keys" / "demo-prescriber.p12", b"demo-only")
+    credentials = keys.load_pkcs12(
+        ROOT / "keys" / "demo-prescriber.p12", b"demo-only", insecure=True
+    )
     document = signing.sign(model.from_input(data, now=dt.datetime.now(dt.UTC)), credentials)
     lines, text = page_inputs(data, document)
     return document, lines, text

@@ -74,6 +74,8 @@ def issue(
                 if not quiet and not json_output:
                     extra = "".join(f", {p}" for p in (result.pdf, result.qr) if p)
                     step.log(f"[green]✓[/] {result.input} → {result.out}{extra}")
+                for warning in result.warnings if not (quiet or json_output) else ():
+                    step.log(f"    [yellow]warning[/] {warning['field']}: {warning['message']}")
             elif not (quiet and json_output):
                 step.log(f"[red]✗[/] {result.input}: {len(result.reasons)} problem(s)")
                 for reason in result.reasons:

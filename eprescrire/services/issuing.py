@@ -119,12 +119,14 @@ class IssueResult:
     out: str | None = None
     pdf: str | None = None
     qr: str | None = None
+    #: What the prescription lacks without being refused (completeness.warnings).
+    warnings: tuple[dict[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         if self.status == "issued":
             files_written = {k: v for k, v in (("pdf", self.pdf), ("qr", self.qr)) if v}
             return result(self.input, self.status, self.reasons, id=self.id, out=self.out) | (
-                files_written
+                files_written | {"warnings": list(self.warnings)}
             )
         # "errors": the shape of earlier versions, kept for scripts that read it.
         errors = [{"field": r.get("field", ""), "message": r["message"]} for r in self.reasons]
@@ -133,7 +135,7 @@ class IssueResult:
 
 def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
-    from eprescrire import ids, model, signing
+    from eprescrire import completeness, ids, model, signing
 
     name, data = source
     try:
@@ -174,6 +176,7 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         out=str(target),
         pdf=None if pdf is None else str(pdf),
         qr=None if request.qr is None else str(request.qr),
+        warnings=tuple(completeness.warnings(prescription)),
     )
 
 
