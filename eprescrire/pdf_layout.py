@@ -17,7 +17,7 @@ import datetime as dt
 import io
 import unicodedata
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -141,6 +141,7 @@ def _coverage(font: Any) -> frozenset[int]:
     return frozenset(font.face.charToGlyph)
 
 
+@lru_cache(maxsize=2048)  # a batch repeats its prescribers, facilities and posologies
 def markup(text: str, *, newlines: bool = False) -> str:
     """Paragraph markup for untrusted text: control, bidi and invisible characters shown as
     visible escapes (:func:`eprescrire.text.printable`; line breaks kept only with
@@ -280,9 +281,30 @@ class _Styles:
 # Blocks
 
 
+class _Para(Paragraph):  # type: ignore[misc]
+    """A paragraph that breaks its lines once per width.
+
+    Platypus wraps a paragraph more than once at the same width (KeepTogether measures its
+    content, then the frame wraps each piece again): breaking the lines is most of a
+    paragraph's cost, and depends on the width alone, so the second wrap reuses the first.
+    """
+
+    _wrapped: tuple[float, float, float] | None = None
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        known = self._wrapped
+        if known is not None and known[0] == available_width:
+            self.width, self.height = known[1], known[2]
+            return known[1], known[2]
+        width, height = super().wrap(available_width, available_height)
+        if width == available_width:  # not the "cannot fit here" answer
+            self._wrapped = (available_width, width, height)
+        return width, height
+
+
 def _para(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of untrusted ``text``."""
-    return Paragraph(markup(text), style)
+    return _Para(markup(text), style)
 
 
 def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
@@ -291,7 +313,7 @@ def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     block: list[Flowable] = [
         _para(who.name, s.name),
         _para(f"{who.specialty} — RPPS {who.rpps}", s.text),
-        Paragraph(f"<b>{markup(place.name)}</b>", s.text),
+        _Para(f"<b>{markup(place.name)}</b>", s.text),
         _para(place.address, s.text),
     ]
     contact = [f"FINESS {place.finess}"] if place.finess else []
@@ -305,7 +327,7 @@ def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
 def _date_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     issued = rules.local_date(p.issued_at)
     return [
-        Paragraph(f"<b>{DIGITAL_TITLE}</b>", s.right),
+        _Para(f"<b>{DIGITAL_TITLE}</b>", s.right),
         _para(f"Le {french_date(issued)}", s.right),
         _para(f"N° {ids.grouped(p.id)}", s.right_small),
     ]
@@ -322,11 +344,11 @@ def _patient_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     if who.weight_kg is not None:
         facts += f" — Poids : {french_number(who.weight_kg)} kg"
     block: list[Flowable] = [
-        Paragraph(f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient),
+        _Para(f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient),
         _para(facts, s.text),
     ]
     if any(line.narcotic for line in p.lines):
-        block.append(_Boxed(Paragraph(SECURE_PAPER, s.secure), gap=1.5 * mm, fit=False))
+        block.append(_Boxed(_Para(SECURE_PAPER, s.secure), gap=1.5 * mm, fit=False))
     return block
 
 
@@ -349,15 +371,15 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
         # Identifiers in small grey after the label: they help the pharmacist, not the patient.
         title += f'  <font face="{REGULAR}" size="{s.small.fontSize}" color="#595959">'
         title += f"{' · '.join(codes)}</font>"
-    parts: list[Flowable] = [Paragraph(title, s.label), _para(line.posology, s.detail)]
+    parts: list[Flowable] = [_Para(title, s.label), _para(line.posology, s.detail)]
     facts = markup(f"Durée : {_plural(line.duration_days, 'jour')} · Quantité : {_quantity(line)}")
     if line.renewals:
         facts += f" · <b>À renouveler {line.renewals} fois</b>"
-    parts.append(Paragraph(facts, s.detail))
+    parts.append(_Para(facts, s.detail))
     if not line.substitutable and line.ns_reason:
         meaning = NS_MEANING.get(line.ns_reason, "")
         parts.append(
-            Paragraph(
+            _Para(
                 f"<b>NS ({markup(line.ns_reason)}) — Non substituable</b> : {markup(meaning)}",
                 s.detail,
             )
@@ -397,7 +419,7 @@ def _narcotic_words(line: model.Line, s: _Styles) -> Paragraph:
     days = in_words(line.duration_days)
     items.append(f"durée : {days} jour{'s' if line.duration_days > 1 else ''}")
     text = " ; ".join(markup(item) for item in items)
-    return Paragraph(f"<b>Stupéfiant — en toutes lettres</b> : {text}.", s.words)
+    return _Para(f"<b>Stupéfiant — en toutes lettres</b> : {text}.", s.words)
 
 
 class _ZoneMark(Flowable):  # type: ignore[misc]
@@ -489,9 +511,9 @@ def _body(
     count_text = f"Nombre de lignes prescrites : <b>{count}</b>"
     if any(line.narcotic for line in p.lines):
         count_text = f"Nombre de spécialités prescrites : <b>{count}</b> ({in_words(count)})"
-    story.append(_Boxed(Paragraph(count_text, s.count)))
+    story.append(_Boxed(_Para(count_text, s.count)))
     if p.notes:
-        story.append(Paragraph(f"<b>Remarques :</b> {markup(p.notes, newlines=True)}", s.notes))
+        story.append(_Para(f"<b>Remarques :</b> {markup(p.notes, newlines=True)}", s.notes))
     if p.share_opposition:
         story.append(
             _para(
@@ -593,7 +615,7 @@ class _Layout:
             self.page_size[0] - self.margin - SIGNATURE_BOX_MAX_MM * mm,
         )
         self.mention, self.mention_height = _stack(
-            [Paragraph(DIGITAL_MENTION, s.furniture)],
+            [_Para(DIGITAL_MENTION, s.furniture)],
             self.page_size[0] - self.margin - self.box_left,
         )
         frame_top = self.page_size[1] - self.margin - self.header_height
