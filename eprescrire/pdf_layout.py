@@ -54,7 +54,7 @@ SIGNATURE_BOX_MAX_MM = 70.0
 #: Below this age the patient is a minor: no « Mme » / « M. » before the name.
 ADULT_AGE = 18
 
-__all__ = ["build", "draw_qr", "french_date", "french_number", "in_words", "markup"]
+__all__ = ["build", "draw_qr", "french_date", "french_number", "in_words", "markup", "preload"]
 
 DIGITAL_TITLE = "Ordonnance numérique"
 DIGITAL_MENTION = (
@@ -135,6 +135,11 @@ def _fonts() -> tuple[frozenset[int], frozenset[int]]:
             )
             return primary, _coverage(pdfmetrics.getFont(FALLBACK)) - primary
     return primary, frozenset()
+
+
+def preload() -> None:
+    """Register the fonts (and read their files) now rather than at the first page."""
+    _fonts()
 
 
 def _coverage(font: Any) -> frozenset[int]:

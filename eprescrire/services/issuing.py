@@ -192,4 +192,8 @@ def issue(request: IssueRequest) -> Iterator[IssueResult]:
     if request.out_dir is not None:
         files.make_directory(request.out_dir)
     jobs = min(request.jobs, max(1, len(request.sources)))
+    if jobs > 1 and (request.with_pdf or request.pdf is not None or request.qr is not None):
+        from eprescrire import render
+
+        render.preload()  # once, before the workers fork: each would import and load it again
     yield from batch.run(_issue_one, request, request.sources, jobs)
