@@ -294,16 +294,22 @@ class _Para(Paragraph):  # type: ignore[misc]
     paragraph's cost, and depends on the width alone, so the second wrap reuses the first.
     """
 
-    _wrapped: tuple[float, float, float] | None = None
+    _wrapped: tuple[float, float, float, Any] | None = None
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         known = self._wrapped
-        if known is not None and known[0] == available_width:
+        # Reused only while the lines broken then are still the paragraph's (a split drops
+        # them).
+        if (
+            known is not None
+            and known[0] == available_width
+            and getattr(self, "blPara", None) is known[3]
+        ):
             self.width, self.height = known[1], known[2]
             return known[1], known[2]
         width, height = super().wrap(available_width, available_height)
         if width == available_width:  # not the "cannot fit here" answer
-            self._wrapped = (available_width, width, height)
+            self._wrapped = (available_width, width, height, self.blPara)
         return width, height
 
 
