@@ -90,11 +90,36 @@ def text_lines(data: dict[str, Any], day: str, identifier: str) -> list[tuple[st
         if line.get("ns_reason"):
             out.append((BOLD, f"NS ({line['ns_reason']}) — Non substituable"))
         if line.get("narcotic"):
-            out.append((BOLD, f"Stupéfiant — quantité {line['quantity']} en toutes lettres"))
+            # As long as the ordonnance's words: its posology, quantity and duration again.
+            out.append(
+                (
+                    REGULAR,
+                    f"Stupéfiant — en toutes lettres : dosage : {line['label'][:20]} ; posologie : "
+                    f"{line['posology']} ; quantité : {line['quantity']} {line.get('unit', '')} "
+                    f"; durée : {line['duration_days']} jours.",
+                )
+            )
     out.append((REGULAR, f"Nombre de lignes prescrites : {len(data['lines'])}"))
     if data.get("notes"):
         out.append((REGULAR, f"Remarques : {data['notes']}"))
+    if any(line.get("narcotic") for line in data["lines"]):
+        out.append((BOLD, SECURE_PAPER))
+    out.append((BOLD, "Ordonnance numérique"))
+    out.append((REGULAR, DIGITAL_MENTION))
     return out
+
+
+SECURE_PAPER = (
+    "ORDONNANCE SÉCURISÉE — prescription de stupéfiants : cette page doit être imprimée sur "
+    "papier sécurisé (art. R.5132-5 du CSP). Dosage, posologie et quantité des stupéfiants "
+    "figurent en toutes lettres."
+)
+DIGITAL_MENTION = (
+    "Ordonnance numérique, signée électroniquement. La pharmacie la vérifie en scannant le "
+    "code ou en saisissant le numéro imprimé en clair sous le code. Sans logiciel compatible, "
+    "elle est traitée comme une ordonnance papier classique : la signature manuscrite du "
+    "prescripteur est requise."
+)
 
 
 def make_code(text: str, page: str) -> segno.QRCode:
@@ -141,7 +166,11 @@ def draw(lines: list[tuple[str, str]], qr_text: str, page: str = "A5") -> bytes:
     c.drawString(margin, margin, "Ordonnance signée électroniquement")
     side = len(rows) * module
     c.rect(margin + side + 4 * mm, bottom, width - 2 * margin - side - 4 * mm, side)
-    c.drawString(margin + side + 6 * mm, bottom + side - size - 1 * mm, "Signature du prescripteur")
+    c.drawString(
+        margin + side + 6 * mm,
+        bottom + side - size - 1 * mm,
+        "Signature du prescripteur (manuscrite)",
+    )
     c.drawRightString(width - margin, margin / 2, "1/1")
     c.showPage()
     c.save()
@@ -158,7 +187,9 @@ def reference_inputs(tree: Path = ROOT) -> tuple[Any, list[tuple[str, str]], str
     from eprescrire import keys, model, signing
 
     data = tomllib.loads((ROOT / "examples" / "reference.toml").read_text("utf-8"))
-    credentials = keys.load_pkcs12(ROOT / "keys" / "demo-prescriber.p12", b"demo-only")
+    credentials = keys.load_pkcs12(
+        ROOT / "keys" / "demo-prescriber.p12", b"demo-only", insecure=True
+    )
     document = signing.sign(model.from_input(data, now=dt.datetime.now(dt.UTC)), credentials)
     lines, text = page_inputs(data, document)
     return document, lines, text

@@ -17,7 +17,7 @@ import datetime as dt
 import io
 import unicodedata
 from collections.abc import Iterable
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -42,7 +42,8 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.flowables import HRFlowable
 
-from eprescrire import ids, model, rules
+from eprescrire import ids, model, rules, wording
+from eprescrire.french import dosage_words, in_words, quantity_words, spell_numbers
 from eprescrire.symbol import QUIET_ZONE, QrSymbol
 from eprescrire.text import printable
 
@@ -50,6 +51,24 @@ PAGE_SIZES_MM = {"A5": (148.0, 210.0), "A4": (210.0, 297.0)}
 MARGIN_MM = {"A5": 10.0, "A4": 15.0}
 FONT_SIZE = {"A5": 8.0, "A4": 10.0}
 SIGNATURE_BOX_MAX_MM = 70.0
+#: Below this age the patient is a minor: no « Mme » / « M. » before the name.
+ADULT_AGE = 18
+
+__all__ = ["build", "draw_qr", "french_date", "french_number", "in_words", "markup", "preload"]
+
+DIGITAL_TITLE = "Ordonnance numérique"
+DIGITAL_MENTION = (
+    "<b>Ordonnance numérique</b>, signée électroniquement. La pharmacie la vérifie en "
+    "scannant le code ou en saisissant le numéro imprimé en clair sous le code. Sans logiciel "
+    "compatible, elle est traitée comme une ordonnance papier classique : la signature "
+    "manuscrite du prescripteur est requise."
+)
+SECURE_PAPER = (
+    "<b>ORDONNANCE SÉCURISÉE</b> — prescription de stupéfiants : cette page doit être "
+    "imprimée sur papier sécurisé (art. R.5132-5 du CSP). Dosage, posologie et quantité des "
+    "stupéfiants figurent en toutes lettres."
+)
+SIGNATURE_TITLE = "Signature du prescripteur (manuscrite)"
 
 ALD_CAPTION = (
     "Prescriptions relatives au traitement de l'affection de longue durée reconnue "
@@ -118,10 +137,16 @@ def _fonts() -> tuple[frozenset[int], frozenset[int]]:
     return primary, frozenset()
 
 
+def preload() -> None:
+    """Register the fonts (and read their files) now rather than at the first page."""
+    _fonts()
+
+
 def _coverage(font: Any) -> frozenset[int]:
     return frozenset(font.face.charToGlyph)
 
 
+@lru_cache(maxsize=2048)  # a batch repeats its prescribers, facilities and posologies
 def markup(text: str, *, newlines: bool = False) -> str:
     """Paragraph markup for untrusted text: control, bidi and invisible characters shown as
     visible escapes (:func:`eprescrire.text.printable`; line breaks kept only with
@@ -173,55 +198,6 @@ def french_number(value: float) -> str:
     """84 -> "84", 16.5 -> "16,5"."""
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return text.replace(".", ",")
-
-
-_UNITS = [
-    "zéro",
-    "un",
-    "deux",
-    "trois",
-    "quatre",
-    "cinq",
-    "six",
-    "sept",
-    "huit",
-    "neuf",
-    "dix",
-    "onze",
-    "douze",
-    "treize",
-    "quatorze",
-    "quinze",
-    "seize",
-    "dix-sept",
-    "dix-huit",
-    "dix-neuf",
-]
-_TENS = {2: "vingt", 3: "trente", 4: "quarante", 5: "cinquante", 6: "soixante"}
-
-
-def in_words(n: int) -> str:
-    """A whole number from 0 to 999 in French words (traditional spelling), for narcotics."""
-    if not 0 <= n <= 999:
-        raise ValueError("in_words takes 0..999")
-    if n < 20:
-        return _UNITS[n]
-    if n < 100:
-        tens, unit = divmod(n, 10)
-        if tens in (7, 9):  # soixante-dix..., quatre-vingt-dix...
-            head = "soixante" if tens == 7 else "quatre-vingt"
-            joiner = " et " if n == 71 else "-"
-            return head + joiner + _UNITS[10 + unit]
-        if tens == 8:
-            return "quatre-vingts" if unit == 0 else "quatre-vingt-" + _UNITS[unit]
-        if unit == 0:
-            return _TENS[tens]
-        return _TENS[tens] + (" et un" if unit == 1 else "-" + _UNITS[unit])
-    hundreds, rest = divmod(n, 100)
-    head = "cent" if hundreds == 1 else _UNITS[hundreds] + " cent"
-    if rest == 0:
-        return head + ("s" if hundreds > 1 else "")
-    return head + " " + in_words(rest)
 
 
 def _plural(n: int, word: str) -> str:
@@ -292,6 +268,10 @@ class _Styles:
             spaceAfter=1 * mm,
         )
         self.notes = style("notes", spaceBefore=1.5 * mm)
+        self.words = style("words", leftIndent=indent, fontSize=size - 0.5, leading=lead)
+        self.count = style("count", fontSize=size - 1, leading=(size - 1) * 1.2)
+        self.secure = style("secure", fontSize=size - 0.5, leading=(size - 0.5) * 1.25)
+        self.furniture = style("furniture", fontSize=size - 1.5, leading=(size - 1.5) * 1.2)
         self.mention = style(
             "mention",
             fontName=ITALIC,
@@ -306,9 +286,36 @@ class _Styles:
 # Blocks
 
 
+class _Para(Paragraph):  # type: ignore[misc]
+    """A paragraph that breaks its lines once per width.
+
+    Platypus wraps a paragraph more than once at the same width (KeepTogether measures its
+    content, then the frame wraps each piece again): breaking the lines is most of a
+    paragraph's cost, and depends on the width alone, so the second wrap reuses the first.
+    """
+
+    _wrapped: tuple[float, float, float, Any] | None = None
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        known = self._wrapped
+        # Reused only while the lines broken then are still the paragraph's (a split drops
+        # them).
+        if (
+            known is not None
+            and known[0] == available_width
+            and getattr(self, "blPara", None) is known[3]
+        ):
+            self.width, self.height = known[1], known[2]
+            return known[1], known[2]
+        width, height = super().wrap(available_width, available_height)
+        if width == available_width:  # not the "cannot fit here" answer
+            self._wrapped = (available_width, width, height, self.blPara)
+        return width, height
+
+
 def _para(text: str, style: ParagraphStyle) -> Paragraph:
     """A paragraph of untrusted ``text``."""
-    return Paragraph(markup(text), style)
+    return _Para(markup(text), style)
 
 
 def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
@@ -317,7 +324,7 @@ def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     block: list[Flowable] = [
         _para(who.name, s.name),
         _para(f"{who.specialty} — RPPS {who.rpps}", s.text),
-        Paragraph(f"<b>{markup(place.name)}</b>", s.text),
+        _Para(f"<b>{markup(place.name)}</b>", s.text),
         _para(place.address, s.text),
     ]
     contact = [f"FINESS {place.finess}"] if place.finess else []
@@ -331,23 +338,38 @@ def _prescriber_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
 def _date_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     issued = rules.local_date(p.issued_at)
     return [
+        _Para(f"<b>{DIGITAL_TITLE}</b>", s.right),
         _para(f"Le {french_date(issued)}", s.right),
-        _para(f"Ordonnance n° {ids.grouped(p.id)}", s.right_small),
+        _para(f"N° {ids.grouped(p.id)}", s.right_small),
     ]
 
 
 def _patient_block(p: model.Prescription, s: _Styles) -> list[Flowable]:
     who = p.patient
-    title = {"F": "Mme ", "M": "M. "}.get(who.sex or "", "")
-    born = {"F": "Née", "M": "Né"}.get(who.sex or "", "Né(e)")
-    age = _age(who.birth_date, rules.local_date(p.issued_at))
+    issued = rules.local_date(p.issued_at)
+    adult = _years(who.birth_date, issued) >= ADULT_AGE
+    title = {"F": "Mme ", "M": "M. "}.get(who.sex or "", "") if adult else ""
+    born = wording.born(who.sex).capitalize()
+    age = _age(who.birth_date, issued)
     facts = f"{born} le {french_date(who.birth_date)} ({age})"
     if who.weight_kg is not None:
         facts += f" — Poids : {french_number(who.weight_kg)} kg"
-    return [
-        Paragraph(f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient),
+    block: list[Flowable] = [
+        _Para(f"{title}{markup(who.family_name.upper())} {markup(who.given_name)}", s.patient),
         _para(facts, s.text),
     ]
+    if any(line.narcotic for line in p.lines):
+        block.append(_Boxed(_Para(SECURE_PAPER, s.secure), gap=1.5 * mm, fit=False))
+    return block
+
+
+def _years(birth: dt.date, on: dt.date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def patient_noun(sex: str | None) -> str:
+    """« La patiente », « Le patient », « Le patient ou la patiente » when the sex is unknown."""
+    return {"F": "La patiente", "M": "Le patient"}.get(sex or "", "Le patient ou la patiente")
 
 
 def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
@@ -360,27 +382,32 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
         # Identifiers in small grey after the label: they help the pharmacist, not the patient.
         title += f'  <font face="{REGULAR}" size="{s.small.fontSize}" color="#595959">'
         title += f"{' · '.join(codes)}</font>"
-    parts: list[Flowable] = [Paragraph(title, s.label), _para(line.posology, s.detail)]
+    parts: list[Flowable] = [_Para(title, s.label), _para(line.posology, s.detail)]
     facts = markup(f"Durée : {_plural(line.duration_days, 'jour')} · Quantité : {_quantity(line)}")
     if line.renewals:
         facts += f" · <b>À renouveler {line.renewals} fois</b>"
-    parts.append(Paragraph(facts, s.detail))
+    parts.append(_Para(facts, s.detail))
     if not line.substitutable and line.ns_reason:
         meaning = NS_MEANING.get(line.ns_reason, "")
         parts.append(
-            Paragraph(
+            _Para(
                 f"<b>NS ({markup(line.ns_reason)}) — Non substituable</b> : {markup(meaning)}",
                 s.detail,
             )
         )
-    if line.narcotic:
-        words = f"quantité {in_words(line.quantity)}"
-        if line.unit:
-            words += f" ({line.unit})"
-        words += f", durée {in_words(line.duration_days)} jours"
+    if line.pack_months:
         parts.append(
-            Paragraph(f"<b>Stupéfiant</b> — en toutes lettres : {markup(words)}", s.detail)
+            _para(
+                f"Conditionnement de {line.pack_months} mois : peut être délivré en une fois",
+                s.detail,
+            )
         )
+    if line.contraceptive:
+        parts.append(
+            _para("Contraceptif : jusqu'à 12 semaines peuvent être délivrées en une fois", s.detail)
+        )
+    if line.narcotic:
+        parts.append(_narcotic_words(line, s))
     if line.days_per_dispensing:
         parts.append(
             _para(
@@ -390,6 +417,20 @@ def _line_block(number: int, line: model.Line, s: _Styles) -> list[Flowable]:
             )
         )
     return parts
+
+
+def _narcotic_words(line: model.Line, s: _Styles) -> Paragraph:
+    """Dosage, posology (units per intake, intakes) and quantity in words (R.5132-29)."""
+    items = []
+    dosage = dosage_words(line.label)
+    if dosage:
+        items.append(f"dosage : {dosage}")
+    items.append(f"posologie : {spell_numbers(line.posology)}")
+    items.append(f"quantité : {quantity_words(line.quantity, line.unit)}")
+    days = in_words(line.duration_days)
+    items.append(f"durée : {days} jour{'s' if line.duration_days > 1 else ''}")
+    text = " ; ".join(markup(item) for item in items)
+    return _Para(f"<b>Stupéfiant — en toutes lettres</b> : {text}.", s.words)
 
 
 class _ZoneMark(Flowable):  # type: ignore[misc]
@@ -407,6 +448,38 @@ class _ZoneMark(Flowable):  # type: ignore[misc]
 
     def draw(self) -> None:
         self.tracker["zone"] = self.zone
+
+
+class _Boxed(Flowable):  # type: ignore[misc]
+    """A paragraph in a ruled box after a gap: as wide as its text (``fit``) or as the column.
+    The number of lines prescribed is boxed so that a line added by hand contradicts it."""
+
+    PAD = 0.9 * mm
+
+    def __init__(self, paragraph: Paragraph, gap: float = 1.5 * mm, fit: bool = True) -> None:
+        super().__init__()
+        self.paragraph = paragraph
+        self.gap = gap
+        self.fit = fit
+        self.box = (0.0, 0.0)
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        inner = available_width - 2 * self.PAD
+        _, height = self.paragraph.wrap(inner, available_height)
+        if self.fit:
+            inner = max(self.paragraph.getActualLineWidths0(), default=inner)
+            self.paragraph.wrap(inner + 0.01, available_height)
+        self.box = (inner + 2 * self.PAD, height + 2 * self.PAD)
+        self.width, self.height = self.box[0], self.box[1] + self.gap
+        return self.width, self.height
+
+    def draw(self) -> None:
+        width, height = self.box
+        self.canv.saveState()
+        self.canv.setLineWidth(0.8)
+        self.canv.rect(0, 0, width, height, stroke=1, fill=0)
+        self.canv.restoreState()
+        self.paragraph.drawOn(self.canv, self.PAD, self.PAD)
 
 
 def _zone(
@@ -445,23 +518,18 @@ def _body(
         story += _zone([separator, _para(OTHER_CAPTION, s.caption)], other, marks("other"))
     else:
         story += _zone([], [_line_block(n, line, s) for n, line in numbered], None)
-    story.append(
-        KeepTogether(
-            [
-                HRFlowable(
-                    width="30%", thickness=0.5, color=GREY, spaceBefore=2 * mm, hAlign="LEFT"
-                ),
-                _para(f"Nombre de lignes prescrites : {len(p.lines)}", s.small),
-            ]
-        )
-    )
+    count = len(p.lines)
+    count_text = f"Nombre de lignes prescrites : <b>{count}</b>"
+    if any(line.narcotic for line in p.lines):
+        count_text = f"Nombre de spécialités prescrites : <b>{count}</b> ({in_words(count)})"
+    story.append(_Boxed(_Para(count_text, s.count)))
     if p.notes:
-        story.append(Paragraph(f"<b>Remarques :</b> {markup(p.notes, newlines=True)}", s.notes))
+        story.append(_Para(f"<b>Remarques :</b> {markup(p.notes, newlines=True)}", s.notes))
     if p.share_opposition:
         story.append(
             _para(
-                "Le patient s'oppose au partage des informations de délivrance avec le "
-                "prescripteur.",
+                f"{patient_noun(p.patient.sex)} s'oppose au partage des informations de "
+                "délivrance avec le prescripteur.",
                 s.mention,
             )
         )
@@ -552,6 +620,15 @@ class _Layout:
         self.qr_module = symbol.module_mm * mm
         self.quiet = QUIET_ZONE * self.qr_module
         self.footer_top = self.qr_bottom + self.qr_side + 2 * mm
+        # Right of the code: how a pharmacy checks the ordonnance, then the signature box.
+        self.box_left = max(
+            self.margin + self.qr_side + 4 * mm,
+            self.page_size[0] - self.margin - SIGNATURE_BOX_MAX_MM * mm,
+        )
+        self.mention, self.mention_height = _stack(
+            [_Para(DIGITAL_MENTION, s.furniture)],
+            self.page_size[0] - self.margin - self.box_left,
+        )
         frame_top = self.page_size[1] - self.margin - self.header_height
         if frame_top - self.footer_top < 30 * mm:
             from eprescrire.errors import InputError
@@ -607,10 +684,13 @@ class _Layout:
         canvas.drawString(text_x, self.margin + self.text_line + 0.5 * mm, ids.grouped(self.p.id))
         canvas.setFont(REGULAR, self.font_size - 1)
         canvas.drawString(text_x, self.margin + 0.5 * mm, "Ordonnance signée électroniquement")
-        # Signature box bottom-right, level with the code's modules.
-        box_left = max(m + self.qr_side + 4 * mm, width - m - SIGNATURE_BOX_MAX_MM * mm)
+        # Bottom-right, level with the code's modules: how to check the ordonnance, and the
+        # box for the handwritten signature under it.
+        box_left = self.box_left
         box_bottom = self.qr_bottom + self.quiet
-        box_height = self.qr_side - 2 * self.quiet
+        top = self.qr_bottom + self.qr_side - self.quiet
+        _draw_stack(canvas, self.mention, box_left, top)
+        box_height = top - self.mention_height - 1.5 * mm - box_bottom
         canvas.setLineWidth(0.5)
         canvas.rect(box_left, box_bottom, width - m - box_left, box_height, stroke=1, fill=0)
         canvas.setFont(REGULAR, self.font_size - 1)
@@ -618,7 +698,7 @@ class _Layout:
         canvas.drawString(
             box_left + 1.5 * mm,
             box_bottom + box_height - self.font_size - 1 * mm,
-            "Signature du prescripteur",
+            SIGNATURE_TITLE,
         )
         canvas.restoreState()
 

@@ -40,6 +40,7 @@ __all__ = [
     "QrSymbol",
     "choose_symbol",
     "pdf_bytes",
+    "preload",
     "qr_text",
     "write_pdf",
     "write_qr",
@@ -84,6 +85,16 @@ class Printable:
     def symbol(self, page: str) -> QrSymbol:
         """The QR symbol printed on ``page`` (A5 or A4; the image is the A5 symbol)."""
         return self.symbols.for_box(QR_BOX_MM[_page(page)])
+
+
+def preload() -> None:
+    """Import the drawing libraries and load the fonts now: a process about to fork workers
+    that print calls this once, so that the workers share them instead of each loading them."""
+    import segno  # noqa: F401
+
+    from eprescrire import pdf_layout, qr  # noqa: F401
+
+    pdf_layout.preload()
 
 
 def qr_text(document: Any) -> str:

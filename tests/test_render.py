@@ -103,7 +103,7 @@ def test_no_bizone_without_ald_and_patient_details(issue_document: Any) -> None:
     text = pdf_text(render.pdf_bytes(issue_document("paediatric.toml")))[0]
     assert pdf_layout.ALD_CAPTION not in text
     assert pdf_layout.OTHER_CAPTION not in text
-    assert "Mme PETIT Chloé" in text
+    assert "PETIT Chloé" in text and "Mme PETIT" not in text, "no title for a minor"
     assert "Poids : 16,5 kg" in text
     assert "NS (EFG)" in text
     assert "À renouveler" not in text
@@ -114,9 +114,58 @@ def test_no_bizone_without_ald_and_patient_details(issue_document: Any) -> None:
 def test_narcotic_quantities_in_words(issue_document: Any) -> None:
     text = pdf_text(render.pdf_bytes(issue_document("narcotic.toml")))[0]
     assert "Mme BERNARD Monique" in text
-    assert "Stupéfiant — en toutes lettres : quantité un (boîte de quatorze gélules)" in text
-    assert "durée quatorze jours" in text
+    assert (
+        "Stupéfiant — en toutes lettres : dosage : trente milligrammes ; posologie : une gélule "
+        "matin et soir, à heures fixes (toutes les douze heures) ; quantité : une boîte de "
+        "quatorze gélules ; durée : quatorze jours."
+    ) in text
     assert "Délivrance fractionnée : 7 jours par délivrance" in text
+    assert "Nombre de spécialités prescrites : 2 (deux)" in text
+    assert "ORDONNANCE SÉCURISÉE" in text and "imprimée sur papier sécurisé" in text
+    # The second line is not a narcotic: no words for it.
+    assert text.count("en toutes lettres :") == 1
+
+
+def test_digital_ordonnance_says_how_to_check_it(reference: signing.SignedDocument) -> None:
+    text = pdf_text(render.pdf_bytes(reference))[0]
+    assert text.startswith("Dr ") or "Ordonnance numérique" in text
+    assert "Ordonnance numérique" in text
+    assert "en scannant le code" in text and "numéro imprimé en clair" in text
+    assert "traitée comme une ordonnance papier classique" in text
+    assert "la signature manuscrite du prescripteur est requise" in text
+    assert "Signature du prescripteur (manuscrite)" in text
+    assert "papier sécurisé" not in text, "only narcotics need secure paper"
+
+
+@pytest.mark.parametrize(
+    ("sex", "title", "noun"),
+    [("F", "Mme ", "La patiente"), ("M", "M. ", "Le patient"), (None, "", "Le patient ou la")],
+)
+def test_patient_noun_and_title_follow_sex_and_age(
+    issue_document: Any, sex: str | None, title: str, noun: str
+) -> None:
+    data = copy.deepcopy(load_example("antibiotic.toml"))
+    data["patient"].pop("sex", None)
+    data["patient"].pop("ins", None)
+    if sex:
+        data["patient"]["sex"] = sex
+    data["share_opposition"] = True
+    text = pdf_text(render.pdf_bytes(issue_document(data=data)))[0]
+    assert f"{title}LEFÈVRE Thomas" in text
+    assert f"{noun}" in text and "s'oppose au partage" in text
+    data["patient"]["birth_date"] = dt.date(2010, 1, 1)  # a minor: never a title
+    text = pdf_text(render.pdf_bytes(issue_document(data=data)))[0]
+    assert "LEFÈVRE Thomas" in text and "Mme LEFÈVRE" not in text and "M. LEFÈVRE" not in text
+
+
+def test_long_pack_and_contraceptive_are_shown(issue_document: Any) -> None:
+    data = copy.deepcopy(load_example("antibiotic.toml"))
+    data["lines"][0]["pack_months"] = 3
+    contraceptive = {k: v for k, v in data["lines"][0].items() if k != "pack_months"}
+    data["lines"].append(contraceptive | {"contraceptive": True})
+    text = pdf_text(render.pdf_bytes(issue_document(data=data)))[0]
+    assert "Conditionnement de 3 mois : peut être délivré en une fois" in text
+    assert "Contraceptif : jusqu'à 12 semaines" in text
 
 
 def test_unknown_sex_and_share_opposition(issue_document: Any) -> None:

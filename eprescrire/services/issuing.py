@@ -122,8 +122,9 @@ class IssueResult:
     out: str | None = None
     pdf: str | None = None
     qr: str | None = None
-    # From the drug catalogue: {"field", "code", "message"} to show the prescriber, and the
-    # codes it filled in (code "filled").
+    # What the prescriber should see without a refusal: {"field", "code", "message"} from the
+    # drug catalogue and from what the prescription lacks (completeness.warnings), and the codes
+    # the catalogue filled in (code "filled").
     warnings: tuple[dict[str, str], ...] = ()
     filled: tuple[dict[str, str], ...] = ()
 
@@ -142,7 +143,7 @@ class IssueResult:
 
 def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
-    from eprescrire import ids, model, signing
+    from eprescrire import completeness, ids, model, signing
     from eprescrire.services import drug_aid
 
     name, data = source
@@ -187,7 +188,7 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         out=str(target),
         pdf=None if pdf is None else str(pdf),
         qr=None if request.qr is None else str(request.qr),
-        warnings=checked.warnings,
+        warnings=(*checked.warnings, *completeness.warnings(prescription)),
         filled=checked.filled,
     )
 
@@ -204,4 +205,8 @@ def issue(request: IssueRequest) -> Iterator[IssueResult]:
     if request.out_dir is not None:
         files.make_directory(request.out_dir)
     jobs = min(request.jobs, max(1, len(request.sources)))
+    if jobs > 1 and (request.with_pdf or request.pdf is not None or request.qr is not None):
+        from eprescrire import render
+
+        render.preload()  # once, before the workers fork: each would import and load it again
     yield from batch.run(_issue_one, request, request.sources, jobs)
