@@ -339,6 +339,40 @@ _RULES: list[_Rule] = [
 ]
 
 
+_RULES += [
+    _rule(
+        r"the prescriber name in the prescription \((?P<p>.+)\) is not the name in the signing "
+        r"certificate \((?P<c>.+)\): the certificate's identity is shown",
+        lambda m: (
+            f"le nom du prescripteur écrit sur l'ordonnance ({m['p']}) n'est pas celui du "
+            f"certificat de signature ({m['c']}) : seule l'identité du certificat est affichée"
+        ),
+    ),
+    _rule(
+        r"the signer's certificate expired on (?P<e>\S+), after the stated signing time "
+        r"(?P<s>\S+): that time is stated by the signer and cannot be checked offline",
+        lambda m: (
+            f"le certificat du signataire a expiré le {_g(m, 'e')}, après la date de signature "
+            f"({_g(m, 's')}) ; cette date est déclarée par le signataire et ne peut pas être "
+            "vérifiée hors ligne"
+        ),
+    ),
+]
+
+
+def signer(who: Any, prescriber: Any) -> str:
+    """Who signed, from the certificate (name, RPPS); the specialty the prescription states
+    only when its prescriber name is the certificate's."""
+    from eprescrire.identity import same_name
+
+    if who is None:  # not reached for an authentic verdict
+        return f"{prescriber.name} — RPPS {prescriber.rpps}"
+    text = f"{who.name} — RPPS {who.rpps or '?'}"
+    if same_name(who.name, prescriber.name) and prescriber.specialty:
+        text = f"{who.name} — {prescriber.specialty} — RPPS {who.rpps or '?'}"
+    return text + " (certificat de signature)"
+
+
 def reason_detail(message: str) -> str:
     """The French translation of a known technical message; the message itself otherwise."""
     for pattern, render in _RULES:

@@ -84,6 +84,8 @@ class IssueRequest:
     with_pdf: bool = False
     page: str = "A5"
     jobs: int = 1
+    #: Sign even when the prescriber name is not the certificate's (verify then warns).
+    allow_name_mismatch: bool = False
 
     def __post_init__(self) -> None:
         check_request(self.out, self.out_dir, self.page)
@@ -140,7 +142,9 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         if isinstance(data, InputError):
             raise data
         prescription = model.from_input(data, now=request.now, source=name)
-        document = signing.sign(prescription, request.credentials)
+        document = signing.sign(
+            prescription, request.credentials, allow_name_mismatch=request.allow_name_mismatch
+        )
         out_dir = request.out_dir
         stem = ids.file_stem(prescription.id)
         target = request.out if request.out is not None else out_dir / f"{stem}.json"  # type: ignore[operator]
