@@ -22,7 +22,9 @@ PHARMACIST = "10003456786"
 
 
 @pytest.fixture()
-def rx(tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path) -> dict[str, Any]:
+def rx(
+    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, pharmacy_key_file: Path
+) -> dict[str, Any]:
     """An issued reference prescription and a private ledger path."""
     out = tmp_path / "rx.json"
     result = run_cli(
@@ -35,6 +37,7 @@ def rx(tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path) ->
         "id": ident,
         "ledger": tmp_path / "ledger.sqlite3",
         "key": key_file,
+        "pharmacy_key": pharmacy_key_file,
         "tmp": tmp_path,
     }
 
@@ -301,7 +304,8 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
     point = rx["tmp"] / "head.json"
     assert (
         run_cli(
-            "ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["key"], "--out", point
+            "ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["pharmacy_key"],
+            "--out", point,
         ).code
         == 0
     )
@@ -335,7 +339,9 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
     db.execute("DELETE FROM records WHERE seq = 5")
     db.commit()
     db.close()
-    truncated = run_cli("ledger", "verify", "--ledger", older, "--checkpoint", point)
+    truncated = run_cli(
+        "ledger", "verify", "--ledger", older, "--checkpoint", point, "--trust", KEYS / "demo-trust"
+    )
     assert truncated.code == 1 and "truncated" in truncated.stdout
     db = sqlite3.connect(older)
     db.execute("DROP TRIGGER records_no_update")
