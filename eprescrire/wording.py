@@ -490,6 +490,31 @@ def consent(oppose: bool) -> str:
     return "Enregistré : le patient ne s'oppose plus au partage des données de délivrance avec le prescripteur."
 
 
+def consent_change(item: dict[str, Any]) -> str:
+    """One consent record of ``status``: when, the patient's choice, who recorded it."""
+    choice = (
+        "le patient s'oppose au partage avec le prescripteur"
+        if item["share_opposition"]
+        else "le patient ne s'oppose plus au partage avec le prescripteur"
+    )
+    by = item.get("by") or {}
+    if by.get("actor") == "prescriber":
+        who = f"le prescripteur (RPPS {by.get('rpps') or '?'})"
+    elif by.get("actor") == "pharmacy":
+        parts = [by.get("name") or "pharmacie"]
+        if by.get("pharmacy"):
+            parts.append(f"FINESS {by['pharmacy']}")
+        if by.get("pharmacist"):
+            parts.append(f"pharmacien RPPS {by['pharmacist']}")
+        who = ", ".join(parts)
+    else:
+        who = "un auteur inconnu"
+    text = f"consentement n° {item['seq']} le {date(str(item['at']))} : {choice} — enregistré par {who}"
+    if not item.get("signed"):
+        text += " (NON SIGNÉ : auteur non prouvé)"
+    return text
+
+
 COUNTER_PROMPT = "Scannez les codes (ou saisissez un numéro d'ordonnance) ; Ctrl-D pour terminer."
 
 

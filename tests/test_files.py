@@ -186,7 +186,9 @@ def test_exported_json_is_one_result_shape(
         run_cli("dispense", rx, "--line", "1", "--pharmacist", PHARMACIST, "--ledger", ledger,
                 "--trust", trust, "--json")
     )  # fmt: skip
-    outputs.append(run_cli("consent", ident, "--oppose", "--ledger", ledger, "--json"))
+    outputs.append(
+        run_cli("consent", ident, "--oppose", "--ledger", ledger, "--key", key_file, "--json")
+    )
     outputs.append(run_cli("status", ident, "--ledger", ledger, "--json"))
     outputs.append(run_cli("ledger", "verify", "--ledger", ledger, "--json"))
     for output in outputs:

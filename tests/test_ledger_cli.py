@@ -259,7 +259,8 @@ def test_cancel_and_status_need_the_signing_key(
     # The patient now opposes sharing: the prescriber sees the prescription, not the dispensing.
     assert (
         run_cli(
-            "consent", rx["id"], "--oppose", "--ledger", rx["ledger"], "--pharmacist", PHARMACIST
+            "consent", rx["id"], "--oppose", "--ledger", rx["ledger"],
+            "--key", rx["pharmacy_key"], "--trust", KEYS / "demo-trust",
         ).code
         == 0
     )
@@ -284,7 +285,9 @@ def test_cancel_and_status_need_the_signing_key(
             "lines"
         ][0]
     )
-    assert run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"]).code == 0
+    assert run_cli(
+        "consent", rx["id"], "--allow", "--ledger", rx["ledger"], "--key", rx["key"]
+    ).code == 0
     shown = run_cli(
         "status",
         rx["id"],

@@ -76,6 +76,7 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
                 f"    ligne {item['line']} : {item['prescribed']} prescrit(s)  [dim]{escape(item['label'])}[/]"
             )
         out.print(f"  [yellow]{wording.WITHHELD}[/]")
+        show_consents(out, result)
         return
     show_lines(out, result)
     for item in result["lines"]:
@@ -83,6 +84,15 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
             out.print(f"      {escape(wording.event(event))}")
     if result["share_opposition"]:
         out.print(f"  [dim]{wording.OPPOSITION}[/]")
+    show_consents(out, result)
+
+
+def show_consents(out: Any, result: dict[str, Any]) -> None:
+    """Every change of the patient's choice, who recorded it and when."""
+    from eprescrire import wording
+
+    for item in result.get("consents") or []:
+        out.print(f"  {escape(wording.consent_change(item))}")
 
 
 def print_refusal(error: Any, quiet: bool) -> None:

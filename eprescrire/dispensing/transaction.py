@@ -115,16 +115,20 @@ def set_consent(
     opposition: bool,
     at: dt.datetime,
     pharmacist: str | None = None,
+    signed: dict[str, Any] | None = None,
 ) -> Outcome:
     """Record the patient's (renewed or withdrawn) opposition to sharing dispensing data with the
-    prescriber. Raises :class:`InputError` when the ledger does not know the prescription."""
+    prescriber; ``signed`` is the body :func:`eprescrire.consent.signed_body` made (who records
+    it, and their signature). Raises :class:`InputError` when the ledger does not know the
+    prescription."""
     seen: list[History] = []
 
     def change(history: History) -> list[NewRecord]:
         seen.append(history)
         if not history.known:
             raise InputError(f"the ledger has no record of prescription {prescription_id}")
-        return [NewRecord("consent", ConsentBody(opposition, _iso(at), pharmacist).to_json())]
+        body = ConsentBody(opposition, _iso(at), pharmacist).to_json()
+        return [NewRecord("consent", body if signed is None else body | signed)]
 
     written = ledger.update(prescription_id, change)
     after = History(prescription_id, seen[-1].records + written)
