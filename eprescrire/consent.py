@@ -39,6 +39,7 @@ class Actor:
     pharmacist: str | None = None
     pharmacy: str | None = None
     rpps: str | None = None  # the prescriber's
+    lane: str | None = None  # the prescriber's consent is about their own prescription only
 
 
 def signed_body(
@@ -57,6 +58,8 @@ def signed_body(
         "pharmacy": actor.pharmacy,
         "rpps": actor.rpps,
     }
+    if actor.lane is not None:
+        body["lane"] = actor.lane
     payload = {"type": PAYLOAD_TYPE, "prescription": prescription_id} | body
     kid = kid_of(credentials.certificate)
     token = jws.sign(canonical.dumps(payload), credentials.key, kid)
@@ -83,6 +86,8 @@ def check(prescription_id: str, body: dict[str, Any]) -> str | None:
     expected = {"type": PAYLOAD_TYPE, "prescription": prescription_id} | {
         k: body.get(k) for k in _SIGNED_FIELDS
     }
+    if "lane" in body:
+        expected["lane"] = body["lane"]
     if payload != expected:
         return "the record differs from what was signed"
     return None

@@ -359,6 +359,17 @@ _RULES += [
     ),
 ]
 
+_RULES.append(
+    _rule(
+        r"another prescription signed by a different key \((?P<k>.+)\) is recorded under this "
+        r"identifier: the two are kept apart; tell both prescribers",
+        lambda m: (
+            f"une autre ordonnance, signée par une autre clé ({m['k']}), est enregistrée sous ce "
+            "numéro : les deux sont tenues séparément ; prévenir les deux prescripteurs"
+        ),
+    )
+)
+
 
 def signer(who: Any, prescriber: Any) -> str:
     """Who signed, from the certificate (name, RPPS); the specialty the prescription states

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from eprescrire.dispensing import lanes
 from eprescrire.dispensing.engine import Code, Refused, Request, first_sight, plan
 from eprescrire.dispensing.records import (
     CancellationBody,
@@ -49,11 +50,17 @@ def dispense(
         seen.append(history)
         new = first_sight(history, presented)
         state = state_of(presented.prescription, presented.kid, history)
-        return new + plan(state, request, at)
+        planned = plan(state, request, at)
+        return new + [NewRecord(r.kind, lanes.tagged(r.body, presented.kid)) for r in planned]
 
     written = ledger.update(presented.prescription.id, change)
     after = History(presented.prescription.id, seen[-1].records + written)
-    return Outcome(written, state_of(presented.prescription, presented.kid, after))
+    conflict = lanes.conflict(after, presented.kid)
+    return Outcome(
+        written,
+        state_of(presented.prescription, presented.kid, after),
+        () if conflict is None else (conflict,),
+    )
 
 
 def record_cancellation(

@@ -229,11 +229,16 @@ def consent_actor(
     pharmacy = identity_of(credentials.certificate)
     if pharmacy is None:
         # Not a pharmacy: only the prescription's own prescriber, proved by its key.
-        known = recorded(pid, ledger)
+        from eprescrire.keys import kid_of
+
+        try:  # their own prescription, whoever else signed one under this identifier
+            known = recorded(pid, ledger, kid_of(credentials.certificate))
+        except InputError:
+            known = recorded(pid, ledger)
         prove_possession(credentials, known.presented.certificate, known.presented.kid)
         if pharmacist is not None:
             raise UsageError("--pharmacist is for a pharmacy's key, not the prescriber's")
-        return Actor("prescriber", rpps=rpps_of(credentials.certificate))
+        return Actor("prescriber", rpps=rpps_of(credentials.certificate), lane=known.presented.kid)
     if store is None:
         raise UsageError("a pharmacy's key is checked against a trust store (--trust)")
     try:
@@ -296,12 +301,15 @@ class Recorded:
     state: State
 
 
-def recorded(identifier: str, ledger: Ledger) -> Recorded:
-    """What the ledger records about a prescription. Raises InputError when it knows nothing of
+def recorded(identifier: str, ledger: Ledger, kid: str | None = None) -> Recorded:
+    """What the ledger records about a prescription (the one signed with ``kid`` when given,
+    else the first recorded under the identifier). Raises InputError when it knows nothing of
     it (or its copy does not verify), UsageError for a mistyped identifier."""
+    from eprescrire.dispensing.lanes import lane
+
     pid = parse_id(identifier)
     history = ledger.history(pid)
-    presented, problem = recorded_prescription(history)
+    presented, problem = recorded_prescription(history if kid is None else lane(history, kid))
     if presented is None:
         if problem:
             raise InputError(problem)
@@ -315,6 +323,20 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
     withholds whether, when and how much was dispensed when the patient opposed sharing it.
     Raises InputError when the ledger does not know the prescription, :class:`Refused` when the
     prescriber's credentials did not sign it."""
+    from eprescrire.keys import kid_of
+
+    if request.prescriber is not None:  # the prescriber's own prescription, whoever came first
+        mine = kid_of(request.prescriber.certificate)
+        if known is None or known.presented.kid != mine:
+            try:
+                known = recorded(request.identifier, ledger, mine)
+            except InputError as e:
+                from eprescrire.dispensing.lanes import conflict
+
+                others = conflict(ledger.history(parse_id(request.identifier)), mine)
+                if others is None:
+                    raise
+                raise InputError(f"{e}; {others}") from e
     known = known or recorded(request.identifier, ledger)
     details = True
     if request.prescriber is not None:
@@ -325,8 +347,17 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
     shown = view(known.state, request.at, details=details)
     # Every change of the patient's choice, with who recorded it and when.
     from eprescrire.consent import changes
+    from eprescrire.dispensing.lanes import conflict, lane
 
-    shown["consents"] = changes(ledger.history(known.presented.prescription.id))
+    history = ledger.history(known.presented.prescription.id)
+    consents = changes(lane(history, known.presented.kid))
+    if not details:  # which pharmacy the patient went to is part of what they keep private
+        for item in consents:
+            if item["by"].get("actor") == "pharmacy":
+                item["by"] = {"actor": "pharmacy"}
+    shown["consents"] = consents
+    warning = conflict(history, known.presented.kid)
+    shown["warnings"] = [] if warning is None else [warning]
     return StatusResult(request.identifier, seen_by, shown)
 
 

@@ -93,6 +93,11 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
             reasons.append(ReasonItem(Reason.PRESCRIBER_MISMATCH, str(e)))
             return dataclasses.replace(verdict, reasons=reasons)
     state = state_of(verdict.prescription, verdict.signer.kid, history)
+    from eprescrire.dispensing.lanes import conflict
+
+    warnings = list(verdict.warnings)
+    if (warning := conflict(history, verdict.signer.kid)) is not None:
+        warnings.append(warning)
     if state.cancellation is not None:
         refusal = prescription_refusal(state, at)
         assert refusal is not None
@@ -111,4 +116,6 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
                     f"the treatment period ended on {deadline.isoformat()} (12 months)",
                 )
             )
-    return dataclasses.replace(verdict, reasons=reasons, dispensing=view(state, at))
+    return dataclasses.replace(
+        verdict, reasons=reasons, dispensing=view(state, at), warnings=warnings
+    )
