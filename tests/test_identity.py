@@ -59,7 +59,12 @@ def test_issue_refuses_an_expired_certificate_even_back_dated(
     key = _save(tmp_path, ended)
     back_dated = ended.certificate.not_valid_after_utc - dt.timedelta(days=10)
     result = run_cli(
-        "issue", _input(tmp_path, back_dated), "--key", key, "--out", tmp_path / "rx.json",
+        "issue",
+        _input(tmp_path, back_dated),
+        "--key",
+        key,
+        "--out",
+        tmp_path / "rx.json",
         "--json",
     )
     assert result.code == 3, result
@@ -76,8 +81,14 @@ def test_issue_refuses_a_certificate_not_yet_valid(
     key = _save(tmp_path, later)
     stated = NOW + dt.timedelta(days=31)
     result = run_cli(
-        "issue", _input(tmp_path, stated), "--key", key, "--out", tmp_path / "rx.json",
-        "--at", (NOW + dt.timedelta(days=32)).isoformat(),
+        "issue",
+        _input(tmp_path, stated),
+        "--key",
+        key,
+        "--out",
+        tmp_path / "rx.json",
+        "--at",
+        (NOW + dt.timedelta(days=32)).isoformat(),
     )
     assert result.code == 3, result
     assert "not valid before" in result.stderr + result.stdout
@@ -114,9 +125,9 @@ def test_verify_warns_when_the_certificate_expired_since_the_stated_signing_time
     result = run_cli("verify", rx, "--trust", trust, "--json")
     assert result.code == 0, result
     (verdict,) = result.json_lines()
-    assert any(
-        "expired" in w and "stated by the signer" in w for w in verdict["warnings"]
-    ), verdict["warnings"]
+    assert any("expired" in w and "stated by the signer" in w for w in verdict["warnings"]), (
+        verdict["warnings"]
+    )
     human = run_cli("verify", rx, "--trust", trust)
     assert "expiré" in human.stdout and "déclarée par le signataire" in human.stdout
 
@@ -153,7 +164,12 @@ def test_issue_refuses_a_name_that_is_not_the_certificates(
     assert "Dr Claire Martin" in shown["reasons"][0]["message"]
     # Told so explicitly, it signs; the verdict then warns.
     result = run_cli(
-        "issue", source, "--key", key_file, "--out", tmp_path / "rx.json",
+        "issue",
+        source,
+        "--key",
+        key_file,
+        "--out",
+        tmp_path / "rx.json",
         "--allow-name-mismatch",
     )
     assert result.code == 0, result
@@ -190,6 +206,9 @@ def test_human_verdict_shows_the_certificates_identity(
     assert "Dr Claire Martin" in signer_line and "10003456786" in signer_line
     assert "Dupont" not in signer_line and "Oncologie" not in signer_line
     assert any("n'est pas celui du certificat" in line for line in lines), lines
-    assert json.loads(
-        run_cli("verify", rx, "--trust", KEYS / "demo-trust", "--json").stdout
-    )["signer"]["name"] == "Dr Claire Martin"
+    assert (
+        json.loads(run_cli("verify", rx, "--trust", KEYS / "demo-trust", "--json").stdout)[
+            "signer"
+        ]["name"]
+        == "Dr Claire Martin"
+    )

@@ -259,8 +259,15 @@ def test_cancel_and_status_need_the_signing_key(
     # The patient now opposes sharing: the prescriber sees the prescription, not the dispensing.
     assert (
         run_cli(
-            "consent", rx["id"], "--oppose", "--ledger", rx["ledger"],
-            "--key", rx["pharmacy_key"], "--trust", KEYS / "demo-trust",
+            "consent",
+            rx["id"],
+            "--oppose",
+            "--ledger",
+            rx["ledger"],
+            "--key",
+            rx["pharmacy_key"],
+            "--trust",
+            KEYS / "demo-trust",
         ).code
         == 0
     )
@@ -285,9 +292,10 @@ def test_cancel_and_status_need_the_signing_key(
             "lines"
         ][0]
     )
-    assert run_cli(
-        "consent", rx["id"], "--allow", "--ledger", rx["ledger"], "--key", rx["key"]
-    ).code == 0
+    assert (
+        run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"], "--key", rx["key"]).code
+        == 0
+    )
     shown = run_cli(
         "status",
         rx["id"],
@@ -307,8 +315,14 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx: dict[str, Any]) -> No
     point = rx["tmp"] / "head.json"
     assert (
         run_cli(
-            "ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["pharmacy_key"],
-            "--out", point,
+            "ledger",
+            "checkpoint",
+            "--ledger",
+            rx["ledger"],
+            "--key",
+            rx["pharmacy_key"],
+            "--out",
+            point,
         ).code
         == 0
     )

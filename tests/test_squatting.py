@@ -104,9 +104,7 @@ def test_the_same_signer_still_cannot_record_two_prescriptions_under_one_id(
     run_cli: Any, scene: dict[str, Any], demo_credentials: keys.Credentials, tmp_path: Path
 ) -> None:
     genuine = signing.load_document(scene["genuine"].read_bytes()).prescription
-    other = model.from_payload(
-        model.to_payload(genuine) | {"notes": "une autre version"}
-    )
+    other = model.from_payload(model.to_payload(genuine) | {"notes": "une autre version"})
     again = tmp_path / "again.json"
     again.write_bytes(signing.sign(other, demo_credentials).to_json_bytes())
     assert run_cli("dispense", scene["genuine"], "--line", "1", "--quantity", "1",

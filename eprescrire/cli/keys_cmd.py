@@ -12,7 +12,8 @@ from eprescrire.cli import _common
 from eprescrire.errors import KeyFileError, UsageError
 
 keys_app = typer.Typer(
-    help="Create authorities, prescriber and pharmacy credentials; revoke them.", no_args_is_help=True
+    help="Create authorities, prescriber and pharmacy credentials; revoke them.",
+    no_args_is_help=True,
 )
 
 

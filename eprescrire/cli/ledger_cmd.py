@@ -148,7 +148,6 @@ def ledger_import(
     """Import signed cancellations made elsewhere: recorded only when signed by the
     prescription's own signer."""
     from eprescrire.services import ledger as service
-
     from eprescrire.services import shared_ledger
 
     if files and all(shared_ledger.is_sqlite_ledger(f) for f in files):

@@ -100,7 +100,11 @@ def add_site(location: str | None, request: SiteRequest) -> SiteResult:
     from eprescrire.ledger import postgres
 
     url = shared_url(location)
-    finess = None if request.finess is None else _identifier(ids.check_finess, request.finess, "--finess")
+    finess = (
+        None
+        if request.finess is None
+        else _identifier(ids.check_finess, request.finess, "--finess")
+    )
     rpps = None if request.rpps is None else _identifier(ids.check_rpps, request.rpps, "--rpps")
     try:
         data = request.certificate.read_bytes()
@@ -124,7 +128,13 @@ def add_site(location: str | None, request: SiteRequest) -> SiteResult:
             raise InputError(f"{request.password_file}: the password is empty")
     try:
         role = postgres.add_site(
-            url, certificate, request.kind, finess=finess, rpps=rpps, role=request.role, password=password
+            url,
+            certificate,
+            request.kind,
+            finess=finess,
+            rpps=rpps,
+            role=request.role,
+            password=password,
         )
     except ValueError as e:
         raise UsageError(str(e)) from e
