@@ -26,7 +26,7 @@ SQLITE_ONLY = {
 
 @pytest.fixture()
 def rx(
-    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path
+    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, pharmacy_key_file: Path
 ) -> Iterator[dict[str, Any]]:
     pg = server()
     url = pg.fresh_ledger()
@@ -41,6 +41,7 @@ def rx(
             "id": json.loads(out.read_text())["id"],
             "ledger": url,
             "key": key_file,
+            "pharmacy_key": pharmacy_key_file,
             "tmp": tmp_path,
         }
     finally:

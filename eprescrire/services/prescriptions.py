@@ -330,13 +330,8 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
         if known is None or known.presented.kid != mine:
             try:
                 known = recorded(request.identifier, ledger, mine)
-            except InputError as e:
-                from eprescrire.dispensing.lanes import conflict
-
-                others = conflict(ledger.history(parse_id(request.identifier)), mine)
-                if others is None:
-                    raise
-                raise InputError(f"{e}; {others}") from e
+            except InputError:
+                known = known or recorded(request.identifier, ledger)
     known = known or recorded(request.identifier, ledger)
     details = True
     if request.prescriber is not None:
