@@ -130,7 +130,7 @@ def test_a_consent_record_edited_in_the_file_shows_unsigned(
 ) -> None:
     assert run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"],
                    "--key", rx["pharmacy"], "--trust", TRUST).code == 0  # fmt: skip
-    from eprescrire.consent import check
+    from eprescrire.consents import check
 
     db = sqlite3.connect(rx["ledger"])
     (body,) = db.execute("SELECT body FROM records WHERE kind = 'consent'").fetchone()

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from eprescrire import config
 from eprescrire.cli import _common
 from eprescrire.errors import KeyFileError, UsageError
+
+
+def _start(not_before: str | None) -> dt.datetime:
+    if not_before:
+        return config.parse_moment(not_before).replace(microsecond=0)
+    # A few minutes of slack for clocks that disagree with ours.
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
+
+
+def _authority(path: Path, file: Path | None, insecure: bool) -> Any:
+    from eprescrire import keys
+
+    if str(path).startswith("pkcs11:"):  # the authority's key on a token (PIN: EPRESCRIRE_PIN)
+        from eprescrire import tokens
+
+        return tokens.load_credentials(str(path))
+    passphrase = config.read_passphrase(
+        file, env="EPRESCRIRE_AUTHORITY_PASSPHRASE", prompt=f"Passphrase for {path.name}"
+    ) or config.read_passphrase(None)
+    return keys.load_pkcs12(path, passphrase, insecure=insecure)
 
 
 def pharmacy(
@@ -54,7 +77,6 @@ def pharmacy(
     from stdnum.exceptions import ValidationError as StdnumError
 
     from eprescrire import ids, keys, pharmacy
-    from eprescrire.cli.keys_cmd import _authority_credentials, _new_passphrase, _start
 
     if finess is None and rpps is None:
         raise UsageError("give --finess (the pharmacy), --rpps (the pharmacist), or both")
@@ -76,8 +98,12 @@ def pharmacy(
     for path in (out, cert_path):
         if path.exists():
             raise KeyFileError(f"{path} already exists; refusing to overwrite it")
-    issuer = _authority_credentials(authority_key, authority_passphrase_file, insecure_key)
-    passphrase = _new_passphrase(passphrase_file)
+    issuer = _authority(authority_key, authority_passphrase_file, insecure_key)
+    passphrase = config.read_passphrase(passphrase_file, prompt="New passphrase", confirm=True)
+    if passphrase is None:
+        raise KeyFileError(
+            "no passphrase for the new key: set EPRESCRIRE_PASSPHRASE or use --passphrase-file"
+        )
     credentials = pharmacy.new_pharmacy(
         issuer,
         name=name,

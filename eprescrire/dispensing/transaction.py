@@ -125,7 +125,7 @@ def set_consent(
     signed: dict[str, Any] | None = None,
 ) -> Outcome:
     """Record the patient's (renewed or withdrawn) opposition to sharing dispensing data with the
-    prescriber; ``signed`` is the body :func:`eprescrire.consent.signed_body` made (who records
+    prescriber; ``signed`` is the body :func:`eprescrire.consents.signed_body` made (who records
     it, and their signature). Raises :class:`InputError` when the ledger does not know the
     prescription."""
     seen: list[History] = []

@@ -197,7 +197,7 @@ def consent(
     hold its signing key). Raises InputError when the ledger does not know the prescription,
     UsageError for a mistyped identifier or RPPS, KeyFileError for an untrusted pharmacy key,
     :class:`Refused` (``prescriber_mismatch``) for another prescriber's key."""
-    from eprescrire import consent as consents
+    from eprescrire import consents
 
     pid = parse_id(request.identifier)
     rpps = None if request.pharmacist is None else check_rpps(request.pharmacist)
@@ -220,8 +220,8 @@ def consent_actor(
     store: TrustStore | None,
     pharmacist: str | None,
 ) -> Any:
-    """Who ``credentials`` are, as the recorder of a consent (an ``eprescrire.consent.Actor``)."""
-    from eprescrire.consent import Actor
+    """Who ``credentials`` are, as the recorder of a consent (an ``eprescrire.consents.Actor``)."""
+    from eprescrire.consents import Actor
     from eprescrire.errors import KeyFileError
     from eprescrire.keys import rpps_of
     from eprescrire.pharmacy import identity_of
@@ -341,7 +341,7 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
     seen_by = "prescriber" if request.prescriber is not None else "pharmacy"
     shown = view(known.state, request.at, details=details)
     # Every change of the patient's choice, with who recorded it and when.
-    from eprescrire.consent import changes
+    from eprescrire.consents import changes
     from eprescrire.dispensing.lanes import conflict, lane
 
     history = ledger.history(known.presented.prescription.id)
