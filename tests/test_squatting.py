@@ -115,3 +115,7 @@ def test_the_same_signer_still_cannot_record_two_prescriptions_under_one_id(
                       "--json")  # fmt: skip
     assert refused.code == 1, refused
     assert json.loads(refused.stdout)["reasons"][0]["code"] == "conflicting_record"
+    verified = run_cli("verify", again, "--ledger", scene["ledger"], "--trust", scene["trust"],
+                       "--json")  # fmt: skip
+    assert verified.code == 1
+    assert [r["code"] for r in json.loads(verified.stdout)["reasons"]] == ["conflicting_record"]

@@ -89,8 +89,8 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
             first_sight(
                 history, Presented(verdict.prescription, verdict.token or "", verdict.signer.kid)
             )
-        except Refused as e:
-            reasons.append(ReasonItem(Reason.PRESCRIBER_MISMATCH, str(e)))
+        except Refused as e:  # the same signer, another prescription under this identifier
+            reasons.append(ReasonItem(e.reason or Reason.CONFLICTING_RECORD, str(e)))
             return dataclasses.replace(verdict, reasons=reasons)
     state = state_of(verdict.prescription, verdict.signer.kid, history)
     from eprescrire.dispensing.lanes import conflict
