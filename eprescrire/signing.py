@@ -56,15 +56,38 @@ __all__ = [
 ]
 
 
-def sign(prescription: model.Prescription, credentials: Credentials) -> SignedDocument:
+def sign(
+    prescription: model.Prescription,
+    credentials: Credentials,
+    *,
+    allow_name_mismatch: bool = False,
+    now: dt.datetime | None = None,
+) -> SignedDocument:
     """Sign ``prescription`` with the prescriber's credentials, kid from the certificate: ES256
     with a P-256 key, PS256/RS256 with an RSA key (a PKCS#11 token, :mod:`eprescrire.tokens`).
 
-    The certificate's RPPS must be the prescription's prescriber RPPS, and the certificate must
-    be valid at the issue time; otherwise raises :class:`~eprescrire.errors.ValidationError`.
+    The certificate's RPPS must be the prescription's prescriber RPPS, its name the prescriber's
+    name (unless ``allow_name_mismatch``), and the certificate must be valid both at the issue
+    time and at the real time ``now`` (default: the clock), since the issue time is only stated;
+    otherwise raises :class:`~eprescrire.errors.ValidationError`.
     """
+    from eprescrire import identity
+
     certificate = credentials.certificate
     problems = []
+    unusable = identity.not_usable_now(certificate, now or dt.datetime.now(dt.UTC))
+    if unusable is not None:
+        problems.append(FieldError("key", unusable))
+    if not allow_name_mismatch and not identity.same_name(
+        common_name(certificate), prescription.prescriber.name
+    ):
+        problems.append(
+            FieldError(
+                "prescriber.name",
+                f"is not the name in the signing certificate ({common_name(certificate)!r}); "
+                "use that name, or --allow-name-mismatch",
+            )
+        )
     if rpps_of(certificate) != prescription.prescriber.rpps:
         problems.append(
             FieldError("prescriber.rpps", "does not match the RPPS of the signing certificate")
@@ -153,6 +176,15 @@ def verify_token(
             "the prescriber RPPS differs from the RPPS of the signing certificate",
         )
     check_dates(verdict, prescription, at)
+    if verdict.authentic:
+        from eprescrire import identity
+
+        for warning in (
+            identity.name_mismatch(common_name(certificate), prescription),
+            identity.expired_since_signing(certificate, prescription.issued_at, at),
+        ):
+            if warning is not None:
+                verdict.warnings.append(warning)
     return verdict
 
 

@@ -97,6 +97,30 @@ def _signer_policy() -> verification.ExtensionPolicy:
     )
 
 
+def _require_pharmacy_signing(_policy: object, _cert: object, eku: x509.ExtendedKeyUsage) -> None:
+    from eprescrire.pharmacy import PHARMACY_EKU
+
+    if PHARMACY_EKU not in eku:
+        raise ValueError("extended key usage lacks eprescrire pharmacy signing")
+
+
+def _pharmacy_policy() -> verification.ExtensionPolicy:
+    """What a pharmacy's certificate must say (checkpoints, consent): :mod:`eprescrire.pharmacy`'s
+    key usage, digitalSignature, not a CA. A prescriber's certificate is refused."""
+    policy = verification.ExtensionPolicy.permit_all()
+    return (
+        policy.require_present(
+            x509.KeyUsage, verification.Criticality.CRITICAL, _require_signing_usage
+        )
+        .require_present(
+            x509.ExtendedKeyUsage, verification.Criticality.AGNOSTIC, _require_pharmacy_signing
+        )
+        .may_be_present(
+            x509.BasicConstraints, verification.Criticality.AGNOSTIC, _require_end_entity
+        )
+    )
+
+
 def _is_ca(certificate: x509.Certificate) -> bool:
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -359,10 +383,12 @@ class TrustStore:
         at: dt.datetime,
         *,
         now: dt.datetime | None = None,
+        profile: str = "prescriber",
     ) -> list[x509.Certificate]:
         """Validate the signer's chain as of ``at`` (the signing time) and its revocation as
         known at ``now`` (the verification time; default: the real clock); return the chain,
-        signer first, trust anchor last.
+        signer first, trust anchor last. ``profile`` is what the signer's certificate must be:
+        a prescriber's (document signing) or a pharmacy's (:mod:`eprescrire.pharmacy`).
 
         On failure, raises :class:`VerificationError` with ``certificate_expired``,
         ``untrusted_chain``, ``certificate_revoked`` or ``revocation_unknown`` (no full CRL
@@ -374,18 +400,24 @@ class TrustStore:
             )
         if not self.authorities:
             raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
-        key = (self._fingerprint(certificate), *(self._fingerprint(c) for c in intermediates))
+        # The profile is part of the key: a chain built for a pharmacy's certificate never
+        # stands for a prescriber's (nor the reverse).
+        key = (
+            profile.encode(),
+            self._fingerprint(certificate),
+            *(self._fingerprint(c) for c in intermediates),
+        )
         chain = self._known_chain(key, at)
         try:
             if chain is None:
-                chain = self._build_chain(certificate, intermediates, at)
+                chain = self._build_chain(certificate, intermediates, at, profile)
                 self._remember_chain(key, chain)
         except verification.VerificationError as e:
             # Trusted but used outside its validity, or not trusted at all? Ask again at a
             # moment the signer certificate was valid: only a trusted chain passes then.
             probe = min(max(at, certificate.not_valid_before_utc), certificate.not_valid_after_utc)
             try:
-                chain = self._build_chain(certificate, intermediates, probe)
+                chain = self._build_chain(certificate, intermediates, probe, profile)
             except verification.VerificationError:
                 raise VerificationError(
                     Reason.UNTRUSTED_CHAIN,
@@ -467,7 +499,11 @@ class TrustStore:
         self._chain_cache[key] = (tuple(self.authorities), list(chain))
 
     def _build_chain(
-        self, certificate: x509.Certificate, intermediates: list[x509.Certificate], at: dt.datetime
+        self,
+        certificate: x509.Certificate,
+        intermediates: list[x509.Certificate],
+        at: dt.datetime,
+        profile: str = "prescriber",
     ) -> list[x509.Certificate]:
         builder = (
             verification.PolicyBuilder()
@@ -476,7 +512,7 @@ class TrustStore:
             .max_chain_depth(MAX_CHAIN_DEPTH)
             .extension_policies(
                 ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                ee_policy=_signer_policy(),
+                ee_policy=_pharmacy_policy() if profile == "pharmacy" else _signer_policy(),
             )
         )
         return list(builder.build_client_verifier().verify(certificate, intermediates).chain)

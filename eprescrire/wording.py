@@ -345,6 +345,51 @@ _RULES: list[_Rule] = [
 ]
 
 
+_RULES += [
+    _rule(
+        r"the prescriber name in the prescription \((?P<p>.+)\) is not the name in the signing "
+        r"certificate \((?P<c>.+)\): the certificate's identity is shown",
+        lambda m: (
+            f"le nom du prescripteur écrit sur l'ordonnance ({m['p']}) n'est pas celui du "
+            f"certificat de signature ({m['c']}) : seule l'identité du certificat est affichée"
+        ),
+    ),
+    _rule(
+        r"the signer's certificate expired on (?P<e>\S+), after the stated signing time "
+        r"(?P<s>\S+): that time is stated by the signer and cannot be checked offline",
+        lambda m: (
+            f"le certificat du signataire a expiré le {_g(m, 'e')}, après la date de signature "
+            f"({_g(m, 's')}) ; cette date est déclarée par le signataire et ne peut pas être "
+            "vérifiée hors ligne"
+        ),
+    ),
+]
+
+_RULES.append(
+    _rule(
+        r"another prescription signed by a different key \((?P<k>.+)\) is recorded under this "
+        r"identifier: the two are kept apart; tell both prescribers",
+        lambda m: (
+            f"une autre ordonnance, signée par une autre clé ({m['k']}), est enregistrée sous ce "
+            "numéro : les deux sont tenues séparément ; prévenir les deux prescripteurs"
+        ),
+    )
+)
+
+
+def signer(who: Any, prescriber: Any) -> str:
+    """Who signed, from the certificate (name, RPPS); the specialty the prescription states
+    only when its prescriber name is the certificate's."""
+    from eprescrire.identity import same_name
+
+    if who is None:  # not reached for an authentic verdict
+        return f"{prescriber.name} — RPPS {prescriber.rpps}"
+    text = f"{who.name} — RPPS {who.rpps or '?'}"
+    if same_name(who.name, prescriber.name) and prescriber.specialty:
+        text = f"{who.name} — {prescriber.specialty} — RPPS {who.rpps or '?'}"
+    return text + " (certificat de signature)"
+
+
 def reason_detail(message: str) -> str:
     """The French translation of a known technical message; the message itself otherwise."""
     for pattern, render in _RULES:
@@ -464,6 +509,31 @@ def consent(oppose: bool) -> str:
     if oppose:
         return "Enregistré : le patient s'oppose au partage des données de délivrance avec le prescripteur."
     return "Enregistré : le patient ne s'oppose plus au partage des données de délivrance avec le prescripteur."
+
+
+def consent_change(item: dict[str, Any]) -> str:
+    """One consent record of ``status``: when, the patient's choice, who recorded it."""
+    choice = (
+        "le patient s'oppose au partage avec le prescripteur"
+        if item["share_opposition"]
+        else "le patient ne s'oppose plus au partage avec le prescripteur"
+    )
+    by = item.get("by") or {}
+    if by.get("actor") == "prescriber":
+        who = f"le prescripteur (RPPS {by.get('rpps') or '?'})"
+    elif by.get("actor") == "pharmacy":
+        parts = [by.get("name") or "pharmacie"]
+        if by.get("pharmacy"):
+            parts.append(f"FINESS {by['pharmacy']}")
+        if by.get("pharmacist"):
+            parts.append(f"pharmacien RPPS {by['pharmacist']}")
+        who = ", ".join(parts)
+    else:
+        who = "un auteur inconnu"
+    text = f"consentement n° {item['seq']} le {date(str(item['at']))} : {choice} — enregistré par {who}"
+    if not item.get("signed"):
+        text += " (NON SIGNÉ : auteur non prouvé)"
+    return text
 
 
 COUNTER_PROMPT = "Scannez les codes (ou saisissez un numéro d'ordonnance) ; Ctrl-D pour terminer."

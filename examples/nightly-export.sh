@@ -14,8 +14,12 @@ mkdir -p "$OUT"
 chmod 600 "$ROOT"/keys/*.p12
 
 eprescrire ledger verify --ledger "$LEDGER"
-eprescrire ledger checkpoint --ledger "$LEDGER" --key "$ROOT/keys/demo-prescriber.p12" \
+# Checkpoints are signed with pharmacy credentials (keys pharmacy), never a prescriber's key.
+eprescrire ledger checkpoint --ledger "$LEDGER" --key "$ROOT/keys/demo-pharmacy.p12" \
   --out "$OUT/checkpoint-$DAY.json"
+# Checked against the trust store: only a pharmacy certificate of a trusted authority counts.
+eprescrire ledger verify --ledger "$LEDGER" --checkpoint "$OUT/checkpoint-$DAY.json" \
+  --trust "$ROOT/keys/demo-trust" --quiet
 eprescrire ledger export --ledger "$LEDGER" --format jsonl --out "$OUT/ledger-$DAY.jsonl"
 eprescrire ledger export --ledger "$LEDGER" --format csv --out "$OUT/ledger-$DAY.csv"
 echo "nightly export: $(wc -l < "$OUT/ledger-$DAY.jsonl") records to $OUT/ledger-$DAY.*" >&2

@@ -36,7 +36,7 @@ site() {  # NAME: a key and a certificate whose common name is the role, and a p
 site pharmacie_a && site pharmacie_b
 (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$WORK/dr_martin.password")
 eprescrire ledger add-site "$WORK/pharmacie_a.pem" --kind pharmacy --finess 750001232 \
-  --rpps 10012345673 --password-file "$WORK/pharmacie_a.password" --ledger "$ADMIN"
+  --rpps 10009876540 --password-file "$WORK/pharmacie_a.password" --ledger "$ADMIN"
 eprescrire ledger add-site "$WORK/pharmacie_b.pem" --kind pharmacy --finess 750001240 \
   --password-file "$WORK/pharmacie_b.password" --ledger "$ADMIN"
 eprescrire ledger add-site "$ROOT/keys/demo-prescriber.pem" --kind prescriber --role dr_martin \
@@ -51,7 +51,7 @@ ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$W
 
 echo "== pharmacy A dispenses the whole prescription"
 eprescrire dispense "$WORK/rx.json" --trust "$TRUST" --ledger "$A" --all \
-  --pharmacist 10012345673 --pharmacy 750001232
+  --pharmacist 10009876540 --pharmacy 750001232
 echo "== pharmacy B is shown the same paper (a photocopy): refused"
 set +e
 eprescrire dispense "$WORK/rx.json" --trust "$TRUST" --ledger "$B" --all \
@@ -61,7 +61,9 @@ set -e
 echo "== the prescriber follows what was dispensed"
 eprescrire status "$ID" --ledger "$DR" --as-prescriber --key "$ROOT/keys/demo-prescriber.p12"
 echo "== the patient opposes sharing at pharmacy A; the prescriber no longer sees dispensings"
-eprescrire consent "$ID" --oppose --ledger "$A" --pharmacist 10012345673
+# Consent is signed by who records it: here the demo pharmacy's credentials (its pharmacist,
+# RPPS 10009876540, is pharmacie_a's registered pharmacist).
+eprescrire consent "$ID" --oppose --ledger "$A" --key "$ROOT/keys/demo-pharmacy.p12" --trust "$TRUST"
 eprescrire status "$ID" --ledger "$DR" --as-prescriber --key "$ROOT/keys/demo-prescriber.p12"
 echo "== as pharmacy A, plain SQL cannot rewrite history"
 set +e

@@ -50,6 +50,15 @@ def key_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
+def pharmacy_key_file(tmp_path: Path) -> Path:
+    """A copy of the demo pharmacy's PKCS#12 file (checkpoints, consent) with mode 0600."""
+    target = tmp_path / "pharmacy.p12"
+    shutil.copyfile(KEYS / "demo-pharmacy.p12", target)
+    target.chmod(0o600)
+    return target
+
+
+@pytest.fixture()
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """Environment for CLI runs: demo passphrase, a private EPRESCRIRE_HOME."""
     env = {"EPRESCRIRE_PASSPHRASE": "demo-only", "EPRESCRIRE_HOME": str(tmp_path / "home")}

@@ -24,6 +24,11 @@ def test_attack_is_refused_with_its_reason(name: str, run_cli) -> None:
     codes = [r["code"] for r in verdict["reasons"]]
     if case["reason"] is None:
         assert verdict["status"] == "valid" and codes == []
+        warnings = verdict["warnings"]
+        if "warning" in case:  # authentic, but the verdict must say what is wrong
+            assert any(case["warning"] in w for w in warnings), (case["attack"], warnings)
+        else:
+            assert warnings == []
     else:
         assert codes == [case["reason"]], case["attack"]
         assert verdict["status"] in ("rejected", "unreadable")
@@ -56,6 +61,8 @@ def test_every_attack_named_in_the_plan_is_in_the_corpus() -> None:
         "ps256-header-ec-key.json": "signature_invalid",
         "rs256-not-pinned.json": "signature_invalid",
         "ps256-not-pinned.json": "signature_invalid",
+        "name-not-certificate.json": None,
+        "expired-since-signing.json": None,
     }
     for name, reason in wanted.items():
         assert MANIFEST["cases"][name]["reason"] == reason
@@ -78,6 +85,8 @@ def test_generator_reproduces_the_same_verdicts(tmp_path: Path, run_cli) -> None
         "rsa-ps256-valid.json",
         "rs256-verified-as-ps256.json",
         "rsa-1024-key.json",
+        "name-not-certificate.json",
+        "expired-since-signing.json",
     ):
         result = run_cli(
             "verify",

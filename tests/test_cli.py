@@ -14,7 +14,14 @@ import pytest
 
 from conftest import EXAMPLES, KEYS
 
-PRESCRIBER = ["--name", "Dr Test", "--rpps", "10003456786", "--specialty", "Médecine générale"]
+PRESCRIBER = [
+    "--name",
+    "Dr Claire Martin",
+    "--rpps",
+    "10003456786",
+    "--specialty",
+    "Médecine générale",
+]
 
 
 @pytest.fixture()

@@ -105,7 +105,12 @@ def test_dangling_symlink_ledger_refused(tmp_path: Path) -> None:
 
 
 def test_commands_create_patient_files_0600(
-    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, wide_umask: Any
+    tmp_path: Path,
+    run_cli: Any,
+    cli_env: dict[str, str],
+    key_file: Path,
+    pharmacy_key_file: Path,
+    wide_umask: Any,
 ) -> None:
     rx, pdf, png = tmp_path / "rx.json", tmp_path / "rx.pdf", tmp_path / "rx.png"
     issued = run_cli("issue", REFERENCE, "--key", key_file, "--out", rx, "--pdf", pdf, "--qr", png)
@@ -126,7 +131,7 @@ def test_commands_create_patient_files_0600(
     assert kinds[0] == "prescription" and set(kinds[1:]) == {"dispensing"}
     checkpoint = tmp_path / "head.json"
     made = run_cli(
-        "ledger", "checkpoint", "--ledger", ledger, "--key", key_file, "--out", checkpoint
+        "ledger", "checkpoint", "--ledger", ledger, "--key", pharmacy_key_file, "--out", checkpoint
     )
     assert made.code == 0, made
     cancellation = tmp_path / "cancel.json"
@@ -181,7 +186,9 @@ def test_exported_json_is_one_result_shape(
         run_cli("dispense", rx, "--line", "1", "--pharmacist", PHARMACIST, "--ledger", ledger,
                 "--trust", trust, "--json")
     )  # fmt: skip
-    outputs.append(run_cli("consent", ident, "--oppose", "--ledger", ledger, "--json"))
+    outputs.append(
+        run_cli("consent", ident, "--oppose", "--ledger", ledger, "--key", key_file, "--json")
+    )
     outputs.append(run_cli("status", ident, "--ledger", ledger, "--json"))
     outputs.append(run_cli("ledger", "verify", "--ledger", ledger, "--json"))
     for output in outputs:

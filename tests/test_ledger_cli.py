@@ -21,32 +21,46 @@ from conftest import KEYS
 PHARMACIST = "10003456786"
 
 
-def _issued(run_cli: Any, key_file: Path, tmp_path: Path, ledger: Any) -> dict[str, Any]:
+def _issued(
+    run_cli: Any, key_file: Path, pharmacy_key_file: Path, tmp_path: Path, ledger: Any
+) -> dict[str, Any]:
     out = tmp_path / "rx.json"
     result = run_cli(
         "issue", KEYS.parent / "examples" / "reference.toml", "--key", key_file, "--out", out, "-q"
     )
     assert result.code == 0, result
     ident = json.loads(out.read_text())["id"]
-    return {"rx": out, "id": ident, "ledger": ledger, "key": key_file, "tmp": tmp_path}
+    return {
+        "rx": out,
+        "id": ident,
+        "ledger": ledger,
+        "key": key_file,
+        "pharmacy_key": pharmacy_key_file,
+        "tmp": tmp_path,
+    }
 
 
 @pytest.fixture()
 def rx(
-    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, ledger_backend: Any
+    tmp_path: Path,
+    run_cli: Any,
+    cli_env: dict[str, str],
+    key_file: Path,
+    pharmacy_key_file: Path,
+    ledger_backend: Any,
 ) -> dict[str, Any]:
     """An issued reference prescription and a private ledger of each backend (``--ledger``: a
     file path, or the administrator's URL of a shared ledger)."""
-    return _issued(run_cli, key_file, tmp_path, ledger_backend.location())
+    return _issued(run_cli, key_file, pharmacy_key_file, tmp_path, ledger_backend.location())
 
 
 @pytest.fixture()
 def rx_sqlite(
-    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path
+    tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path, pharmacy_key_file: Path
 ) -> dict[str, Any]:
     """As ``rx`` with an SQLite file, for the tests that open, copy or damage the file itself
     (their PostgreSQL counterparts are in tests/test_ledger_postgres.py)."""
-    return _issued(run_cli, key_file, tmp_path, tmp_path / "ledger.sqlite3")
+    return _issued(run_cli, key_file, pharmacy_key_file, tmp_path, tmp_path / "ledger.sqlite3")
 
 
 def dispense(run_cli: Any, rx: dict[str, Any], *args: Any) -> Any:
@@ -266,7 +280,15 @@ def test_cancel_and_status_need_the_signing_key(
     # The patient now opposes sharing: the prescriber sees the prescription, not the dispensing.
     assert (
         run_cli(
-            "consent", rx["id"], "--oppose", "--ledger", rx["ledger"], "--pharmacist", PHARMACIST
+            "consent",
+            rx["id"],
+            "--oppose",
+            "--ledger",
+            rx["ledger"],
+            "--key",
+            rx["pharmacy_key"],
+            "--trust",
+            KEYS / "demo-trust",
         ).code
         == 0
     )
@@ -291,7 +313,10 @@ def test_cancel_and_status_need_the_signing_key(
             "lines"
         ][0]
     )
-    assert run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"]).code == 0
+    assert (
+        run_cli("consent", rx["id"], "--allow", "--ledger", rx["ledger"], "--key", rx["key"]).code
+        == 0
+    )
     shown = run_cli(
         "status",
         rx["id"],
@@ -312,7 +337,14 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx_sqlite: dict[str, Any]
     point = rx["tmp"] / "head.json"
     assert (
         run_cli(
-            "ledger", "checkpoint", "--ledger", rx["ledger"], "--key", rx["key"], "--out", point
+            "ledger",
+            "checkpoint",
+            "--ledger",
+            rx["ledger"],
+            "--key",
+            rx["pharmacy_key"],
+            "--out",
+            point,
         ).code
         == 0
     )
@@ -346,7 +378,9 @@ def test_ledger_verify_export_checkpoint(run_cli: Any, rx_sqlite: dict[str, Any]
     db.execute("DELETE FROM records WHERE seq = 5")
     db.commit()
     db.close()
-    truncated = run_cli("ledger", "verify", "--ledger", older, "--checkpoint", point)
+    truncated = run_cli(
+        "ledger", "verify", "--ledger", older, "--checkpoint", point, "--trust", KEYS / "demo-trust"
+    )
     assert truncated.code == 1 and "truncated" in truncated.stdout
     db = sqlite3.connect(older)
     db.execute("DROP TRIGGER records_no_update")
@@ -402,7 +436,7 @@ def test_a_forged_copy_cannot_take_over_or_cancel_the_prescription(
         rogue, name="Dr Mallory", rpps="10003456786", specialty="X", not_before=start, days=3650
     )
     genuine = signing.load_document(rx["rx"].read_bytes())
-    forged = signing.sign(genuine.prescription, mallory)
+    forged = signing.sign(genuine.prescription, mallory, allow_name_mismatch=True)
     (tmp / "forged.json").write_bytes(forged.to_json_bytes())
     keys.save_pkcs12(tmp / "mallory.p12", mallory, b"demo-only", "Dr Mallory")
     cancel = [

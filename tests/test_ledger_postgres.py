@@ -710,6 +710,7 @@ def test_cli_init_add_site_dispense_verify_import(
     run_cli: Any,
     cli_env: dict[str, str],
     key_file: Path,
+    pharmacy_key_file: Path,
     tmp_path: Path,
     demo_authority: keys.Credentials,
 ) -> None:
@@ -789,10 +790,28 @@ def test_cli_init_add_site_dispense_verify_import(
         assert run_cli("ledger", "verify", "--ledger", admin, "-q").code == 0
         head = tmp_path / "head.json"
         written = run_cli(
-            "ledger", "checkpoint", "--key", key_file, "--out", head, "--ledger", admin, "-q"
+            "ledger",
+            "checkpoint",
+            "--key",
+            pharmacy_key_file,
+            "--out",
+            head,
+            "--ledger",
+            admin,
+            "-q",
         )
         assert written.code == 0, written
-        checked = run_cli("ledger", "verify", "--ledger", admin, "--checkpoint", head, "--json")
+        checked = run_cli(
+            "ledger",
+            "verify",
+            "--ledger",
+            admin,
+            "--checkpoint",
+            head,
+            "--trust",
+            KEYS / "demo-trust",
+            "--json",
+        )
         assert checked.code == 0 and json.loads(checked.stdout)["checkpoint"]["ok"], checked
         # Unreachable: verify gives the offline verdict with a warning; dispense fails closed.
         down = "postgresql://x:pw@127.0.0.1:9/none?connect_timeout=2"

@@ -168,7 +168,7 @@ def prescription_inputs(draw: st.DrawFn) -> dict[str, Any]:
 def test_sign_verify_round_trip(data: dict[str, Any], demo_credentials, demo_trust) -> None:
     now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
     prescription = model.from_input(data, now=now)
-    document = signing.sign(prescription, demo_credentials)
+    document = signing.sign(prescription, demo_credentials, allow_name_mismatch=True)
     verdict = signing.verify_document("rx", document.to_json_bytes(), demo_trust, now)
     assert verdict.status == "valid", verdict.reasons
     assert verdict.prescription == prescription

@@ -95,7 +95,12 @@ def test_three_line_one_dispensings_cannot_hand_over_ninety_days_at_once(
 
 @pytest.mark.parametrize("command", ["cancel", "consent"])
 def test_cancel_and_consent_refuse_at(
-    command: str, tmp_path: Path, run_cli: Any, cli_env: dict[str, str], key_file: Path
+    command: str,
+    tmp_path: Path,
+    run_cli: Any,
+    cli_env: dict[str, str],
+    key_file: Path,
+    pharmacy_key_file: Path,
 ) -> None:
     rx = tmp_path / "rx.json"
     ident = _issue(run_cli, key_file, rx)
@@ -104,7 +109,7 @@ def test_cancel_and_consent_refuse_at(
     args: list[Any] = (
         ["cancel", rx, "--key", key_file, "--reason", "erreur", "--trust", TRUST]
         if command == "cancel"
-        else ["consent", ident, "--oppose"]
+        else ["consent", ident, "--oppose", "--key", pharmacy_key_file, "--trust", TRUST]
     )
     result = run_cli(*args, "--ledger", ledger, "--at", "2026-01-01")
     assert result.code == 2, result
@@ -285,7 +290,13 @@ def test_stated_hand_over_times_never_move_the_rules_clock(
                     continue
                 # Recorded: exactly what the real clock decides, at the real time.
                 assert expected is not None
-                assert _bodies(outcome.records) == [(n.kind, n.body) for n in expected]
+                # Dispensings carry their signer's lane (one identifier, several signers).
+                from eprescrire.dispensing.lanes import tagged
+
+                assert _bodies(outcome.records) == [
+                    (n.kind, tagged(n.body, PRESENTED.kid) if n.kind == "dispensing" else n.body)
+                    for n in expected
+                ]
                 for record in outcome.records:
                     if record.kind == "dispensing":
                         assert DispensingBody.from_json(record.body).at == now

@@ -87,9 +87,7 @@ def show_verdict(verdict: Any, *, to_stderr: bool, out: Any = None) -> None:
         return
     p = verdict.prescription
     issued = p.issued_at.astimezone(rules.PARIS)
-    out.print(
-        f"  Prescripteur : {escape(p.prescriber.name)} — {escape(p.prescriber.specialty)} — RPPS {p.prescriber.rpps}"
-    )
+    out.print(f"  Prescripteur : {escape(wording.signer(verdict.signer, p.prescriber))}")
     weight = (
         f", {str(p.patient.weight_kg).replace('.', ',')} kg"
         if p.patient.weight_kg is not None

@@ -81,12 +81,15 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
     if result["fully_dispensed"]:
         flags.append(f"[green]{wording.status('fully_dispensed')}[/]")
     out.print(f"[bold]{ids.grouped(result['id'])}[/]  " + "  ".join(flags))
+    for warning in result.get("warnings") or []:
+        out.print(f"  [yellow]! {escape(wording.reason_detail(warning))}[/]")
     if "withheld" in result:
         for item in result["lines"]:
             out.print(
                 f"    ligne {item['line']} : {item['prescribed']} prescrit(s)  [dim]{escape(item['label'])}[/]"
             )
         out.print(f"  [yellow]{wording.WITHHELD}[/]")
+        show_consents(out, result)
         return
     show_lines(out, result)
     for item in result["lines"]:
@@ -94,6 +97,15 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
             out.print(f"      {escape(wording.event(event))}")
     if result["share_opposition"]:
         out.print(f"  [dim]{wording.OPPOSITION}[/]")
+    show_consents(out, result)
+
+
+def show_consents(out: Any, result: dict[str, Any]) -> None:
+    """Every change of the patient's choice, who recorded it and when."""
+    from eprescrire import wording
+
+    for item in result.get("consents") or []:
+        out.print(f"  {escape(wording.consent_change(item))}")
 
 
 def print_refusal(error: Any, quiet: bool) -> None:

@@ -44,6 +44,12 @@ def issue(
     passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
     pin_file: Path | None = _common.PIN_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
+    allow_name_mismatch: bool = typer.Option(
+        False,
+        "--allow-name-mismatch",
+        help="Sign even when the prescriber name is not the signing certificate's "
+        "(verify then warns).",
+    ),
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
     """Validate and sign prescriptions; write the signed JSON documents (and PDFs).
@@ -81,6 +87,7 @@ def issue(
         page,
         jobs,
         drugs=catalogue,
+        allow_name_mismatch=allow_name_mismatch,
     )
     codes: list[int] = []
     with _common.progress(len(sources), "Issuing", enabled=not json_output and not quiet) as step:

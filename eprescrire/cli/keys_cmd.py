@@ -12,7 +12,8 @@ from eprescrire.cli import _common
 from eprescrire.errors import KeyFileError, UsageError
 
 keys_app = typer.Typer(
-    help="Create authorities and prescriber credentials; revoke them.", no_args_is_help=True
+    help="Create authorities, prescriber and pharmacy credentials; revoke them.",
+    no_args_is_help=True,
 )
 
 
@@ -276,4 +277,7 @@ def revoke_serial(
 
 
 def register(app: typer.Typer) -> None:
+    from eprescrire.cli import keys_pharmacy_cmd
+
+    keys_pharmacy_cmd.register(keys_app)
     app.add_typer(keys_app, name="keys")

@@ -29,7 +29,10 @@ def ledger_verify(
         None, "--checkpoint", help="A signed checkpoint: also detect truncation or an older copy."
     ),
     trust: Path | None = typer.Option(
-        None, "--trust", help="With --checkpoint: require its signer to chain to this trust store."
+        None,
+        "--trust",
+        help="With --checkpoint (required): its signer must be a pharmacy certificate "
+        "chaining to this trust store (env: EPRESCRIRE_TRUST).",
     ),
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
@@ -42,7 +45,11 @@ def ledger_verify(
 
     saved = None
     if checkpoint is not None:
-        store = None if trust is None else _common.open_trust(trust)
+        import os
+
+        # Without a trust store anyone's key could have signed the checkpoint: refused.
+        named = trust is not None or bool(os.environ.get("EPRESCRIRE_TRUST"))
+        store = _common.open_trust(trust) if named else None
         saved = service.read_checkpoint(checkpoint, store)
     with _common.open_ledger(ledger, create=False) as book:
         check = service.verify_chain(book, saved)

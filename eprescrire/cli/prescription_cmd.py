@@ -141,24 +141,49 @@ def consent(
         False, "--oppose", help="The patient opposes sharing dispensing data with the prescriber."
     ),
     allow: bool = typer.Option(False, "--allow", help="The patient withdraws that opposition."),
+    key: Path = typer.Option(
+        ...,
+        "--key",
+        help="Who records it, and signs it: pharmacy credentials (keys pharmacy), or the "
+        "prescriber's key that signed the prescription.",
+    ),
     pharmacist: str | None = typer.Option(
-        None, "--pharmacist", help="RPPS of the pharmacist recording it."
+        None,
+        "--pharmacist",
+        help="RPPS of the pharmacist recording it (when the pharmacy key names none).",
     ),
     ledger: str | None = _common.LEDGER_OPTION,
+    trust: Path | None = _common.TRUST_OPTION,
     at: str | None = _common.WRITE_AT_OPTION,
     json_output: bool = _common.JSON_OPTION,
     quiet: bool = _common.QUIET_OPTION,
+    passphrase_file: Path | None = _common.PASSPHRASE_FILE_OPTION,
+    pin_file: Path | None = _common.PIN_FILE_OPTION,
+    insecure_key: bool = _common.INSECURE_KEY_OPTION,
     verbose: bool = _common.VERBOSE_OPTION,
 ) -> None:
-    """Record the patient's choice about sharing dispensing data with the prescriber."""
+    """Record the patient's choice about sharing dispensing data with the prescriber, signed
+    by who records it (a pharmacy, checked against the trust store, or the prescriber)."""
+    from eprescrire.dispensing import Refused
+    from eprescrire.pharmacy import identity_of
     from eprescrire.services import prescriptions
 
     _common.refuse_write_clock(at, "consent")
     if oppose == allow:
         raise UsageError("say --oppose or --allow")
     request = prescriptions.ConsentRequest(identifier, oppose, _common.moment(None), pharmacist)
+    credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
+    store = None
+    if identity_of(credentials.certificate) is not None:
+        store = _common.open_trust(trust)
     with _common.open_ledger(ledger, create=False) as book:
-        result = prescriptions.consent(request, book)
+        try:
+            result = prescriptions.consent(request, book, credentials, store)
+        except Refused as e:
+            if json_output:
+                _common.emit_json(prescriptions.refusal_json(identifier, None, e))
+            _views.print_refusal(e, quiet)
+            raise typer.Exit(int(ExitCode.REJECTED)) from None
     if json_output:
         _common.emit_json(result.to_json())
     if not quiet:

@@ -121,17 +121,16 @@ def _identifier(check: Callable[[str], str], value: str, option: str, name: str,
 def first_sight(history: History, presented: Presented) -> list[NewRecord]:
     """The prescription record to append the first time the ledger sees this prescription.
 
-    The ledger is keyed on the identifier; a second, different prescription claiming the same
-    identifier (another signer, or other content) is refused, never merged."""
-    known = history.of_kind("prescription")
+    The ledger is keyed on the identifier and the signer (:mod:`eprescrire.dispensing.lanes`):
+    another signer's prescription under the same identifier starts its own lane and never
+    blocks this one; a different prescription from the same signer under one identifier is
+    refused, never merged."""
+    from eprescrire.dispensing.lanes import lane
+
+    known = lane(history, presented.kid).of_kind("prescription")
     if not known:
         return [NewRecord("prescription", presented.record_body())]
     body = PrescriptionBody.from_json(known[0].body)
-    if body.kid != presented.kid:
-        raise Refused(
-            Code.PRESCRIBER_MISMATCH,
-            "the ledger holds a prescription with this identifier from another signer",
-        )
     try:
         recorded = jws.parse(str(body.jws)).payload
     except VerificationError:

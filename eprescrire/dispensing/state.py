@@ -177,9 +177,12 @@ def state_of(prescription: model.Prescription, kid: str, history: History) -> St
     """The dispensing state of ``prescription`` (signed with ``kid``) from its ledger history.
 
     A record whose body is not what this version writes raises :class:`LedgerError` (exit 4):
-    the ledger is corrupt, and nothing is decided on it."""
+    the ledger is corrupt, and nothing is decided on it. Only the records of this signer's
+    lane count (:mod:`eprescrire.dispensing.lanes`)."""
+    from eprescrire.dispensing.lanes import lane
+
     try:
-        return _state_of(prescription, kid, history)
+        return _state_of(prescription, kid, lane(history, kid))
     except (KeyError, ValueError, TypeError, AttributeError) as e:
         raise LedgerError(
             f"the ledger record of prescription {prescription.id} is corrupt "

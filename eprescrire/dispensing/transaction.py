@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from eprescrire.dispensing import lanes
 from eprescrire.dispensing.engine import Code, Refused, Request, first_sight, plan, skipped
 from eprescrire.dispensing.records import (
     CancellationBody,
@@ -54,13 +55,17 @@ def dispense(
         state = state_of(presented.prescription, presented.kid, history)
         planned = plan(state, request, at)
         left_out[:] = skipped(state, planned, at) if request.line is None else []
-        return new + planned
+        return new + [NewRecord(r.kind, lanes.tagged(r.body, presented.kid)) for r in planned]
 
     # Recorded at the time the rules decided at (the real clock, given by the caller).
     written = ledger.update(presented.prescription.id, change, now=at)
     after = History(presented.prescription.id, seen[-1].records + written)
+    conflict = lanes.conflict(after, presented.kid)
     return Outcome(
-        written, state_of(presented.prescription, presented.kid, after), skipped=tuple(left_out)
+        written,
+        state_of(presented.prescription, presented.kid, after),
+        () if conflict is None else (conflict,),
+        skipped=tuple(left_out),
     )
 
 
@@ -123,16 +128,20 @@ def set_consent(
     opposition: bool,
     at: dt.datetime,
     pharmacist: str | None = None,
+    signed: dict[str, Any] | None = None,
 ) -> Outcome:
     """Record the patient's (renewed or withdrawn) opposition to sharing dispensing data with the
-    prescriber. Raises :class:`InputError` when the ledger does not know the prescription."""
+    prescriber; ``signed`` is the body :func:`eprescrire.consents.signed_body` made (who records
+    it, and their signature). Raises :class:`InputError` when the ledger does not know the
+    prescription."""
     seen: list[History] = []
 
     def change(history: History) -> list[NewRecord]:
         seen.append(history)
         if not history.known:
             raise InputError(f"the ledger has no record of prescription {prescription_id}")
-        return [NewRecord("consent", ConsentBody(opposition, _iso(at), pharmacist).to_json())]
+        body = ConsentBody(opposition, _iso(at), pharmacist).to_json()
+        return [NewRecord("consent", body if signed is None else body | signed)]
 
     written = ledger.update(prescription_id, change)
     after = History(prescription_id, seen[-1].records + written)

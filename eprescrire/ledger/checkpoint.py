@@ -45,8 +45,14 @@ class Checkpoint:
             "seq": self.seq,
             "hash": self.hash,
             "at": self.at,
-            "signer": {"kid": self.kid, "name": self.signer},
+            "signer": {"kid": self.kid, "name": self.signer} | self._pharmacy(),
         }
+
+    def _pharmacy(self) -> dict[str, Any]:
+        from eprescrire.pharmacy import identity_of
+
+        who = identity_of(self.certificate)
+        return {} if who is None else {"pharmacy": who.name, "finess": who.finess, "rpps": who.rpps}
 
 
 def write(ledger: Ledger, credentials: Credentials, at: dt.datetime) -> tuple[bytes, Checkpoint]:

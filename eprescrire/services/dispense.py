@@ -293,9 +293,12 @@ def _record(
             raise Refused(Reason.SUBSTITUTION_FORBIDDEN, refusal)
         outcome = record_dispensing(request.ledger, presented, item.request, item.at)
     except Refused as e:
-        state = state_of(
-            presented.prescription, presented.kid, request.ledger.history(presented.prescription.id)
-        )
+        from eprescrire.dispensing.lanes import conflict
+
+        history = request.ledger.history(presented.prescription.id)
+        state = state_of(presented.prescription, presented.kid, history)
+        if (warning := conflict(history, presented.kid)) is not None:
+            shown["warnings"] = [*shown["warnings"], warning]
         return DispenseResult(
             item.input,
             "refused",
@@ -305,6 +308,8 @@ def _record(
             verdict=shown,
         )
     assert outcome.state is not None
+    if outcome.notes:  # another signer's prescription under this identifier
+        shown["warnings"] = [*shown["warnings"], *outcome.notes]
     return DispenseResult(
         item.input,
         "dispensed",

@@ -83,7 +83,13 @@ def export(request: FhirExportRequest, ledger: Ledger | None = None) -> Iterator
         try:
             document = load_signed(name)
             pid = document.prescription.id
-            records = () if ledger is None else tuple(ledger.history(pid).records)
+            records: tuple[Any, ...] = ()
+            if ledger is not None:  # this signer's records only (one identifier, one lane)
+                from eprescrire.dispensing.lanes import lane
+                from eprescrire.keys import kid_of
+
+                signer = kid_of(document.certificates[0])
+                records = tuple(lane(ledger.history(pid), signer).records)
             bundle = exporter.document_bundle(document, records)
             target = request.out
             if target is None and request.out_dir is not None:

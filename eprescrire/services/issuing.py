@@ -87,6 +87,8 @@ class IssueRequest:
     page: str = "A5"
     jobs: int = 1
     drugs: Path | None = None
+    #: Sign even when the prescriber name is not the certificate's (verify then warns).
+    allow_name_mismatch: bool = False
 
     def __post_init__(self) -> None:
         check_request(self.out, self.out_dir, self.page)
@@ -154,7 +156,9 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         # The drug catalogue, when there is one: codes checked and filled, warnings kept.
         checked = drug_aid.check_before_signing(prescription, request.drugs, name)
         prescription = checked.prescription
-        document = signing.sign(prescription, request.credentials)
+        document = signing.sign(
+            prescription, request.credentials, allow_name_mismatch=request.allow_name_mismatch
+        )
         out_dir = request.out_dir
         stem = ids.file_stem(prescription.id)
         target = request.out if request.out is not None else out_dir / f"{stem}.json"  # type: ignore[operator]

@@ -71,19 +71,31 @@ class ChainCheck:
 
 
 def read_checkpoint(path: Path, store: TrustStore | None) -> Any:
-    """A signed checkpoint file; with ``store``, its signer must chain to it. Raises
-    InputError."""
+    """A signed checkpoint file, whose signer must be a pharmacy certificate chaining to
+    ``store`` (checked at the checkpoint's time, revocation as known now). Without a trust
+    store, any key could have signed it: raises UsageError. Raises InputError otherwise."""
+    if store is None:
+        raise UsageError(
+            "--checkpoint needs a trust store (--trust or EPRESCRIRE_TRUST): without one, "
+            "anyone's key could have signed the checkpoint"
+        )
     try:
         saved = checkpoints.read(path.read_bytes())
     except OSError as e:
         raise InputError(f"{path}: {e.strerror}") from e
     except VerificationError as e:
         raise InputError(f"{path}: {e}") from e
-    if store is not None:
-        try:
-            store.validate(saved.certificate, [], saved.certificate.not_valid_before_utc)
-        except VerificationError as e:
-            raise InputError(f"{path}: signer not trusted: {e}") from e
+    try:
+        at = dt.datetime.strptime(saved.at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError as e:
+        raise InputError(f"{path}: the checkpoint's time is not a date: {saved.at!r}") from e
+    try:
+        store.validate(saved.certificate, [], at, profile="pharmacy")
+    except VerificationError as e:
+        raise InputError(
+            f"{path}: signer not trusted: {e} (a checkpoint is signed with pharmacy "
+            "credentials, `eprescrire keys pharmacy`)"
+        ) from e
     return saved
 
 
@@ -187,11 +199,24 @@ class DamagedLedger(VerificationError):
     """The ledger fails its own check: no checkpoint is signed over it (exit 1)."""
 
 
+def check_pharmacy_key(credentials: Credentials) -> None:
+    """Checkpoints are signed with pharmacy credentials only (``keys pharmacy``): a
+    prescriber's key, or any other, is refused. Raises UsageError."""
+    from eprescrire.pharmacy import identity_of
+
+    if identity_of(credentials.certificate) is None:
+        raise UsageError(
+            "--key is not a pharmacy credential: checkpoints are signed with a key from "
+            "`eprescrire keys pharmacy` (a prescriber's key does not sign them)"
+        )
+
+
 def checkpoint(
     ledger: Ledger, credentials: Credentials, out: Path, at: dt.datetime
 ) -> CheckpointResult:
     """Sign a checkpoint of the ledger's head and write it to ``out`` (a new file). Raises
     :class:`DamagedLedger` when the chain does not verify."""
+    check_pharmacy_key(credentials)
     files.check_target(out)
     report = ledger.verify()
     if not report.ok:

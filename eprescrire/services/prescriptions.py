@@ -171,6 +171,7 @@ class ConsentResult:
     id: str
     share_opposition: bool
     recorded: tuple[int, ...]
+    by: dict[str, Any] | None = None  # who recorded it: actor, kid, pharmacist, pharmacy, rpps
 
     status = "recorded"
 
@@ -181,18 +182,77 @@ class ConsentResult:
             id=self.id,
             share_opposition=self.share_opposition,
             recorded=list(self.recorded),
+            by=self.by,
         )
 
 
-def consent(request: ConsentRequest, ledger: Ledger) -> ConsentResult:
-    """Record the patient's choice. Raises InputError when the ledger does not know the
-    prescription, UsageError for a mistyped identifier or RPPS."""
+def consent(
+    request: ConsentRequest,
+    ledger: Ledger,
+    credentials: Credentials,
+    store: TrustStore | None = None,
+) -> ConsentResult:
+    """Record the patient's choice, signed by who records it: a pharmacy (credentials from
+    ``keys pharmacy`` chaining to ``store``) or the prescription's prescriber (who proves they
+    hold its signing key). Raises InputError when the ledger does not know the prescription,
+    UsageError for a mistyped identifier or RPPS, KeyFileError for an untrusted pharmacy key,
+    :class:`Refused` (``prescriber_mismatch``) for another prescriber's key."""
+    from eprescrire import consents
+
     pid = parse_id(request.identifier)
     rpps = None if request.pharmacist is None else check_rpps(request.pharmacist)
-    outcome = set_consent(ledger, pid, request.oppose, request.at, rpps)
+    actor = consent_actor(pid, ledger, credentials, store, rpps)
+    signed = consents.signed_body(pid, request.oppose, request.at, credentials, actor)
+    outcome = set_consent(ledger, pid, request.oppose, request.at, actor.pharmacist, signed)
     return ConsentResult(
-        request.identifier, pid, request.oppose, tuple(r.seq for r in outcome.records)
+        request.identifier,
+        pid,
+        request.oppose,
+        tuple(r.seq for r in outcome.records),
+        {k: signed[k] for k in ("actor", "kid", "pharmacist", "pharmacy", "rpps")},
     )
+
+
+def consent_actor(
+    pid: str,
+    ledger: Ledger,
+    credentials: Credentials,
+    store: TrustStore | None,
+    pharmacist: str | None,
+) -> Any:
+    """Who ``credentials`` are, as the recorder of a consent (an ``eprescrire.consents.Actor``)."""
+    from eprescrire.consents import Actor
+    from eprescrire.errors import KeyFileError
+    from eprescrire.keys import rpps_of
+    from eprescrire.pharmacy import identity_of
+
+    pharmacy = identity_of(credentials.certificate)
+    if pharmacy is None:
+        # Not a pharmacy: only the prescription's own prescriber, proved by its key.
+        from eprescrire.keys import kid_of
+
+        try:  # their own prescription, whoever else signed one under this identifier
+            known = recorded(pid, ledger, kid_of(credentials.certificate))
+        except InputError:
+            known = recorded(pid, ledger)
+        prove_possession(credentials, known.presented.certificate, known.presented.kid)
+        if pharmacist is not None:
+            raise UsageError("--pharmacist is for a pharmacy's key, not the prescriber's")
+        return Actor("prescriber", rpps=rpps_of(credentials.certificate), lane=known.presented.kid)
+    if store is None:
+        raise UsageError("a pharmacy's key is checked against a trust store (--trust)")
+    try:
+        store.validate(
+            credentials.certificate, list(credentials.chain), dt.datetime.now(dt.UTC),
+            profile="pharmacy",
+        )  # fmt: skip
+    except VerificationError as e:
+        raise KeyFileError(f"--key: the pharmacy certificate is not trusted: {e}") from e
+    if pharmacy.rpps is not None and pharmacist not in (None, pharmacy.rpps):
+        raise UsageError(
+            f"--pharmacist {pharmacist} is not the pharmacist of this key (RPPS {pharmacy.rpps})"
+        )
+    return Actor("pharmacy", pharmacist=pharmacy.rpps or pharmacist, pharmacy=pharmacy.finess)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,12 +301,15 @@ class Recorded:
     state: State
 
 
-def recorded(identifier: str, ledger: Ledger) -> Recorded:
-    """What the ledger records about a prescription. Raises InputError when it knows nothing of
+def recorded(identifier: str, ledger: Ledger, kid: str | None = None) -> Recorded:
+    """What the ledger records about a prescription (the one signed with ``kid`` when given,
+    else the first recorded under the identifier). Raises InputError when it knows nothing of
     it (or its copy does not verify), UsageError for a mistyped identifier."""
+    from eprescrire.dispensing.lanes import lane
+
     pid = parse_id(identifier)
     history = ledger.history(pid)
-    presented, problem = recorded_prescription(history)
+    presented, problem = recorded_prescription(history if kid is None else lane(history, kid))
     if presented is None:
         if problem:
             raise InputError(problem)
@@ -260,6 +323,15 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
     withholds whether, when and how much was dispensed when the patient opposed sharing it.
     Raises InputError when the ledger does not know the prescription, :class:`Refused` when the
     prescriber's credentials did not sign it."""
+    from eprescrire.keys import kid_of
+
+    if request.prescriber is not None:  # the prescriber's own prescription, whoever came first
+        mine = kid_of(request.prescriber.certificate)
+        if known is None or known.presented.kid != mine:
+            try:
+                known = recorded(request.identifier, ledger, mine)
+            except InputError:
+                known = known or recorded(request.identifier, ledger)
     known = known or recorded(request.identifier, ledger)
     details = True
     if request.prescriber is not None:
@@ -268,6 +340,19 @@ def status(request: StatusRequest, ledger: Ledger, known: Recorded | None = None
         details = not known.state.opposition
     seen_by = "prescriber" if request.prescriber is not None else "pharmacy"
     shown = view(known.state, request.at, details=details)
+    # Every change of the patient's choice, with who recorded it and when.
+    from eprescrire.consents import changes
+    from eprescrire.dispensing.lanes import conflict, lane
+
+    history = ledger.history(known.presented.prescription.id)
+    consents = changes(lane(history, known.presented.kid))
+    if not details:  # which pharmacy the patient went to is part of what they keep private
+        for item in consents:
+            if item["by"].get("actor") == "pharmacy":
+                item["by"] = {"actor": "pharmacy"}
+    shown["consents"] = consents
+    warning = conflict(history, known.presented.kid)
+    shown["warnings"] = [] if warning is None else [warning]
     return StatusResult(request.identifier, seen_by, shown)
 
 

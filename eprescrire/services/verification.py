@@ -92,10 +92,15 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
             first_sight(
                 history, Presented(verdict.prescription, verdict.token or "", verdict.signer.kid)
             )
-        except Refused as e:
-            reasons.append(ReasonItem(Reason.PRESCRIBER_MISMATCH, str(e)))
+        except Refused as e:  # the same signer, another prescription under this identifier
+            reasons.append(ReasonItem(e.reason or Reason.CONFLICTING_RECORD, str(e)))
             return dataclasses.replace(verdict, reasons=reasons)
     state = state_of(verdict.prescription, verdict.signer.kid, history)
+    from eprescrire.dispensing.lanes import conflict
+
+    warnings = list(verdict.warnings)
+    if (warning := conflict(history, verdict.signer.kid)) is not None:
+        warnings.append(warning)
     if state.cancellation is not None:
         refusal = prescription_refusal(state, at)
         assert refusal is not None
@@ -115,7 +120,9 @@ def annotate(verdict: Verdict, ledger: Ledger, at: dt.datetime) -> Verdict:
                 )
             )
     reasons = _what_dispense_decides(state, at, reasons)
-    return dataclasses.replace(verdict, reasons=reasons, dispensing=view(state, at))
+    return dataclasses.replace(
+        verdict, reasons=reasons, dispensing=view(state, at), warnings=warnings
+    )
 
 
 def without_ledger(verdict: Verdict, at: dt.datetime) -> Verdict:

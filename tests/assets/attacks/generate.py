@@ -366,6 +366,33 @@ def generate(out: Path) -> dict[str, dict[str, object]]:
         "a JSON document of another format",
     )
 
+    # 18. A trusted prescriber's key signing under another prescriber's name and specialty:
+    # authentic, but the name shown is the certificate's and the verdict says so.
+    impostor = _prescription(
+        issued, **{"prescriber.name": "Pr Jean Dupont", "prescriber.specialty": "Oncologie"}
+    )
+    write(
+        "name-not-certificate.json",
+        signing.sign(impostor, good, allow_name_mismatch=True, now=issued).to_json_bytes(),
+        None,
+        0,
+        "signed by Dr Corpus Test's key under the name Pr Jean Dupont, Oncologie",
+    )
+    manifest["name-not-certificate.json"]["warning"] = "is not the name in the signing certificate"
+
+    # 19. Back-dated into the validity of a certificate that has since expired: the signing
+    # time is self-asserted, so the verdict warns.
+    lapsed = prescriber(authority, days=(NOW - START).days - 1)  # ended the day before AT
+    write(
+        "expired-since-signing.json",
+        signing.sign(_prescription(issued), lapsed, now=issued).to_json_bytes(),
+        None,
+        0,
+        "signed 2026-11-23 by a certificate that expired on 2026-11-24 (stated time)",
+    )
+    manifest["expired-since-signing.json"]["warning"] = "after the stated signing time"
+    store.add_certificate(lapsed.certificate, now=issued)
+
     manifest.update(generate_rsa(out))
     _write_manifest(out, manifest)
     return manifest
@@ -425,7 +452,7 @@ def generate_rsa(out: Path) -> dict[str, dict[str, object]]:
         return keys.certify_prescriber(
             authority,
             public_key,  # type: ignore[arg-type]
-            name="Dr Corpus RSA",
+            name="Dr Corpus Test",
             rpps=RPPS,
             specialty="Médecine générale",
             not_before=START,
