@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from eprescrire.ledger import chain
+from eprescrire.ledger import chain, postgres_schema
 from eprescrire.ledger.interface import (
     KINDS,
     ChainReport,
@@ -335,7 +335,10 @@ class PostgresLedger(Ledger):
                     )
                     prev = digest
                 # One round trip: the records (one statement; the row trigger checks each in
-                # order) and COMMIT (where the deferred rules run).
+                # order) and, in the same transaction, what the ledger now holds of them: the
+                # chain head and this request's records. A foreign trigger or rule that drops
+                # or rewrites records is caught here, before COMMIT, rather than reported as
+                # written.
                 with db.pipeline():
                     db.execute(
                         "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
@@ -343,8 +346,26 @@ class PostgresLedger(Ledger):
                         + ", ".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows)),
                         [value for row in rows for value in row],
                     )
-                    committing = True
-                    db.execute("COMMIT")
+                    check_cursor = db.execute(
+                        "SELECT h.pos, h.hash, ARRAY(SELECT r.hash FROM ledger.history(%s) r"
+                        " WHERE r.request_id = %s ORDER BY r.pos)"
+                        " FROM ledger.begin_update(%s) h",
+                        (prescription_id, request, prescription_id),
+                    )
+                head_pos, head_hash, hashes = check_cursor.fetchone()
+                if (int(head_pos), str(head_hash), list(hashes)) != (
+                    pos,
+                    prev,
+                    [r.hash for r in written],
+                ):
+                    raise LedgerError(
+                        f"the ledger {self.location} did not keep the {len(written)} record(s) "
+                        f"just appended to prescription {prescription_id} (found "
+                        f"{len(hashes)}, chain head at position {head_pos} instead of {pos}): "
+                        "nothing was recorded; run `eprescrire ledger verify`"
+                    )
+                committing = True
+                db.execute("COMMIT")
             else:
                 db.execute("ROLLBACK")
         except psycopg.OperationalError as e:
@@ -421,6 +442,7 @@ class PostgresLedger(Ledger):
         try:
             with self._db.transaction():
                 self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                schema = postgres_schema.problems(self._db)
                 heads = {
                     str(p): (int(n), s, str(h))
                     for p, n, s, h in self._db.execute(
@@ -532,6 +554,7 @@ class PostgresLedger(Ledger):
             integrity=["ok"],
             first_bad=None if first is None else first[0],
             problem=None if first is None else first[1],
+            schema=schema,
         )
 
     def _verify_imported(self) -> list[tuple[int, str]]:
