@@ -121,6 +121,37 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
+def _read_back(
+    prescription_id: str, request: uuid.UUID, pos: int, head: str, written: list[Record]
+) -> Any:
+    """A statement (no parameters, so that it runs in the write's pipeline) that raises when the
+    prescription's chain head is not at ``pos`` / ``head`` or this request's records are not
+    exactly ``written``: what a foreign trigger or rule dropping or rewriting records leaves."""
+    from psycopg import sql
+
+    tag = sql.SQL("$read_back_" + uuid.uuid4().hex + "$")  # no literal can close the body
+    return sql.SQL(
+        "DO {tag} DECLARE h record; got text[]; BEGIN"
+        " SELECT * INTO h FROM ledger.begin_update({pid});"
+        " SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[]) INTO got"
+        " FROM ledger.history({pid}) r WHERE r.request_id = {rid};"
+        " IF h.pos <> {pos} OR h.hash <> {head} OR got <> {hashes}::text[] THEN"
+        " RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to"
+        " prescription % (found %, chain head at position % instead of %): nothing was"
+        " recorded; run `eprescrire ledger verify`', {count}, {pid}, cardinality(got), h.pos,"
+        " {pos} USING ERRCODE = 'XX001';"
+        " END IF; END {tag}"
+    ).format(
+        tag=tag,
+        pid=sql.Literal(prescription_id),
+        rid=sql.Literal(str(request)),
+        pos=sql.Literal(pos),
+        head=sql.Literal(head),
+        hashes=sql.Literal([r.hash for r in written]),
+        count=sql.Literal(len(written)),
+    )
+
+
 class PostgresLedger(Ledger):
     """A shared ledger in a PostgreSQL database. Methods raise :class:`LedgerError` (exit 4)
     when the server is unreachable or refuses; a rule the database enforces surfaces as a
@@ -335,10 +366,10 @@ class PostgresLedger(Ledger):
                     )
                     prev = digest
                 # One round trip: the records (one statement; the row trigger checks each in
-                # order) and, in the same transaction, what the ledger now holds of them: the
-                # chain head and this request's records. A foreign trigger or rule that drops
-                # or rewrites records is caught here, before COMMIT, rather than reported as
-                # written.
+                # order), then, in the same transaction, a read-back of what the ledger now
+                # holds of them (the chain head moved to the last one, this request's records
+                # all there), which aborts the transaction when a foreign trigger or rule
+                # dropped or rewrote them, and COMMIT (where the deferred rules run).
                 with db.pipeline():
                     db.execute(
                         "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
@@ -346,26 +377,9 @@ class PostgresLedger(Ledger):
                         + ", ".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows)),
                         [value for row in rows for value in row],
                     )
-                    check_cursor = db.execute(
-                        "SELECT h.pos, h.hash, ARRAY(SELECT r.hash FROM ledger.history(%s) r"
-                        " WHERE r.request_id = %s ORDER BY r.pos)"
-                        " FROM ledger.begin_update(%s) h",
-                        (prescription_id, request, prescription_id),
-                    )
-                head_pos, head_hash, hashes = check_cursor.fetchone()
-                if (int(head_pos), str(head_hash), list(hashes)) != (
-                    pos,
-                    prev,
-                    [r.hash for r in written],
-                ):
-                    raise LedgerError(
-                        f"the ledger {self.location} did not keep the {len(written)} record(s) "
-                        f"just appended to prescription {prescription_id} (found "
-                        f"{len(hashes)}, chain head at position {head_pos} instead of {pos}): "
-                        "nothing was recorded; run `eprescrire ledger verify`"
-                    )
-                committing = True
-                db.execute("COMMIT")
+                    db.execute(_read_back(prescription_id, request, pos, prev, written))
+                    committing = True
+                    db.execute("COMMIT")
             else:
                 db.execute("ROLLBACK")
         except psycopg.OperationalError as e:
