@@ -152,13 +152,20 @@ def test_verify_names_what_differs(ledger_url: str, run_cli: Any, case: str) -> 
     assert human.code == 1 and named in human.stdout, human
 
 
-# Before the ledger's own trigger (the chain head does not move) and after it (the head moves,
-# the record is dropped all the same).
-@pytest.mark.parametrize("name", ["a_hide", "zz_hide"])
+# A trigger before the ledger's own (the chain head does not move), one after it (the head
+# moves, the record is dropped all the same), a rule (nothing is inserted at all).
+PLANTED = {
+    "trigger before": _drop_dispensings("a_hide"),
+    "trigger after": _drop_dispensings("zz_hide"),
+    "rule": CASES["planted rule"][0],
+}
+
+
+@pytest.mark.parametrize("how", sorted(PLANTED))
 def test_dispense_with_a_planted_trigger_fails_and_writes_nothing(
-    ledger_url: str, run_cli: Any, rx: Path, name: str
+    ledger_url: str, run_cli: Any, rx: Path, how: str
 ) -> None:
-    _sql(ledger_url, *_drop_dispensings(name))
+    _sql(ledger_url, *PLANTED[how])
     result = _dispense(run_cli, rx, ledger_url, "--line", "4", "--quantity", "1")
     assert result.code == 4, result
     assert len(result.stderr.strip().splitlines()) == 1, result
