@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from eprescrire.ledger import chain
+from eprescrire.ledger import chain, postgres_schema
 from eprescrire.ledger.interface import (
     KINDS,
     ChainReport,
@@ -119,6 +119,37 @@ def _one_line(error: BaseException) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     text = primary or str(error) or type(error).__name__
     return " ".join(text.split())
+
+
+def _read_back(
+    prescription_id: str, request: uuid.UUID, pos: int, head: str, written: list[Record]
+) -> Any:
+    """A statement (no parameters, so that it runs in the write's pipeline) that raises when the
+    prescription's chain head is not at ``pos`` / ``head`` or this request's records are not
+    exactly ``written``: what a foreign trigger or rule dropping or rewriting records leaves."""
+    from psycopg import sql
+
+    tag = sql.SQL("$read_back_" + uuid.uuid4().hex + "$")  # no literal can close the body
+    return sql.SQL(
+        "DO {tag} DECLARE h record; got text[]; BEGIN"
+        " SELECT * INTO h FROM ledger.begin_update({pid});"
+        " SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[]) INTO got"
+        " FROM ledger.history({pid}) r WHERE r.request_id = {rid};"
+        " IF h.pos <> {pos} OR h.hash <> {head} OR got <> {hashes}::text[] THEN"
+        " RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to"
+        " prescription % (found %, chain head at position % instead of %): nothing was"
+        " recorded; run `eprescrire ledger verify`', {count}, {pid}, cardinality(got), h.pos,"
+        " {pos} USING ERRCODE = 'XX001';"
+        " END IF; END {tag}"
+    ).format(
+        tag=tag,
+        pid=sql.Literal(prescription_id),
+        rid=sql.Literal(str(request)),
+        pos=sql.Literal(pos),
+        head=sql.Literal(head),
+        hashes=sql.Literal([r.hash for r in written]),
+        count=sql.Literal(len(written)),
+    )
 
 
 class PostgresLedger(Ledger):
@@ -335,7 +366,10 @@ class PostgresLedger(Ledger):
                     )
                     prev = digest
                 # One round trip: the records (one statement; the row trigger checks each in
-                # order) and COMMIT (where the deferred rules run).
+                # order), then, in the same transaction, a read-back of what the ledger now
+                # holds of them (the chain head moved to the last one, this request's records
+                # all there), which aborts the transaction when a foreign trigger or rule
+                # dropped or rewrote them, and COMMIT (where the deferred rules run).
                 with db.pipeline():
                     db.execute(
                         "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
@@ -343,6 +377,7 @@ class PostgresLedger(Ledger):
                         + ", ".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows)),
                         [value for row in rows for value in row],
                     )
+                    db.execute(_read_back(prescription_id, request, pos, prev, written))
                     committing = True
                     db.execute("COMMIT")
             else:
@@ -421,6 +456,7 @@ class PostgresLedger(Ledger):
         try:
             with self._db.transaction():
                 self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                schema = postgres_schema.problems(self._db)
                 heads = {
                     str(p): (int(n), s, str(h))
                     for p, n, s, h in self._db.execute(
@@ -532,6 +568,7 @@ class PostgresLedger(Ledger):
             integrity=["ok"],
             first_bad=None if first is None else first[0],
             problem=None if first is None else first[1],
+            schema=schema,
         )
 
     def _verify_imported(self) -> list[tuple[int, str]]:
