@@ -265,29 +265,19 @@ def _zbar_decoder() -> Decoder:
             results = pyzbar.decode(ImageOps.invert(image), symbols=symbols)
         return [_text_of(r.data) for r in results if r.data]
 
-    return _LastResort(decode, _smooth_upscale)
+    return decode
 
 
-class _LastResort:
-    """A decoder with one more retry of its own, tried by :func:`_scan` after the shared ones."""
-
-    def __init__(self, decode: Decoder, variant: Callable[[PILImage.Image], PILImage.Image]):
-        self.decode = decode
-        self.variant = variant
-
-    def __call__(self, image: PILImage.Image, thorough: bool) -> list[str]:
-        return self.decode(image, thorough)
-
-
-#: Largest image given the zbar-only retry (an A5 page scanned at 300 dpi is 4.4 Mpx): it
-#: costs about a second on such a page when there is no code at all.
+#: Largest image given the last retry (an A5 page scanned at 300 dpi is 4.4 Mpx): it costs
+#: about a second on such a page when there is no code at all.
 _SMOOTH_UPSCALE_PIXELS = 5_000_000
 
 
 def _smooth_upscale(image: PILImage.Image) -> PILImage.Image:
-    """For zbar only: a 1-bit or dithered scan with modules of 2-3 pixels, doubled then
-    median-filtered, has the smooth module edges zbar's scanner needs (zxing's binariser reads
-    such pages as they are). Images already large are left as they are."""
+    """The last retry: a 1-bit or dithered scan with modules of 2-3 pixels, doubled then
+    median-filtered, has smooth module edges. zbar's scanner needs them for most such scans;
+    zxing's binariser reads most as they are, but about one in ten 1-bit scans at 100 dpi only
+    this way. Images already large are left as they are."""
     from PIL import Image, ImageFilter
 
     if image.width * image.height > _SMOOTH_UPSCALE_PIXELS:
@@ -321,12 +311,11 @@ def _scan(image: PILImage.Image, decode: Decoder, budget: _Budget | None = None)
         texts = decode(candidate, True)
         if texts:
             return _unique(texts)
-    if isinstance(decode, _LastResort):
-        candidate = decode.variant(image)
-        if candidate is not image:
-            if budget is not None:
-                budget.spend(candidate.width * candidate.height)
-            return _unique(decode(candidate, True))
+    candidate = _smooth_upscale(image)
+    if candidate is not image:
+        if budget is not None:
+            budget.spend(candidate.width * candidate.height)
+        return _unique(decode(candidate, True))
     return []
 
 
