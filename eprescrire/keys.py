@@ -247,9 +247,6 @@ def certify_prescriber(
             raise KeyFileError(f"an RSA key of {public_key.key_size} bits is too weak (2048+)")
     elif not isinstance(public_key.curve, ec.SECP256R1):
         raise KeyFileError("a prescriber's EC key must be on P-256")
-    if not authority.certificate.not_valid_before_utc <= not_before:
-        not_before = authority.certificate.not_valid_before_utc
-    not_after = min(not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, name),
@@ -258,7 +255,37 @@ def certify_prescriber(
             x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
         ]
     )
-    authority_key = _authority_public_key(authority)
+    return certify_end_entity(
+        authority,
+        public_key,
+        subject,
+        usages=[DOCUMENT_SIGNING_EKU],
+        names=[x509.UniformResourceIdentifier(f"urn:rpps:{rpps}")],
+        content_commitment=True,
+        not_before=not_before,
+        days=days,
+    )
+
+
+def certify_end_entity(
+    authority: Credentials,
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,
+    subject: x509.Name,
+    *,
+    usages: list[x509.ObjectIdentifier],
+    names: list[x509.GeneralName],
+    content_commitment: bool,
+    not_before: dt.datetime,
+    days: int,
+) -> x509.Certificate:
+    """An end-entity certificate of one of the project's profiles (prescriber, pharmacy),
+    signed by ``authority``: not a CA, digital signature (and non-repudiation when
+    ``content_commitment``), the profile's extended key ``usages`` and subject alternative
+    ``names``, valid from ``not_before`` for ``days`` days but never beyond the authority's
+    own validity."""
+    if not authority.certificate.not_valid_before_utc <= not_before:
+        not_before = authority.certificate.not_valid_before_utc
+    not_after = min(not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -271,7 +298,7 @@ def certify_prescriber(
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
-                content_commitment=True,
+                content_commitment=content_commitment,
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
@@ -282,17 +309,12 @@ def certify_prescriber(
             ),
             critical=True,
         )
-        .add_extension(
-            x509.ExtendedKeyUsage([DOCUMENT_SIGNING_EKU]),
-            critical=False,
-        )
-        .add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"urn:rpps:{rpps}")]),
-            critical=False,
-        )
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(_ski(public_key), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(authority_key), critical=False
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(_authority_public_key(authority)),
+            critical=False,
         )
     )
     return _sign_certificate(builder, authority.key)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from eprescrire.errors import UsageError
-from eprescrire.keys import Credentials, _authority_public_key, _serial, _sign_certificate, _ski
+from eprescrire.keys import Credentials, certify_end_entity
 
 #: eprescrire pharmacy signing (checkpoints, consent): 2.25 + uuid5(URL, "https://eprescrire/
 #: pharmacy-ledger-signing").
@@ -89,9 +89,6 @@ def certify_pharmacy(
         raise UsageError("--name must be a printable name")
     if finess is None and rpps is None:
         default_role(finess, rpps)
-    if not authority.certificate.not_valid_before_utc <= not_before:
-        not_before = authority.certificate.not_valid_before_utc
-    not_after = min(not_before + dt.timedelta(days=days), authority.certificate.not_valid_after_utc)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, role),
@@ -104,41 +101,16 @@ def certify_pharmacy(
         names.append(x509.UniformResourceIdentifier(_FINESS_URN + finess))
     if rpps:
         names.append(x509.UniformResourceIdentifier(_RPPS_URN + rpps))
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(authority.certificate.subject)
-        .public_key(public_key)
-        .serial_number(_serial())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([PHARMACY_EKU, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(_ski(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(_authority_public_key(authority)),
-            critical=False,
-        )
+    return certify_end_entity(
+        authority,
+        public_key,
+        subject,
+        usages=[PHARMACY_EKU, ExtendedKeyUsageOID.CLIENT_AUTH],
+        names=names,
+        content_commitment=False,
+        not_before=not_before,
+        days=days,
     )
-    return _sign_certificate(builder, authority.key)
 
 
 def new_pharmacy(

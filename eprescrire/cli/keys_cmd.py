@@ -7,44 +7,14 @@ from pathlib import Path
 
 import typer
 
-from eprescrire import config
 from eprescrire.cli import _common
+from eprescrire.cli import _credentials as creds
 from eprescrire.errors import KeyFileError, UsageError
 
 keys_app = typer.Typer(
     help="Create authorities, prescriber and pharmacy credentials; revoke them.",
     no_args_is_help=True,
 )
-
-
-def _start(not_before: str | None) -> dt.datetime:
-    if not_before:
-        return config.parse_moment(not_before).replace(microsecond=0)
-    # A few minutes of slack for clocks that disagree with ours.
-    return (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
-
-
-def _new_passphrase(file: Path | None) -> bytes:
-    passphrase = config.read_passphrase(file, prompt="New passphrase", confirm=True)
-    if passphrase is None:
-        raise KeyFileError(
-            "no passphrase for the new key: set EPRESCRIRE_PASSPHRASE or use --passphrase-file"
-        )
-    return passphrase
-
-
-def _authority_credentials(path: Path, file: Path | None, insecure: bool):  # type: ignore[no-untyped-def]
-    from eprescrire import keys
-
-    if str(path).startswith("pkcs11:"):  # the authority's key on a token (PIN: EPRESCRIRE_PIN)
-        from eprescrire import tokens
-
-        return tokens.load_credentials(str(path))
-
-    passphrase = config.read_passphrase(
-        file, env="EPRESCRIRE_AUTHORITY_PASSPHRASE", prompt=f"Passphrase for {path.name}"
-    ) or config.read_passphrase(None)
-    return keys.load_pkcs12(path, passphrase, insecure=insecure)
 
 
 @keys_app.command("authority")
@@ -83,18 +53,18 @@ def authority(
             out=out,
             name=name,
             organization=organization,
-            not_before=_start(not_before),
+            not_before=creds.start(not_before),
             days=days,
             crl_days=crl_days,
             quiet=quiet,
         )
         return
-    passphrase = _new_passphrase(passphrase_file)
+    passphrase = creds.new_passphrase(passphrase_file)
     paths = [out.with_name(out.name + suffix) for suffix in (".p12", ".pem", ".crl.pem")]
     for path in paths:
         if path.exists():
             raise KeyFileError(f"{path} already exists; refusing to overwrite it")
-    start = _start(not_before)
+    start = creds.start(not_before)
     credentials = keys.new_authority(name, organization=organization, not_before=start, days=days)
     crl = keys.new_crl(
         credentials,
@@ -115,9 +85,7 @@ def authority(
 
 @keys_app.command("prescriber")
 def prescriber(
-    authority_key: Path = typer.Option(
-        ..., "--authority", help="The authority's PKCS#12 file, or its pkcs11: URI."
-    ),
+    authority_key: Path = creds.AUTHORITY_OPTION,
     name: str = typer.Option(..., "--name", help="Prescriber's name as printed (Dr …)."),
     rpps: str = typer.Option(..., "--rpps", help="RPPS number (11 digits, Luhn key)."),
     specialty: str = typer.Option(..., "--specialty", help="Specialty (Médecine générale, …)."),
@@ -134,36 +102,20 @@ def prescriber(
         "Uses the key pair with that label, or creates a non-extractable P-256 one.",
     ),
     pin_file: Path | None = _common.PIN_FILE_OPTION,
-    days: int = typer.Option(1095, "--days", min=1, max=3650, help="Validity in days."),
-    not_before: str | None = typer.Option(
-        None, "--not-before", help="Start of validity (ISO date), default now."
-    ),
+    days: int = creds.DAYS_OPTION,
+    not_before: str | None = creds.NOT_BEFORE_OPTION,
     trust: Path | None = typer.Option(
         None, "--trust", help="Also register the certificate in this trust store."
     ),
-    passphrase_file: Path | None = typer.Option(
-        None, "--passphrase-file", help="Passphrase for the new key (env: EPRESCRIRE_PASSPHRASE)."
-    ),
-    authority_passphrase_file: Path | None = typer.Option(
-        None,
-        "--authority-passphrase-file",
-        help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
-    ),
+    passphrase_file: Path | None = creds.NEW_PASSPHRASE_FILE_OPTION,
+    authority_passphrase_file: Path | None = creds.AUTHORITY_PASSPHRASE_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
     """Create a prescriber's P-256 key and certificate, signed by an authority, as PKCS#12."""
-    from stdnum import luhn
-    from stdnum.exceptions import ValidationError as StdnumError
-
     from eprescrire import keys
 
-    try:
-        if len(rpps) != 11 or not rpps.isdigit():
-            raise StdnumError()
-        luhn.validate(rpps)
-    except StdnumError as e:
-        raise UsageError("--rpps must be 11 digits with a valid Luhn key") from e
+    rpps = creds.rpps_option(rpps)
     if token_key is not None:
         from eprescrire.cli import _tokens
 
@@ -171,26 +123,26 @@ def prescriber(
             token_key,
             pin_file=pin_file,
             out=out,
-            issuer=_authority_credentials(authority_key, authority_passphrase_file, insecure_key),
+            issuer=creds.authority(authority_key, authority_passphrase_file, insecure_key),
             name=name,
             rpps=rpps,
             specialty=specialty,
-            not_before=_start(not_before),
+            not_before=creds.start(not_before),
             days=days,
             trust=trust,
             quiet=quiet,
         )
         return
-    if out.suffix != ".p12":
-        raise UsageError("--out must end in .p12")
-    cert_path = out.with_suffix(".pem")
-    for path in (out, cert_path):
-        if path.exists():
-            raise KeyFileError(f"{path} already exists; refusing to overwrite it")
-    issuer = _authority_credentials(authority_key, authority_passphrase_file, insecure_key)
-    passphrase = _new_passphrase(passphrase_file)
+    cert_path = creds.pkcs12_outputs(out)
+    issuer = creds.authority(authority_key, authority_passphrase_file, insecure_key)
+    passphrase = creds.new_passphrase(passphrase_file)
     credentials = keys.new_prescriber(
-        issuer, name=name, rpps=rpps, specialty=specialty, not_before=_start(not_before), days=days
+        issuer,
+        name=name,
+        rpps=rpps,
+        specialty=specialty,
+        not_before=creds.start(not_before),
+        days=days,
     )
     keys.save_pkcs12(out, credentials, passphrase, name)
     keys.write_exclusive(cert_path, keys.pem(credentials.certificate), 0o644)
@@ -210,20 +162,14 @@ def revoke(
     certificate: str = typer.Argument(
         ..., help="Certificate file (.pem) or serial number (hex) to revoke."
     ),
-    authority_key: Path = typer.Option(
-        ..., "--authority", help="The authority's PKCS#12 file, or its pkcs11: URI."
-    ),
+    authority_key: Path = creds.AUTHORITY_OPTION,
     crl: Path = typer.Option(
         ..., "--crl", help="The authority's current CRL; replaced by the new one."
     ),
     trust: Path | None = typer.Option(
         None, "--trust", help="Also install the new CRL in this trust store."
     ),
-    authority_passphrase_file: Path | None = typer.Option(
-        None,
-        "--authority-passphrase-file",
-        help="Authority passphrase (env: EPRESCRIRE_AUTHORITY_PASSPHRASE, else EPRESCRIRE_PASSPHRASE).",
-    ),
+    authority_passphrase_file: Path | None = creds.AUTHORITY_PASSPHRASE_FILE_OPTION,
     insecure_key: bool = _common.INSECURE_KEY_OPTION,
     quiet: bool = _common.QUIET_PLAIN_OPTION,
 ) -> None:
@@ -265,7 +211,7 @@ def revoke_serial(
         current = x509.load_pem_x509_crl(crl_path.read_bytes())
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read CRL {crl_path}") from e
-    issuer = _authority_credentials(authority_key, passphrase_file, insecure)
+    issuer = creds.authority(authority_key, passphrase_file, insecure)
     updated = keys.revoke(issuer, current, serial, now=dt.datetime.now(dt.UTC))
     _write_atomic(crl_path, updated.public_bytes(serialization.Encoding.PEM))
     if trust is not None:
