@@ -107,7 +107,7 @@ def test_human_verdicts_in_french_with_ledger_and_typed_identifier(
     assert result.returncode == 3, result.stderr  # the last line is unreadable
     grouped = ids.grouped(document.prescription.id)
     assert out.count(f"VALIDE {grouped}") == 3  # the code, the signed file, the typed number
-    assert f"DÉLIVRÉE {grouped}" in out and "✓ ligne 1 : 1 boîte de 60" in out
+    assert f"DÉLIVRÉE {grouped}" in out and "✓ ligne 1 : 1 boîte de 30" in out
     assert "Délivrance   : jamais délivrée" in out
     assert "ligne 1 : 1 sur 3 délivré(s)" in out
     assert "ILLISIBLE  stdin:4" in out

@@ -609,6 +609,36 @@ def test_full_snapshot_update_and_search(tmp_path: Path, run_cli, drugs_env) -> 
         assert expensive is not None and expensive.price_cents == 476873
     shown = run_cli("drugs", "show", "3400935955838", "--json").json_lines()[0]
     assert shown["name"] == "DOLIPRANE 1000 mg, comprimé"
+    _examples_are_real_presentations(catalogue_path())
+
+
+def _examples_are_real_presentations(catalogue: Path) -> None:
+    """Every drug of every example is a presentation on the market in the snapshot, and the
+    example issues with that catalogue: a user who imports the BDPM can still run the tour."""
+    import tomllib
+
+    from eprescrire import model
+    from eprescrire.drugs import checks
+
+    examples = sorted((ROOT / "examples").glob("*.toml"))
+    assert len(examples) >= 5
+    with open_catalogue(catalogue) as opened:
+        for example in examples:
+            data = tomllib.loads(example.read_text(encoding="utf-8"))
+            devices = set()  # medical devices (pen needles) are not in the BDPM
+            for n, line in enumerate(data["lines"], 1):
+                if "cip13" not in line:
+                    assert "AIGUILLES" in line["label"], f"{example.name} line {n}: no CIP13"
+                    devices.add(f"lines[{n}].label")
+                    continue
+                presentation = opened.presentation(line["cip13"])
+                assert presentation is not None, f"{example.name} line {n}: unknown CIP13"
+                assert not presentation.withdrawn, f"{example.name} line {n}: withdrawn"
+            prescription = model.from_input(data, now=dt.datetime.now(dt.UTC))
+            _, report = checks.check_prescription(prescription, opened, source=example.name)
+            refused = {"label_mismatch", "unknown_label", "withdrawn", "not_marketed"}
+            odd = [n for n in report.warnings if n.code in refused and n.field not in devices]
+            assert not odd, (example.name, odd)
 
 
 # --------------------------------------------------------------------------------------------

@@ -144,7 +144,7 @@ def test_line_details_dispense_request_substitution_and_ald(issue_document: Issu
     assert first["dispenseRequest"] == {
         "validityPeriod": {"start": "2026-03-02", "end": "2026-06-02"},
         "numberOfRepeatsAllowed": 2,
-        "quantity": {"value": 1, "unit": "boîte de 60"},
+        "quantity": {"value": 1, "unit": "boîte de 30"},
         "expectedSupplyDuration": {
             "value": 30,
             "unit": "jour(s)",
