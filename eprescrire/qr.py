@@ -39,10 +39,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from stdnum import ean, luhn
-from stdnum.fr import nir
-
-from eprescrire import ids, jws, model
+from eprescrire import checkdigits, ids, jws, model
 from eprescrire.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -284,9 +281,9 @@ def _finess_parts(value: str) -> tuple[int, int]:
 def _finess_text(kind: int, value: int) -> str:
     if kind == 1:
         body = f"{value:08d}"
-        return body + luhn.calc_check_digit(body)
+        return body + checkdigits.luhn_digit(body)
     prefix = "2A" if kind == 2 else "2B"
-    return prefix + f"{value:06d}" + luhn.calc_check_digit("20" + f"{value:06d}")
+    return prefix + f"{value:06d}" + checkdigits.luhn_digit("20" + f"{value:06d}")
 
 
 def _ins_parts(value: str) -> tuple[int, int]:
@@ -303,7 +300,7 @@ def _ins_text(kind: int, value: int) -> str:
     else:
         digits = f"{value:011d}"
         body = digits[:5] + ("2A" if kind == 2 else "2B") + digits[5:]
-    return body + nir.calc_check_digits(body)
+    return body + checkdigits.nir_key(body)
 
 
 def _cip13_value(value: str) -> int:
@@ -314,7 +311,7 @@ def _cip13_value(value: str) -> int:
 
 def _cip13_text(value: int) -> str:
     body = f"3400{value:08d}"
-    return body + ean.calc_check_digit(body)
+    return body + checkdigits.ean_digit(body)
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,7 +441,7 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
     id_number = r.take(_ID_RADIX)
     issued_at = _UNIX_EPOCH + dt.timedelta(seconds=r.take(_TIME_RADIX))
     rpps_body = f"{r.take(10**10):010d}"
-    rpps = rpps_body + luhn.calc_check_digit(rpps_body)
+    rpps = rpps_body + checkdigits.luhn_digit(rpps_body)
     name, specialty, facility_name, address = [texts.next() for _ in range(4)]
     kind = r.take(4)
     finess = _finess_text(kind, r.take(10**6 if kind > 1 else 10**8)) if kind else None
