@@ -173,8 +173,16 @@ class _Checker:
         max_length: int = 200,
         multiline: bool = False,
     ) -> str | None:
-        where = _join(path, key)
         value = data.get(key)
+        if (
+            not self.strict
+            and type(value) is str
+            and 0 < len(value) <= max_length
+            and value == value.strip()
+            and not _CONTROL.search(value)
+        ):
+            return value  # every rule below holds: the common case, without building a path
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")
@@ -214,8 +222,10 @@ class _Checker:
         required: bool = True,
         default: int | None = None,
     ) -> int | None:
-        where = _join(path, key)
         value = data.get(key)
+        if type(value) is int and low <= value <= high:
+            return value  # every rule below holds (a bool is not of type int)
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")

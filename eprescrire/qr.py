@@ -33,6 +33,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,7 +101,11 @@ _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Base45 (RFC 9285)
 
 _BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-_BASE45_VALUES = {c: i for i, c in enumerate(_BASE45)}
+_BASE45_INVALID = 0xFF
+#: bytes.translate table: each Base45 character to its value, every other byte to 0xFF.
+_BASE45_TABLE = bytes(
+    _BASE45.index(chr(b)) if chr(b) in _BASE45 else _BASE45_INVALID for b in range(256)
+)
 
 
 def base45_encode(data: bytes) -> str:
@@ -121,22 +126,25 @@ def base45_decode(text: str) -> bytes:
     """Strict RFC 9285 Base45. On failure, raises ValueError (each text has one meaning)."""
     if len(text) % 3 == 1:
         raise ValueError("Base45 length is not a multiple of three characters (plus two)")
-    try:
-        values = [_BASE45_VALUES[c] for c in text]
-    except KeyError:
-        raise ValueError("character outside the Base45 alphabet") from None
-    out = bytearray()
-    for i in range(0, len(values) - 2, 3):
-        n = values[i] + values[i + 1] * 45 + values[i + 2] * 2025
-        if n > 0xFFFF:
-            raise ValueError("Base45 group out of range")
-        out += n.to_bytes(2, "big")
-    if len(values) % 3 == 2:
+    if not text.isascii():
+        raise ValueError("character outside the Base45 alphabet")
+    values = text.encode("ascii").translate(_BASE45_TABLE)
+    if _BASE45_INVALID in values:
+        raise ValueError("character outside the Base45 alphabet")
+    full = len(values) - len(values) % 3
+    groups = [
+        a + b * 45 + c * 2025
+        for a, b, c in zip(values[0:full:3], values[1:full:3], values[2:full:3], strict=True)
+    ]
+    if groups and max(groups) > 0xFFFF:
+        raise ValueError("Base45 group out of range")
+    out = struct.pack(f">{len(groups)}H", *groups)
+    if full < len(values):
         n = values[-2] + values[-1] * 45
         if n > 0xFF:
             raise ValueError("Base45 group out of range")
-        out.append(n)
-    return bytes(out)
+        out += bytes((n,))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
