@@ -48,6 +48,8 @@ _PHONE = re.compile(r"[+0-9 .()-]{6,30}")
 
 @dataclass(frozen=True)
 class Facility:
+    """Where the prescriber practises."""
+
     name: str
     address: str
     finess: str | None = None
@@ -56,6 +58,8 @@ class Facility:
 
 @dataclass(frozen=True)
 class Prescriber:
+    """Who prescribes (as the prescription states it)."""
+
     name: str
     rpps: str
     specialty: str
@@ -64,6 +68,8 @@ class Prescriber:
 
 @dataclass(frozen=True)
 class Patient:
+    """Who the prescription is for."""
+
     family_name: str
     given_name: str
     birth_date: dt.date
@@ -74,6 +80,8 @@ class Patient:
 
 @dataclass(frozen=True)
 class Line:
+    """One prescribed medicine or product."""
+
     label: str
     posology: str
     duration_days: int
@@ -119,6 +127,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Prescription:
+    """A whole prescription, as signed."""
+
     id: ids.PrescriptionId
     issued_at: dt.datetime  # aware, UTC, whole seconds
     prescriber: Prescriber

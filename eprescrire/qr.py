@@ -37,7 +37,7 @@ import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eprescrire import checkdigits, ids, jws, model
@@ -159,7 +159,7 @@ def preset_dictionary() -> bytes:
     dictionary with the shortest distances). Its bytes are pinned: a changed dictionary would
     silently break every RX1 code already printed, so it must be a new format version.
     """
-    raw = resources.files("eprescrire").joinpath("data", DICTIONARY_FILE).read_bytes()
+    raw = _package_data(DICTIONARY_FILE)
     entries = [
         line
         for line in raw.decode("utf-8").split("\n")
@@ -173,6 +173,18 @@ def preset_dictionary() -> bytes:
             "a new dictionary needs a new QR format version"
         )
     return data
+
+
+def _package_data(name: str) -> bytes:
+    """A file of ``eprescrire/data``: read from the package directory (importlib.resources,
+    with its zipfile and tempfile imports, only when the package is not a directory)."""
+    path = Path(__file__).with_name("data") / name
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        from importlib import resources
+
+        return resources.files("eprescrire").joinpath("data", name).read_bytes()
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +340,8 @@ def _cip13_text(value: int) -> str:
 
 @dataclass
 class _Compact:
+    """The number block and the text fields of the compact form."""
+
     numbers: bytes
     texts: list[str]
 
