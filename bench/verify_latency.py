@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -95,10 +96,19 @@ def make_scan(directory: Path) -> tuple[Path, Path, str]:
     return scan, certificate, render.qr_text(document)
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
+#: CPU seconds (user + system) of each process run by :func:`timed`, by command name.
+CPU: dict[str, list[float]] = {}
+
+
+def timed(command: list[str], env: dict[str, str], name: str = "") -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.run(command, capture_output=True, env=env, check=False)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(name, []).append(
+        after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    )
     if process.returncode != 0:
         raise SystemExit(
             f"{' '.join(command)} exited {process.returncode}:\n{process.stderr.decode()[-2000:]}"
@@ -206,9 +216,9 @@ def main() -> None:
         timed(command, env), timed(bare, env), timed(library, env)  # warm the page cache
         cli_times, bare_times, library_times = [], [], []
         for _ in range(args.runs):  # interleaved, so all see the same machine load
-            cli_times.append(timed(command, env))
-            bare_times.append(timed(bare, env))
-            library_times.append(timed(library, env))
+            cli_times.append(timed(command, env, "cli"))
+            bare_times.append(timed(bare, env, "bare"))
+            library_times.append(timed(library, env, "library"))
         print(summary("eprescrire verify scan.png", cli_times))
         print(summary("bare Pillow+zxing-cpp+cryptography", bare_times))
         print(summary("library verify_input, no CLI", library_times))
@@ -216,6 +226,13 @@ def main() -> None:
         ratio = statistics.median(cli_times) / floor
         print(f"ratio CLI / bare (medians): {ratio:.2f}   target <= 1.5")
         print(f"ratio library / bare:       {statistics.median(library_times) / floor:.2f}")
+        # Wall time on a shared machine includes waiting for a core; CPU time does not.
+        cpu = {name: statistics.median(CPU[name]) for name in ("cli", "bare", "library")}
+        print(
+            f"CPU per run (user + system, medians): CLI {cpu['cli'] * 1000:.1f} ms, bare "
+            f"{cpu['bare'] * 1000:.1f} ms, library {cpu['library'] * 1000:.1f} ms; ratio CLI / "
+            f"bare {cpu['cli'] / cpu['bare']:.2f}"
+        )
         print()
         breakdown(scan)
         print()
