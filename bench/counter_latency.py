@@ -137,6 +137,24 @@ def bare_loop(items: list[str], images: bool, pem: bytes) -> list[float]:
     return times
 
 
+def session_loop(texts: list[str]) -> list[float]:
+    """Seconds per QR text for ``counter``'s own work in this process, without the CLI and the
+    pipe: ``Session.check`` (decode, verification, the rules) and the JSON verdict."""
+    from eprescrire.services.counter import Session
+    from eprescrire.trust import TrustStore
+
+    session = Session(TrustStore.open(ROOT / "keys" / "demo-trust"))
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        (verdict,) = session.check(text.encode())
+        json.dumps(verdict.to_json(), ensure_ascii=False, separators=(",", ":"))
+        times.append(time.perf_counter() - start)
+        if verdict.status != "valid":
+            raise SystemExit(f"session: {verdict.to_json()}")
+    return times
+
+
 def summary(label: str, times: list[float]) -> str:
     q1, _, q3 = statistics.quantiles(times, n=4)
     return (
@@ -180,7 +198,7 @@ def main() -> None:
             f"{len(texts)} QR texts ({len(texts[0])} characters each), {len(scans)} scans "
             f"(150 dpi A4 PNG), {args.rounds} rounds; NDJSON verdicts through a pipe"
         )
-        results: dict[str, list[float]] = {k: [] for k in ("ct", "bt", "ci", "bi", "first")}
+        results: dict[str, list[float]] = {k: [] for k in ("ct", "bt", "st", "ci", "bi", "first")}
         cpu_text: list[float] = []
         cpu_bare: list[float] = []
         for _ in range(args.rounds):  # interleaved, so that both see the same machine load
@@ -192,12 +210,14 @@ def main() -> None:
             cpu_start = time.process_time()
             results["bt"] += bare_loop(texts, False, pem)
             cpu_bare.append((time.process_time() - cpu_start) / len(texts))
+            results["st"] += session_loop(texts)
             times = counter_session(scans, env)
             results["first"].append(times[0])
             results["ci"] += times[1:]
             results["bi"] += bare_loop(scans, True, pem)
     print(summary("counter, QR text typed by a scanner", results["ct"]))
     print(summary("bare loop: qr.decode + ES256 verify", results["bt"]))
+    print(summary("in process: Session.check + JSON verdict", results["st"]))
     print(summary("counter, image path", results["ci"]))
     print(summary("bare: Pillow+zxing-cpp+qr.decode+ES256", results["bi"]))
     print(summary("counter, first line (imports included)", results["first"]))
@@ -205,6 +225,8 @@ def main() -> None:
     ratio_image = statistics.median(results["ci"]) / statistics.median(results["bi"])
     print(f"ratio counter / bare, image paths (medians): {ratio_image:.2f}   target <= 1.2")
     print(f"ratio counter / bare, QR texts (medians):    {ratio_text:.2f}   target <= 1.2")
+    ratio_session = statistics.median(results["st"]) / statistics.median(results["bt"])
+    print(f"ratio in-process session / bare, QR texts:   {ratio_session:.2f}")
     if cpu_text:
         # Wall latency through a pipe includes waking the counter process up, which a loaded
         # machine delays; CPU time per code says what the verification itself costs.
