@@ -27,11 +27,13 @@ def dumps(value: Any) -> bytes:
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise StrictJSONError(f"duplicate key {key!r}")
-        result[key] = value
+    result = dict(pairs)
+    if len(result) != len(pairs):  # a key given twice
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise StrictJSONError(f"duplicate key {key!r}")
+            seen.add(key)
     return result
 
 
@@ -40,7 +42,7 @@ def _constant(name: str) -> Any:
 
 
 def _int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+    if len(text) > MAX_NUMBER_DIGITS and len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
         raise StrictJSONError("number too large")
     return int(text)
 
@@ -51,15 +53,23 @@ def _float(text: str) -> float:
     return float(text)
 
 
-def _depth(value: Any, level: int = 0) -> None:
-    if level > MAX_DEPTH:
-        raise StrictJSONError("nesting too deep")
-    if isinstance(value, dict):
-        for item in value.values():
-            _depth(item, level + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _depth(item, level + 1)
+def _depth(value: Any) -> None:
+    """Refuse a value nested deeper than MAX_DEPTH: no member (of any kind) below that level.
+
+    Level by level over the containers only: a non-empty container at level MAX_DEPTH has
+    members below it.
+    """
+    level = 0
+    frontier = [value] if isinstance(value, (dict, list)) else []
+    while frontier:
+        deeper: list[Any] = []
+        for container in frontier:
+            members = container.values() if isinstance(container, dict) else container
+            if members and level >= MAX_DEPTH:
+                raise StrictJSONError("nesting too deep")
+            deeper += [m for m in members if isinstance(m, (dict, list))]
+        frontier = deeper
+        level += 1
 
 
 def loads(data: bytes | str) -> Any:

@@ -28,6 +28,8 @@ MAX_SIGNED_FILE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class SignedDocument:
+    """A signed prescription: its compact JWS, the signer's certificates, its content."""
+
     token: str
     certificates: tuple[x509.Certificate, ...]
     prescription: model.Prescription

@@ -9,6 +9,7 @@ not proved: offline there is no time-stamping authority) is close to the certifi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 
@@ -23,6 +24,7 @@ _TITLES = frozenset(
 _SEPARATORS = re.compile(r"[\s\-‐‑‒–—'’.,]+")
 
 
+@functools.lru_cache(maxsize=1024)
 def name_tokens(name: str) -> tuple[str, ...]:
     """The words of a person's name, compared without case, accents, punctuation, titles
     (``Dr``, ``Pr``, ``Mme`` …) or order (``MARTIN Claire`` is ``Dr Claire Martin``)."""

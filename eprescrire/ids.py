@@ -25,11 +25,9 @@ an identifier use :func:`file_stem`, which never contains a shell-special charac
 from __future__ import annotations
 
 import re
-import secrets
 from typing import NewType
 
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.iso7064 import mod_37_2
+from eprescrire import checkdigits
 
 PrescriptionId = NewType("PrescriptionId", str)
 
@@ -68,6 +66,8 @@ def check_character(body: str) -> str:
 
 def new_id() -> PrescriptionId:
     """Return a fresh random identifier with its check character (compact form)."""
+    import secrets
+
     body = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
     return PrescriptionId(body + check_character(body))
 
@@ -90,10 +90,8 @@ def parse(text: str) -> PrescriptionId:
     """
     value = compact(text)
     if len(value) == LEGACY_LENGTH and _LEGACY.match(value):
-        try:
-            mod_37_2.validate(value)
-        except StdnumError:
-            raise ValueError("check character does not match (mistyped identifier?)") from None
+        if checkdigits.mod37_2_checksum(value) != 1:  # ISO 7064 MOD 37-2
+            raise ValueError("check character does not match (mistyped identifier?)")
         return PrescriptionId(value)
     if len(value) != LENGTH:
         raise ValueError(
@@ -163,7 +161,7 @@ def from_number(number: int, legacy: bool) -> PrescriptionId:
     for _ in range(length):
         number, digit = divmod(number, len(alphabet))
         body = alphabet[digit] + body
-    check = mod_37_2.calc_check_digit(body) if legacy else check_character(body)
+    check = checkdigits.mod37_2_digit(body) if legacy else check_character(body)
     return PrescriptionId(body + check)
 
 
@@ -179,12 +177,9 @@ def check_rpps(value: str) -> str:
 
     On failure, raises :class:`stdnum.exceptions.InvalidFormat` or
     :class:`~stdnum.exceptions.InvalidChecksum` (both ``ValueError``)."""
-    from stdnum import luhn
-    from stdnum.exceptions import InvalidFormat
-
     if not _RPPS.fullmatch(value):
-        raise InvalidFormat("an RPPS number is 11 digits")
-    luhn.validate(value)
+        raise _invalid_format("an RPPS number is 11 digits")
+    _luhn(value)
     return value
 
 
@@ -194,11 +189,28 @@ def check_finess(value: str) -> str:
 
     On failure, raises :class:`stdnum.exceptions.InvalidFormat` or
     :class:`~stdnum.exceptions.InvalidChecksum` (both ``ValueError``)."""
-    from stdnum import luhn
-    from stdnum.exceptions import InvalidFormat
-
     value = value.strip().upper()
     if not _FINESS.fullmatch(value):
-        raise InvalidFormat("a FINESS number is 9 characters")
-    luhn.validate(value[:2].replace("2A", "20").replace("2B", "20") + value[2:])
+        raise _invalid_format("a FINESS number is 9 characters")
+    _luhn(value[:2].replace("2A", "20").replace("2B", "20") + value[2:])
     return value
+
+
+def _luhn(value: str) -> None:
+    """``stdnum.luhn.validate``: ASCII digits checked here (stdnum is not even imported on
+    that path, the one every verification takes); anything else is stdnum's to judge."""
+    if value.isascii():
+        if checkdigits.is_ascii_digits(value) and checkdigits.luhn_checksum(value) == 0:
+            return
+        from stdnum.exceptions import InvalidChecksum
+
+        raise InvalidChecksum() if value.isdigit() else _invalid_format("not digits")
+    from stdnum import luhn
+
+    luhn.validate(value)
+
+
+def _invalid_format(message: str) -> ValueError:
+    from stdnum.exceptions import InvalidFormat
+
+    return InvalidFormat(message)

@@ -18,11 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from stdnum import ean
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.fr import nir
-
-from eprescrire import ids, text
+from eprescrire import checkdigits, ids, text
 from eprescrire.errors import FieldError, ValidationError
 
 FORMAT_VERSION = 1
@@ -45,10 +41,15 @@ Sex = Literal["F", "M"]
 
 #: A control character other than the line feed (what a non-strict read refuses in text).
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_PHONE = re.compile(r"[+0-9 .()-]{6,30}")
 
 
 @dataclass(frozen=True)
 class Facility:
+    """Where the prescriber practises."""
+
     name: str
     address: str
     finess: str | None = None
@@ -57,6 +58,8 @@ class Facility:
 
 @dataclass(frozen=True)
 class Prescriber:
+    """Who prescribes (as the prescription states it)."""
+
     name: str
     rpps: str
     specialty: str
@@ -65,6 +68,8 @@ class Prescriber:
 
 @dataclass(frozen=True)
 class Patient:
+    """Who the prescription is for."""
+
     family_name: str
     given_name: str
     birth_date: dt.date
@@ -75,6 +80,8 @@ class Patient:
 
 @dataclass(frozen=True)
 class Line:
+    """One prescribed medicine or product."""
+
     label: str
     posology: str
     duration_days: int
@@ -120,6 +127,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Prescription:
+    """A whole prescription, as signed."""
+
     id: ids.PrescriptionId
     issued_at: dt.datetime  # aware, UTC, whole seconds
     prescriber: Prescriber
@@ -174,8 +183,16 @@ class _Checker:
         max_length: int = 200,
         multiline: bool = False,
     ) -> str | None:
-        where = _join(path, key)
         value = data.get(key)
+        if (
+            not self.strict
+            and type(value) is str
+            and 0 < len(value) <= max_length
+            and value == value.strip()
+            and not _CONTROL.search(value)
+        ):
+            return value  # every rule below holds: the common case, without building a path
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")
@@ -215,8 +232,10 @@ class _Checker:
         required: bool = True,
         default: int | None = None,
     ) -> int | None:
-        where = _join(path, key)
         value = data.get(key)
+        if type(value) is int and low <= value <= high:
+            return value  # every rule below holds (a bool is not of type int)
+        where = _join(path, key)
         if value is None:
             if required:
                 self.fail(where, "is required")
@@ -247,7 +266,7 @@ class _Checker:
             return None
         try:
             validate(value)
-        except StdnumError:
+        except ValueError:  # stdnum's ValidationError is one
             self.fail(where, rule)
             return None
         return value
@@ -263,7 +282,7 @@ def _date(checker: _Checker, value: Any, where: str) -> dt.date | None:
         return None
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+    if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
@@ -274,7 +293,7 @@ def _date(checker: _Checker, value: Any, where: str) -> dt.date | None:
 
 def _timestamp(checker: _Checker, value: Any, where: str) -> dt.datetime | None:
     """An aware UTC datetime with whole seconds, as signed: ``2026-11-25T17:30:00Z``."""
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", value):
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value):
         try:
             moment = dt.datetime.fromisoformat(value[:-1]).replace(tzinfo=dt.UTC)
         except ValueError:
@@ -328,26 +347,46 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
     return moment
 
 
+_CIP13 = re.compile(r"3400\d{9}")
+_CIS = re.compile(r"\d{8}")
+_INS = re.compile(r"[12]\d{4}(\d{2}|2A|2B)\d{8}")
+
+
 def _finess(value: str) -> None:
     # Written as printed: the check itself tolerates case and spaces, a prescription does not.
     if ids.check_finess(value) != value:
-        raise StdnumError()
+        raise ValueError("not as printed")
 
 
 def _cip13(value: str) -> None:
-    if not re.fullmatch(r"3400\d{9}", value):
-        raise StdnumError()
+    """``stdnum.ean.validate`` after the shape; ASCII digits are checked without importing
+    stdnum (:mod:`eprescrire.checkdigits`), any other digit the way stdnum reads it."""
+    if not _CIP13.fullmatch(value):
+        raise ValueError("not a CIP13")
+    if value.isascii():
+        if checkdigits.ean_digit(value[:-1]) != value[-1]:
+            raise ValueError("EAN-13 key")
+        return
+    from stdnum import ean
+
     ean.validate(value)
 
 
 def _cis(value: str) -> None:
-    if not re.fullmatch(r"\d{8}", value):
-        raise StdnumError()
+    if not _CIS.fullmatch(value):
+        raise ValueError("not a CIS")
 
 
 def _ins(value: str) -> None:
-    if not re.fullmatch(r"[12]\d{4}(\d{2}|2A|2B)\d{8}", value):
-        raise StdnumError()
+    """``stdnum.fr.nir.validate`` after the shape, ASCII checked as :func:`_cip13` does."""
+    if not _INS.fullmatch(value):
+        raise ValueError("not an INS")
+    if value.isascii():
+        if checkdigits.nir_key(value) != value[13:]:
+            raise ValueError("NIR key")
+        return
+    from stdnum.fr import nir
+
     nir.validate(value)
 
 
@@ -365,7 +404,7 @@ def _facility(c: _Checker, value: Any, path: str) -> Facility | None:
         "FINESS must be 9 characters with a valid Luhn key",
     )
     phone = c.text(data, path, "phone", required=False, max_length=30)
-    if phone is not None and not re.fullmatch(r"[+0-9 .()-]{6,30}", phone):
+    if phone is not None and not _PHONE.fullmatch(phone):
         c.fail(_join(path, "phone"), "must be a telephone number")
     if name is None or address is None:
         return None

@@ -33,16 +33,14 @@ import datetime as dt
 import functools
 import hashlib
 import re
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stdnum import ean, luhn
-from stdnum.fr import nir
-
-from eprescrire import ids, jws, model
+from eprescrire import checkdigits, ids, jws, model
 from eprescrire.errors import Reason, VerificationError
 
 if TYPE_CHECKING:
@@ -103,7 +101,11 @@ _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Base45 (RFC 9285)
 
 _BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-_BASE45_VALUES = {c: i for i, c in enumerate(_BASE45)}
+_BASE45_INVALID = 0xFF
+#: bytes.translate table: each Base45 character to its value, every other byte to 0xFF.
+_BASE45_TABLE = bytes(
+    _BASE45.index(chr(b)) if chr(b) in _BASE45 else _BASE45_INVALID for b in range(256)
+)
 
 
 def base45_encode(data: bytes) -> str:
@@ -124,22 +126,25 @@ def base45_decode(text: str) -> bytes:
     """Strict RFC 9285 Base45. On failure, raises ValueError (each text has one meaning)."""
     if len(text) % 3 == 1:
         raise ValueError("Base45 length is not a multiple of three characters (plus two)")
-    try:
-        values = [_BASE45_VALUES[c] for c in text]
-    except KeyError:
-        raise ValueError("character outside the Base45 alphabet") from None
-    out = bytearray()
-    for i in range(0, len(values) - 2, 3):
-        n = values[i] + values[i + 1] * 45 + values[i + 2] * 2025
-        if n > 0xFFFF:
-            raise ValueError("Base45 group out of range")
-        out += n.to_bytes(2, "big")
-    if len(values) % 3 == 2:
+    if not text.isascii():
+        raise ValueError("character outside the Base45 alphabet")
+    values = text.encode("ascii").translate(_BASE45_TABLE)
+    if _BASE45_INVALID in values:
+        raise ValueError("character outside the Base45 alphabet")
+    full = len(values) - len(values) % 3
+    groups = [
+        a + b * 45 + c * 2025
+        for a, b, c in zip(values[0:full:3], values[1:full:3], values[2:full:3], strict=True)
+    ]
+    if groups and max(groups) > 0xFFFF:
+        raise ValueError("Base45 group out of range")
+    out = struct.pack(f">{len(groups)}H", *groups)
+    if full < len(values):
         n = values[-2] + values[-1] * 45
         if n > 0xFF:
             raise ValueError("Base45 group out of range")
-        out.append(n)
-    return bytes(out)
+        out += bytes((n,))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +159,7 @@ def preset_dictionary() -> bytes:
     dictionary with the shortest distances). Its bytes are pinned: a changed dictionary would
     silently break every RX1 code already printed, so it must be a new format version.
     """
-    raw = resources.files("eprescrire").joinpath("data", DICTIONARY_FILE).read_bytes()
+    raw = _package_data(DICTIONARY_FILE)
     entries = [
         line
         for line in raw.decode("utf-8").split("\n")
@@ -168,6 +173,18 @@ def preset_dictionary() -> bytes:
             "a new dictionary needs a new QR format version"
         )
     return data
+
+
+def _package_data(name: str) -> bytes:
+    """A file of ``eprescrire/data``: read from the package directory (importlib.resources,
+    with its zipfile and tempfile imports, only when the package is not a directory)."""
+    path = Path(__file__).with_name("data") / name
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        from importlib import resources
+
+        return resources.files("eprescrire").joinpath("data", name).read_bytes()
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,9 +301,9 @@ def _finess_parts(value: str) -> tuple[int, int]:
 def _finess_text(kind: int, value: int) -> str:
     if kind == 1:
         body = f"{value:08d}"
-        return body + luhn.calc_check_digit(body)
+        return body + checkdigits.luhn_digit(body)
     prefix = "2A" if kind == 2 else "2B"
-    return prefix + f"{value:06d}" + luhn.calc_check_digit("20" + f"{value:06d}")
+    return prefix + f"{value:06d}" + checkdigits.luhn_digit("20" + f"{value:06d}")
 
 
 def _ins_parts(value: str) -> tuple[int, int]:
@@ -303,7 +320,7 @@ def _ins_text(kind: int, value: int) -> str:
     else:
         digits = f"{value:011d}"
         body = digits[:5] + ("2A" if kind == 2 else "2B") + digits[5:]
-    return body + nir.calc_check_digits(body)
+    return body + checkdigits.nir_key(body)
 
 
 def _cip13_value(value: str) -> int:
@@ -314,7 +331,7 @@ def _cip13_value(value: str) -> int:
 
 def _cip13_text(value: int) -> str:
     body = f"3400{value:08d}"
-    return body + ean.calc_check_digit(body)
+    return body + checkdigits.ean_digit(body)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,6 +340,8 @@ def _cip13_text(value: int) -> str:
 
 @dataclass
 class _Compact:
+    """The number block and the text fields of the compact form."""
+
     numbers: bytes
     texts: list[str]
 
@@ -444,7 +463,7 @@ def _expand(numbers: bytes, texts: _Texts) -> model.Prescription:
     id_number = r.take(_ID_RADIX)
     issued_at = _UNIX_EPOCH + dt.timedelta(seconds=r.take(_TIME_RADIX))
     rpps_body = f"{r.take(10**10):010d}"
-    rpps = rpps_body + luhn.calc_check_digit(rpps_body)
+    rpps = rpps_body + checkdigits.luhn_digit(rpps_body)
     name, specialty, facility_name, address = [texts.next() for _ in range(4)]
     kind = r.take(4)
     finess = _finess_text(kind, r.take(10**6 if kind > 1 else 10**8)) if kind else None

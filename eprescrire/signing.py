@@ -7,8 +7,10 @@ names are also reachable from here.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from eprescrire import canonical, jws, model, rules
 from eprescrire.document import (
@@ -134,11 +136,10 @@ def verify_token(
     if certificate is None:
         verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
         return verdict
-    verdict.signer = Signer(
-        rpps=rpps_of(certificate), name=common_name(certificate), kid=parsed.kid
-    )
+    public_key, rpps, name = _signer_facts(certificate)
+    verdict.signer = Signer(rpps=rpps, name=name, kid=parsed.kid)
     try:
-        jws.verify(parsed, certificate.public_key())  # type: ignore[arg-type]
+        jws.verify(parsed, public_key)
     except VerificationError as e:
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
@@ -180,12 +181,22 @@ def verify_token(
         from eprescrire import identity
 
         for warning in (
-            identity.name_mismatch(common_name(certificate), prescription),
+            identity.name_mismatch(name, prescription),
             identity.expired_since_signing(certificate, prescription.issued_at, at),
         ):
             if warning is not None:
                 verdict.warnings.append(warning)
     return verdict
+
+
+@functools.lru_cache(maxsize=256)
+def _signer_facts(
+    certificate: x509.Certificate,
+) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]:
+    """(public key, RPPS, name) of a signer certificate, read once per certificate (a pure
+    function of its DER, which certificates hash and compare by) rather than at every code.
+    A key of another type is refused by :func:`jws.verify` as before."""
+    return certificate.public_key(), rpps_of(certificate), common_name(certificate)  # type: ignore[return-value]
 
 
 def _is_intermediate(certificate: x509.Certificate) -> bool:

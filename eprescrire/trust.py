@@ -248,6 +248,8 @@ class Entry:
 
 @dataclass
 class TrustStore:
+    """The authorities, CRLs and signers a verifier trusts, read from a directory."""
+
     path: Path
     authorities: list[x509.Certificate] = field(default_factory=list)
     crls: list[x509.CertificateRevocationList] = field(default_factory=list)

@@ -25,12 +25,16 @@ AUTHENTIC_REASONS = frozenset(
 
 @dataclass(frozen=True)
 class ReasonItem:
+    """One reason a verdict gives: its code and message."""
+
     code: Reason
     message: str
 
 
 @dataclass(frozen=True)
 class Signer:
+    """The signer certificate's identity, as shown."""
+
     rpps: str | None
     name: str
     kid: str
@@ -38,6 +42,8 @@ class Signer:
 
 @dataclass
 class Verdict:
+    """What verification concluded about one input."""
+
     input: str
     id: str | None = None
     reasons: list[ReasonItem] = field(default_factory=list)

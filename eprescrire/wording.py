@@ -122,11 +122,27 @@ def quantity(count: int, unit: str | None) -> str:
 
 # Known technical messages -> French. Each pattern matches the whole message (after an
 # optional "name: " prefix); a message none matches is shown after the headline unchanged.
-_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+class _Pattern:
+    """A pattern compiled when first tried (compiling them all costs ``verify`` start-up
+    time, and most runs translate no message or one)."""
+
+    __slots__ = ("_compiled", "_source")
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        if self._compiled is None:
+            self._compiled = re.compile(self._source, re.DOTALL)
+        return self._compiled.fullmatch(text)
+
+
+_Rule = tuple[_Pattern, Callable[[re.Match[str]], str]]
 
 
 def _rule(pattern: str, render: Callable[[re.Match[str]], str]) -> _Rule:
-    return re.compile(pattern, re.DOTALL), render
+    return _Pattern(pattern), render
 
 
 def _g(m: re.Match[str], name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def counter(
 
     A summary ends the session (Ctrl-D). Exit code as for verify over every verdict: 1 if any was rejected or a dispensing refused, else 3 if any was unreadable, else 0.
     """
-    from eprescrire import config, dispensing, signing, wording
+    from eprescrire import config, dispensing, results, wording
     from eprescrire.cli import _verify
     from eprescrire.errors import ExitCode, UsageError
     from eprescrire.services import counter
@@ -83,8 +84,12 @@ def counter(
     out = _common.console(stderr=json_output)
     if sys.stdin.isatty() and not quiet:
         _common.console().print(f"[dim]{wording.COUNTER_PROMPT}[/]")
-    verdicts: list[Any] = []
+    # Exit codes only: a session may run all day, it keeps no verdict (nor patient data).
+    exits: set[int] = set()
     refusals = 0
+    # What start-up built (Typer, the modules, the trust store) lives as long as the session:
+    # moved out of the collector's way, so that collections scan only what codes allocate.
+    gc.freeze()
     try:
         for raw in counter.read_lines(sys.stdin.buffer):
             text = raw.decode("utf-8", errors="replace").strip()
@@ -103,7 +108,7 @@ def counter(
                     _show_dispensing(out, done.result)
                 continue
             for verdict in session.check(raw):
-                verdicts.append(verdict)
+                exits.add(verdict.exit_code)
                 if json_output:
                     _common.emit_json(verdict.to_json())
                 if not quiet:
@@ -111,6 +116,7 @@ def counter(
     except KeyboardInterrupt:
         pass
     finally:
+        gc.unfreeze()  # back to the collector (a caller in the same process goes on)
         if book is not None:
             book.close()
     if not quiet:
@@ -118,7 +124,7 @@ def counter(
         if session.pharmacist is not None:
             line += " ; " + wording.dispensings(session.dispensed, session.refused)
         _common.console().print(line)
-    code = signing.overall_exit(verdicts)
+    code = results.batch_exit(exits)
     if refusals and code != ExitCode.REJECTED:
         code = ExitCode.REJECTED
     raise typer.Exit(int(code))

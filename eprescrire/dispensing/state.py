@@ -54,6 +54,8 @@ class Dispensed:
 
 @dataclass(frozen=True)
 class LineState:
+    """What has been dispensed of one line."""
+
     number: int  # 1-based, as printed
     line: model.Line
     events: tuple[Dispensed, ...]
@@ -126,6 +128,8 @@ WITHHELD = "the patient opposed sharing dispensing data with the prescriber"
 
 @dataclass(frozen=True)
 class State:
+    """A prescription and what the ledger says was dispensed of it."""
+
     prescription: model.Prescription
     kid: str
     lines: tuple[LineState, ...]
