@@ -245,8 +245,8 @@ _RULES: list[_Rule] = [
         r"line (?P<n>\d+): (?P<q>\d+) asked, at most (?P<a>\d+) may be dispensed now "
         r"\((?P<why>.*)\)",
         lambda m: (
-            f"ligne {m['n']} : {m['q']} demandé(s), au plus {m['a']} délivrable(s) "
-            f"maintenant ({reason_detail(m['why'])})"
+            f"ligne {m['n']} : demandé {m['q']}, délivrable maintenant au plus {m['a']} "
+            f"({reason_detail(m['why'])})"
         ),
     ),
     _rule(
@@ -307,7 +307,10 @@ _RULES: list[_Rule] = [
     ),
     _rule(
         r"(?P<k>\d+) other QR code\(s\) on the page are not prescriptions; ignored",
-        lambda m: f"{plural(int(m['k']), 'autre code QR')} de la page, hors ordonnance, ignoré(s)",
+        lambda m: (
+            f"{plural(int(m['k']), 'autre code QR')} de la page, hors ordonnance, "
+            + ("ignorés" if int(m["k"]) > 1 else "ignoré")
+        ),
     ),
     _rule(
         r"identifier (?P<id>\S+) typed: without a ledger only the code can be verified "
@@ -453,10 +456,10 @@ def summary(counts: dict[str, int], what: str = "vérifiée") -> str:
 
 
 def dispensing_summary(state: dict[str, Any]) -> str:
-    """One line per prescription: ``ligne 1 : 1 sur 2 délivrée(s) ; ligne 2 : …``."""
+    """One line per prescription: ``ligne 1 : délivré 1 sur 2 ; ligne 2 : …``."""
     lines = state.get("lines") or []
     parts = [
-        f"ligne {item['line']} : {item['dispensed']} sur {item['prescribed']} délivré(s)"
+        f"ligne {item['line']} : délivré {item['dispensed']} sur {item['prescribed']}"
         for item in lines
         if "dispensed" in item
     ]
@@ -473,11 +476,11 @@ def line_state(item: dict[str, Any]) -> str:
     """The dispensing state of one line, in French."""
     used, renewals = int(item["renewals_used"]), int(item["renewals"])
     text = (
-        f"ligne {item['line']} : {item['dispensed']} sur {item['prescribed']} délivré(s), "
+        f"ligne {item['line']} : délivré {item['dispensed']} sur {item['prescribed']}, "
         f"reste {item['remaining']}, renouvellements {used}/{renewals}"
     )
     if item.get("available_now"):
-        text += f", {item['available_now']} délivrable(s) maintenant"
+        text += f", délivrable maintenant : {item['available_now']}"
     if item.get("next_due"):
         text += f", prochaine délivrance le {date(str(item['next_due']))}"
     return text

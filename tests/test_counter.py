@@ -109,7 +109,7 @@ def test_human_verdicts_in_french_with_ledger_and_typed_identifier(
     assert out.count(f"VALIDE {grouped}") == 3  # the code, the signed file, the typed number
     assert f"DÉLIVRÉE {grouped}" in out and "✓ ligne 1 : 1 boîte de 30" in out
     assert "Délivrance   : jamais délivrée" in out
-    assert "ligne 1 : 1 sur 3 délivré(s)" in out
+    assert "ligne 1 : délivré 1 sur 3" in out
     assert "ILLISIBLE  stdin:4" in out
     assert "ce n'est pas une ordonnance" in out
     err = result.stderr.decode()

@@ -49,8 +49,8 @@ def test_plural_rules() -> None:
         (
             "quantity_exceeded",
             "line 1: 2 asked, at most 1 may be dispensed now (only 1 remain on the prescription)",
-            "quantité supérieure à ce qui peut être délivré — ligne 1 : 2 demandé(s), au plus 1 "
-            "délivrable(s) maintenant (il n'en reste que 1 sur l'ordonnance)",
+            "quantité supérieure à ce qui peut être délivré — ligne 1 : demandé 2, délivrable "
+            "maintenant au plus 1 (il n'en reste que 1 sur l'ordonnance)",
         ),
         (
             "expired",

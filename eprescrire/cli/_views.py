@@ -86,7 +86,7 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
     if "withheld" in result:
         for item in result["lines"]:
             out.print(
-                f"    ligne {item['line']} : {item['prescribed']} prescrit(s)  [dim]{escape(item['label'])}[/]"
+                f"    ligne {item['line']} : prescrit {item['prescribed']}  [dim]{escape(item['label'])}[/]"
             )
         out.print(f"  [yellow]{wording.WITHHELD}[/]")
         show_consents(out, result)
