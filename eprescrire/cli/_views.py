@@ -80,7 +80,7 @@ def show_status(result: dict[str, Any], *, to_stderr: bool) -> None:
         )
     if result["fully_dispensed"]:
         flags.append(f"[green]{wording.status('fully_dispensed')}[/]")
-    out.print(f"[bold]{ids.grouped(result['id'])}[/]  " + "  ".join(flags))
+    out.print("  ".join([f"[bold]{ids.grouped(result['id'])}[/]", *flags]))
     for warning in result.get("warnings") or []:
         out.print(f"  [yellow]! {escape(wording.reason_detail(warning))}[/]")
     if "withheld" in result:
