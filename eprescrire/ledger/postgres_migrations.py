@@ -477,8 +477,224 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO eprescrire_admin;
 """
 )
 
+# A write in two round trips: ``ledger.open_write`` (the chain head locked, a retried request
+# recognised, sequence numbers reserved) with ``ledger.history`` in one pipeline; then
+# ``ledger.append`` (the records in one INSERT, the row trigger checking each, then the
+# read-back: the chain head moved to the last record appended and this request's records are
+# exactly those) with COMMIT in another. Sites keep INSERT on ledger.records: whatever path a
+# record takes, the same triggers apply, and the actor is always the session's.
+_V2 = r"""
+-- The row trigger, lighter: the chain head checked and moved in one UPDATE, the administrator
+-- check and the prescription looked up only when needed; the JWS payload decoded without
+-- translate()/rpad() (most of its cost).
+CREATE OR REPLACE FUNCTION ledger.jws_payload(token text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+DECLARE
+    part text := replace(replace(split_part(token, '.', 2), '-', '+'), '_', '/');
+BEGIN
+    RETURN convert_from(decode(part || repeat('=', (4 - length(part) % 4) % 4), 'base64'),
+                        'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+    RAISE EXCEPTION 'eprescrire: the prescription record does not carry a readable JWS'
+        USING ERRCODE = '22023';
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger.records_before_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    admin boolean := false;
+    head_pos integer;
+    b jsonb;
+    payload jsonb;
+    p ledger.prescriptions;
+BEGIN
+    NEW.actor := session_user;
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        admin := ledger.is_admin();
+        IF NOT admin THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    BEGIN
+        b := NEW.body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    IF jsonb_typeof(b) <> 'object' THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    IF NEW.seq IS NULL OR NEW.seq < 1 OR NEW.seq > (SELECT last_value FROM ledger.record_seq) THEN
+        RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+            USING ERRCODE = '22023';
+    END IF;
+    -- The chain: exactly the next position after the head, chained to it (the head moved in
+    -- the same statement that checks it, its row locked until COMMIT).
+    UPDATE ledger.chain_heads h SET pos = NEW.pos, seq = NEW.seq, hash = NEW.hash
+        WHERE h.prescription_id = NEW.prescription_id AND h.pos = NEW.pos - 1
+          AND h.hash = NEW.prev_hash;
+    IF NOT FOUND THEN
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h
+            WHERE h.prescription_id = NEW.prescription_id FOR UPDATE;
+        IF NOT FOUND AND NEW.pos = 1 AND NEW.prev_hash = ledger.genesis(NEW.prescription_id) THEN
+            INSERT INTO ledger.chain_heads VALUES (NEW.prescription_id, 1, NEW.seq, NEW.hash);
+        ELSE
+            RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+                NEW.pos, NEW.prescription_id, coalesce(head_pos, 0) USING ERRCODE = '40001';
+        END IF;
+    END IF;
+
+    IF NEW.kind IN ('dispensing', 'cancellation') THEN
+        SELECT * INTO p FROM ledger.prescriptions x WHERE x.prescription_id = NEW.prescription_id;
+    END IF;
+    IF NEW.kind = 'prescription' THEN
+        IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+            RAISE EXCEPTION 'eprescrire: % may not record prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        payload := ledger.jws_payload(b ->> 'jws');
+        IF payload ->> 'id' IS DISTINCT FROM NEW.prescription_id THEN
+            RAISE EXCEPTION 'eprescrire: the signed prescription is not %', NEW.prescription_id
+                USING ERRCODE = '22023';
+        END IF;
+        IF NOT admin AND site.kind = 'prescriber'
+           AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        INSERT INTO ledger.prescriptions VALUES (
+            NEW.prescription_id,
+            payload -> 'prescriber' ->> 'rpps',
+            b ->> 'kid',
+            ARRAY(SELECT (l ->> 'quantity')::integer * (coalesce((l ->> 'renewals')::integer, 0) + 1)
+                  FROM jsonb_array_elements(payload -> 'lines') WITH ORDINALITY AS t(l, n)
+                  ORDER BY n),
+            coalesce((payload ->> 'share_opposition')::boolean, false));
+    ELSIF NEW.kind = 'dispensing' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                    session_user, site.rpps USING ERRCODE = '42501';
+            END IF;
+            IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                    session_user, site.finess USING ERRCODE = '42501';
+            END IF;
+        END IF;
+        IF p.prescription_id IS NULL THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                USING ERRCODE = '23503';
+        END IF;
+        NEW.line := (b ->> 'line')::integer;
+        NEW.quantity := (b ->> 'quantity')::integer;
+        IF NEW.line IS NULL OR NEW.quantity IS NULL OR NEW.quantity < 1 THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                USING ERRCODE = '23514';
+        END IF;
+    ELSIF NEW.kind = 'consent' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records the patient''s consent'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records consent only in its own name', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+        END IF;
+    ELSIF NEW.kind = 'cancellation' THEN
+        IF NOT admin AND site.kind = 'prescriber' AND p.prescription_id IS NOT NULL
+           AND p.prescriber_rpps IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer,
+    OUT pos integer, OUT hash text, OUT done boolean, OUT seqs bigint[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                   AND s.kind IN ('pharmacy', 'prescriber'))
+       AND NOT ledger.is_admin() THEN
+        RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
+    -- prescription waits on the insertion); an existing one is locked.
+    INSERT INTO ledger.chain_heads AS h (prescription_id, pos, seq, hash)
+        VALUES (pid, 0, NULL, ledger.genesis(pid))
+        ON CONFLICT (prescription_id) DO NOTHING
+        RETURNING h.pos, h.hash INTO pos, hash;
+    IF NOT FOUND THEN
+        SELECT h.pos, h.hash INTO pos, hash FROM ledger.chain_heads h
+            WHERE h.prescription_id = pid FOR UPDATE;
+    END IF;
+    done := rid IS NOT NULL AND pos > 0
+        AND EXISTS (SELECT 1 FROM ledger.records r
+                    WHERE r.prescription_id = pid AND r.request_id = rid
+                      AND (r.actor = session_user OR ledger.is_admin()));
+    seqs := ARRAY(SELECT nextval('ledger.record_seq')
+                  FROM generate_series(1, least(greatest(reserve, 0), 64)));
+END $$;
+
+CREATE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[],
+    kinds text[], recorded_at text, bodies text[], hashes text[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    n integer := cardinality(hashes);
+    head_pos integer;
+    head_hash text;
+    got text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR cardinality(seqs) <> n OR cardinality(kinds) <> n
+       OR cardinality(bodies) <> n THEN
+        RAISE EXCEPTION 'eprescrire: append takes as many sequence numbers, kinds and bodies as hashes'
+            USING ERRCODE = '22023';
+    END IF;
+    -- In order: the row trigger checks each record against the chain head and moves it.
+    INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,
+                                hash, request_id)
+        SELECT pid, pos0 + i, seqs[i], kinds[i], recorded_at, bodies[i],
+               CASE WHEN i = 1 THEN head0 ELSE hashes[i - 1] END, hashes[i], rid
+        FROM generate_series(1, n) AS i ORDER BY i;
+    -- The read-back: what a foreign trigger or rule dropping or rewriting records leaves.
+    SELECT h.pos, h.hash INTO head_pos, head_hash FROM ledger.chain_heads h
+        WHERE h.prescription_id = pid;
+    SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[]) INTO got
+        FROM ledger.records r WHERE r.prescription_id = pid AND r.request_id = rid;
+    IF head_pos IS DISTINCT FROM pos0 + n OR head_hash IS DISTINCT FROM hashes[n]
+       OR got IS DISTINCT FROM hashes THEN
+        RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to prescription % (found %, chain head at position % instead of %): nothing was recorded; run `eprescrire ledger verify`',
+            n, pid, cardinality(got), head_pos, pos0 + n USING ERRCODE = 'XX001';
+    END IF;
+    RETURN head_pos;
+END $$;
+
+REVOKE ALL ON FUNCTION ledger.open_write(text, uuid, integer),
+    ledger.append(text, uuid, integer, text, bigint[], text[], text, text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.open_write(text, uuid, integer),
+    ledger.append(text, uuid, integer, text, bigint[], text[], text, text[], text[])
+    TO eprescrire_pharmacy, eprescrire_prescriber, eprescrire_admin;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "per-prescription hash chains, sites, database-enforced rules", _V1),
+    Migration(2, "a write in two round trips: open_write, then append with its read-back", _V2),
 )
 
 LATEST = MIGRATIONS[-1].version
