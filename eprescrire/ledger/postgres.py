@@ -265,23 +265,22 @@ class PostgresLedger(Ledger):
         try:
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
-            # a dispensing) and read its history.
+            # a dispensing) with its history.
             with db.pipeline():
                 db.execute("BEGIN")
-                head_cursor = db.execute(
-                    "SELECT pos, hash, done, seqs FROM ledger.open_write(%s, %s, %s)",
+                cursor = db.execute(
+                    "SELECT * FROM ledger.open_write(%s, %s, %s)",
                     (prescription_id, request if given else None, _RESERVED),
                 )
-                rows_cursor = db.execute(
-                    f"SELECT {_COLUMNS} FROM ledger.history(%s)", (prescription_id,)
-                )
-            head = head_cursor.fetchone()
-            pos, prev = int(head[0]), str(head[1])
-            if head[2]:
+            rows = cursor.fetchall()
+            pos, prev = int(rows[0][0]), str(rows[0][1])
+            if rows[0][2]:
                 db.execute("ROLLBACK")
                 return ()
-            history = History(prescription_id, tuple(_record(r) for r in rows_cursor.fetchall()))
-            reserved = [int(n) for n in head[3]]
+            reserved = [int(n) for n in rows[0][3]]
+            history = History(
+                prescription_id, tuple(_record(r[4:]) for r in rows if r[4] is not None)
+            )
             new = list(change(history))
             if new:
                 if len(new) > len(reserved):

@@ -623,9 +623,20 @@ BEGIN
     RETURN NEW;
 END $$;
 
-CREATE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer,
-    OUT pos integer, OUT hash text, OUT done boolean, OUT seqs bigint[])
+-- The chain head locked (created if new), whether request ``rid`` was already committed,
+-- ``reserve`` sequence numbers, and the prescription's history as the session may see it
+-- (ledger.history): one row per record, the head's columns on each, or one row of head
+-- columns alone when there is no record (or when the request was already committed).
+CREATE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer)
+RETURNS TABLE (head_pos integer, head_hash text, done boolean, seqs bigint[], seq bigint,
+               kind text, prescription_id text, recorded_at text, body text, prev_hash text,
+               hash text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    h_pos integer;
+    h_hash text;
+    h_done boolean;
+    h_seqs bigint[];
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
                    AND s.kind IN ('pharmacy', 'prescriber'))
@@ -635,20 +646,28 @@ BEGIN
     END IF;
     -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
     -- prescription waits on the insertion); an existing one is locked.
-    INSERT INTO ledger.chain_heads AS h (prescription_id, pos, seq, hash)
-        VALUES (pid, 0, NULL, ledger.genesis(pid))
-        ON CONFLICT (prescription_id) DO NOTHING
-        RETURNING h.pos, h.hash INTO pos, hash;
+    INSERT INTO ledger.chain_heads AS h VALUES (pid, 0, NULL, ledger.genesis(pid))
+        ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+        RETURNING h.pos, h.hash INTO h_pos, h_hash;
     IF NOT FOUND THEN
-        SELECT h.pos, h.hash INTO pos, hash FROM ledger.chain_heads h
+        SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
             WHERE h.prescription_id = pid FOR UPDATE;
     END IF;
-    done := rid IS NOT NULL AND pos > 0
+    h_done := rid IS NOT NULL AND h_pos > 0
         AND EXISTS (SELECT 1 FROM ledger.records r
                     WHERE r.prescription_id = pid AND r.request_id = rid
                       AND (r.actor = session_user OR ledger.is_admin()));
-    seqs := ARRAY(SELECT nextval('ledger.record_seq')
-                  FROM generate_series(1, least(greatest(reserve, 0), 64)));
+    h_seqs := ARRAY(SELECT nextval('ledger.record_seq')
+                    FROM generate_series(1, least(greatest(reserve, 0), 64)));
+    IF NOT h_done AND h_pos > 0 THEN
+        RETURN QUERY SELECT h_pos, h_hash, h_done, h_seqs, r.seq, r.kind, r.prescription_id,
+            r.recorded_at, r.body, r.prev_hash, r.hash FROM ledger.history(pid) r;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT h_pos, h_hash, h_done, h_seqs, NULL::bigint, NULL::text, NULL::text,
+        NULL::text, NULL::text, NULL::text, NULL::text;
 END $$;
 
 CREATE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[],

@@ -211,7 +211,7 @@ EXPECTED: dict[str, str] = {
     "function history(pid text)": "5bd5fa2d02f798f3",
     "function is_admin()": "789be74c319125f0",
     "function jws_payload(token text)": "d59b3a049d12757b",
-    "function open_write(pid text, rid uuid, reserve integer, OUT pos integer, OUT hash text, OUT done boolean, OUT seqs bigint[])": "c1d347c7f8092436",
+    "function open_write(pid text, rid uuid, reserve integer)": "88e3702e913d3a19",
     "function records_before_insert()": "68143038a138117d",
     "function request_done(pid text, rid uuid)": "525f0a16c1636f38",
     "index chain_heads_pkey": "08c18215e42c27f7",
