@@ -484,6 +484,23 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO eprescrire_admin;
 # exactly those) with COMMIT in another. Sites keep INSERT on ledger.records: whatever path a
 # record takes, the same triggers apply, and the actor is always the session's.
 _V2 = r"""
+-- SQL-language helpers are planned again at every call (they are not inlined: SECURITY
+-- DEFINER, SET search_path); PL/pgSQL keeps their plans for the session.
+CREATE OR REPLACE FUNCTION ledger.genesis(pid text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+BEGIN
+    RETURN encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+        || convert_to((SELECT value FROM ledger.meta WHERE key = 'ledger_id') || '/' || pid,
+                      'UTF8')), 'hex');
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger.is_admin() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN pg_has_role(session_user, 'eprescrire_admin', 'MEMBER')
+        OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+END $$;
+
 -- The row trigger, lighter: the chain head checked and moved in one UPDATE, the administrator
 -- check and the prescription looked up only when needed; the JWS payload decoded without
 -- translate()/rpad() (most of its cost).
