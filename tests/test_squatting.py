@@ -25,9 +25,10 @@ def scene(
     cli_env: dict[str, str],
     key_file: Path,
     demo_authority: keys.Credentials,
+    ledger_backend: Any,
 ) -> dict[str, Any]:
     """Dr Claire Martin's genuine prescription, and Dr Paul Autre's (trusted too) signed under
-    the same identifier with other content, dispensed first."""
+    the same identifier with other content, dispensed first (on each ledger backend)."""
     trust = tmp_path / "trust"
     shutil.copytree(KEYS / "demo-trust", trust)
     paul = keys.new_prescriber(
@@ -48,7 +49,7 @@ def scene(
     squatted = model.from_payload(own | {"id": ident})
     squat = tmp_path / "squat.json"
     squat.write_bytes(signing.sign(squatted, paul).to_json_bytes())
-    ledger = tmp_path / "ledger.sqlite3"
+    ledger = ledger_backend.location()
     first = run_cli("dispense", squat, "--all", "--pharmacist", PHARMACIST, "--ledger", ledger,
                     "--trust", trust, "--json")  # fmt: skip
     assert first.code == 0, first
