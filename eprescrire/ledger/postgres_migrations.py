@@ -661,14 +661,18 @@ BEGIN
         RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
             USING ERRCODE = '42501';
     END IF;
-    -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
-    -- prescription waits on the insertion); an existing one is locked.
-    INSERT INTO ledger.chain_heads AS h VALUES (pid, 0, NULL, ledger.genesis(pid))
-        ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
-        RETURNING h.pos, h.hash INTO h_pos, h_hash;
+    -- An existing head is locked; a head this transaction creates is its own until COMMIT (a
+    -- concurrent writer of the same prescription waits on the insertion, then locks it).
+    SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
+        WHERE h.prescription_id = pid FOR UPDATE;
     IF NOT FOUND THEN
-        SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
-            WHERE h.prescription_id = pid FOR UPDATE;
+        INSERT INTO ledger.chain_heads AS h VALUES (pid, 0, NULL, ledger.genesis(pid))
+            ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+            RETURNING h.pos, h.hash INTO h_pos, h_hash;
+        IF NOT FOUND THEN
+            SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
+                WHERE h.prescription_id = pid FOR UPDATE;
+        END IF;
     END IF;
     h_done := rid IS NOT NULL AND h_pos > 0
         AND EXISTS (SELECT 1 FROM ledger.records r
@@ -912,18 +916,19 @@ CREATE OR REPLACE FUNCTION ledger.dispensing_allowed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
 DECLARE
     p ledger.prescriptions;
-    first text := ledger.first_lane(NEW.prescription_id);
     given bigint;
 BEGIN
     SELECT * INTO p FROM ledger.prescriptions x
-        WHERE x.prescription_id = NEW.prescription_id AND x.kid = coalesce(NEW.lane, first);
+        WHERE x.prescription_id = NEW.prescription_id
+          AND x.kid = coalesce(NEW.lane, ledger.first_lane(NEW.prescription_id));
     IF NEW.line < 1 OR NEW.line > coalesce(array_length(p.totals, 1), 0) THEN
         RAISE EXCEPTION 'eprescrire: prescription % has no line %', NEW.prescription_id, NEW.line
             USING ERRCODE = '23514';
     END IF;
     SELECT sum(r.quantity) INTO given FROM ledger.records r
         WHERE r.prescription_id = NEW.prescription_id AND r.kind = 'dispensing'
-          AND r.line = NEW.line AND coalesce(r.lane, first) = p.kid;
+          AND r.line = NEW.line
+          AND (r.lane = p.kid OR (r.lane IS NULL AND p.first_signer));
     IF given > p.totals[NEW.line] THEN
         RAISE EXCEPTION 'eprescrire: line % of prescription % would be dispensed % times, % prescribed',
             NEW.line, NEW.prescription_id, given, p.totals[NEW.line] USING ERRCODE = '23514';
