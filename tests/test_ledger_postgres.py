@@ -549,6 +549,64 @@ def test_prescriber_records_consent_for_their_own_prescription_only(
         assert not doctor.history(pid).of_kind("dispensing")
 
 
+def test_upgrade_to_lanes_keeps_existing_records(
+    pg: Server, five: d.Presented, squat: d.Presented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 1 (one prescription per identifier), upgraded by
+    `ledger init`: its records and chains kept, its dispensings counted in the first signer's
+    lane, the totals still enforced, a second signer's lane possible."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:1])
+        monkeypatch.setattr(postgres, "LATEST", 1)
+        assert postgres.initialise(url)[1] == 1
+        monkeypatch.undo()
+        pid = five.prescription.id
+        with _raw(url) as db:  # as version 1's client wrote them
+            ledger_id = db.execute("SELECT value FROM ledger.meta").fetchone()[0]  # type: ignore[index]
+            first = first_sight(History(pid, ()), five)[0]
+            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
+            _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 4, PHARMACIST_A, FINESS_A))
+            db.commit()
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (1, LATEST)
+        with _raw(url) as db:
+            kept = db.execute(
+                "SELECT kind, lane FROM ledger.records WHERE prescription_id = %s ORDER BY pos",
+                (pid,),
+            ).fetchall()
+            lanes = db.execute(
+                "SELECT kid, first_signer FROM ledger.prescriptions WHERE prescription_id = %s",
+                (pid,),
+            ).fetchall()
+        assert kept == [("prescription", None), ("dispensing", None)]
+        assert lanes == [(five.kid, True)]
+        b = pg.site(url, "pharma_b", "pharmacy", finess=FINESS_B, rpps=PHARMACIST_B)
+        with open_ledger(b.url) as ledger:
+            state = d.state_of(five.prescription, five.kid, ledger.history(pid))
+            assert state.lines[0].dispensed == 4  # the old dispensing is the first signer's
+            with pytest.raises(d.Refused):
+                d.dispense(ledger, five, request_b(line=1, quantity=2), NOW)
+            d.dispense(ledger, squat, request_b(line=1, quantity=5), NOW)  # a lane of its own
+        refused = _refused(
+            b.url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing",
+                _dispensing(1, 2, PHARMACIST_B, FINESS_B) | {"lane": five.kid},
+            ),
+        )  # fmt: skip
+        assert refused.startswith("23514"), refused  # 4 + 2 > 5, old records counted
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 4, report
+    finally:
+        pg.drop(url)
+
+
 # --------------------------------------------------------------------------------------------
 # Concurrency: no global lock; one line serialises
 
