@@ -18,7 +18,11 @@ off: that is what the hash chains and the signed checkpoint are for):
   prescriptions (nor search them by patient).
 * No dispensing beyond a line's prescribed total (quantity x (renewals + 1)), none after the
   prescriber's cancellation: a DEFERRABLE INITIALLY DEFERRED constraint trigger checks them at
-  commit.
+  commit, per lane (version 3: a prescription is keyed by identifier and signer, so another
+  signer's document under the same identifier never counts against the genuine one; a
+  prescriber reads only their own lanes and records consent only about them).
+* A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
+  reads back what it appended) with COMMIT.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
