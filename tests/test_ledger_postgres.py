@@ -34,6 +34,7 @@ from eprescrire.ledger.postgres_migrations import (
 from tests.postgres_support import Server, Site, issue, server
 
 RPPS = "10003456786"  # the demo prescriber
+OTHER_RPPS = "10012345673"
 PHARMACIST_A = "10000000007"
 PHARMACIST_B = "10000000015"
 FINESS_A = "750001232"
@@ -88,7 +89,7 @@ def sites(pg: Server, ledger_url: str) -> dict[str, Site]:
         "a": pg.site(ledger_url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A),
         "b": pg.site(ledger_url, "pharma_b", "pharmacy", finess=FINESS_B),
         "doctor": pg.site(ledger_url, "dr_martin", "prescriber", rpps=RPPS),
-        "other_doctor": pg.site(ledger_url, "dr_autre", "prescriber", rpps="10000000023"),
+        "other_doctor": pg.site(ledger_url, "dr_autre", "prescriber", rpps=OTHER_RPPS),
         "auditor": pg.site(ledger_url, "audit", "auditor"),
     }
 
@@ -239,6 +240,18 @@ def _dispensing(line: int, quantity: int, pharmacist: str, pharmacy: str | None)
     }
 
 
+def _prescriber_consent(rpps: str, lane: str | None, opposition: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "share_opposition": opposition,
+        "at": "2026-03-02T10:00:00Z",
+        "actor": "prescriber",
+        "pharmacist": None,
+        "pharmacy": None,
+        "rpps": rpps,
+    }
+    return body if lane is None else body | {"lane": lane}
+
+
 def test_database_refusals_for_each_role(
     sites: dict[str, Site], ledger_url: str, five: d.Presented
 ) -> None:
@@ -297,6 +310,18 @@ def test_database_refusals_for_each_role(
             sites["doctor"].url,
             lambda db: _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 1, RPPS, None)),
         ),
+        "prescriber records consent on another prescriber's prescription": _refused(
+            sites["other_doctor"].url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, None)
+            ),
+        ),
+        "prescriber records consent in another prescriber's name": _refused(
+            sites["doctor"].url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, None)
+            ),
+        ),
         "auditor writes": _refused(
             sites["auditor"].url,
             lambda db: _append_sql(db, ledger_id, pid, "consent", {"share_opposition": True}),
@@ -333,6 +358,11 @@ def test_database_refusals_for_each_role(
     assert "own name" in refusals["pharmacy records in another pharmacist's name"]
     assert "own name" in refusals["pharmacy records in another pharmacy's name"]
     assert "append-only" in refusals["administrator edits a record"]
+    assert (
+        "own prescriptions"
+        in refusals["prescriber records consent on another prescriber's prescription"]
+    )
+    assert "own name" in refusals["prescriber records consent in another prescriber's name"]
     # A record claiming another site as its author is stored under its real author.
     with _raw(b_url) as db:
         consent = {
@@ -372,6 +402,209 @@ def test_prescriber_does_not_see_what_the_patient_opposed(
         d.set_consent(a, pid, False, NOW, PHARMACIST_A)
     with open_ledger(sites["doctor"].url) as doctor:
         assert len(doctor.history(pid).of_kind("dispensing")) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Lanes: one identifier, several signers
+
+
+@pytest.fixture()
+def squat(five: d.Presented, demo_authority: keys.Credentials) -> d.Presented:
+    """Another trusted prescriber's prescription (one line) signed under ``five``'s identifier."""
+    from eprescrire import model
+
+    paul = keys.new_prescriber(
+        demo_authority, name="Dr Paul Autre", rpps=OTHER_RPPS, specialty="Médecine générale",
+        not_before=NOW - dt.timedelta(days=1), days=800,
+    )  # fmt: skip
+    data = json.loads(json.dumps(FIVE))
+    data["prescriber"] |= {"name": "Dr Paul Autre", "rpps": OTHER_RPPS}
+    data["lines"] = data["lines"][:1]
+    own = model.to_payload(model.from_input(data, now=NOW))
+    squatted = model.from_payload(own | {"id": five.prescription.id})
+    return presented(signing.sign(squatted, paul))
+
+
+def test_lanes_keep_another_signers_prescription_apart(
+    sites: dict[str, Site], five: d.Presented, squat: d.Presented
+) -> None:
+    pid = five.prescription.id
+    assert squat.prescription.id == pid and squat.kid != five.kid
+    with open_ledger(sites["a"].url) as a:
+        first = d.dispense(a, squat, request_a(line=1, quantity=5), NOW)  # all of its line 1
+        assert first.notes == ()
+        ledger_id = a.ledger_id
+    with open_ledger(sites["b"].url) as b:  # the genuine one is not blocked
+        genuine = d.dispense(b, five, request_b(line=1, quantity=5), NOW)
+        assert genuine.state is not None and genuine.state.lines[0].dispensed == 5
+        assert genuine.notes and "different key" in genuine.notes[0]
+    b_url = sites["b"].url
+
+    def dispensing(lane: str, line: int) -> dict[str, Any]:
+        return _dispensing(line, 1, PHARMACIST_B, FINESS_B) | {"lane": lane}
+
+    refusals = {
+        "beyond the genuine lane's total": _refused(
+            b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", dispensing(five.kid, 1))
+        ),
+        "beyond the other lane's total": _refused(
+            b_url,
+            lambda db: _append_sql(db, ledger_id, pid, "dispensing", dispensing(squat.kid, 1)),
+        ),
+        "a line the other lane does not have": _refused(
+            b_url,
+            lambda db: _append_sql(db, ledger_id, pid, "dispensing", dispensing(squat.kid, 2)),
+        ),
+        "a lane no prescription was recorded for": _refused(
+            b_url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", dispensing("x" * 16, 2))
+        ),
+        "the other signer cancels the genuine lane": _refused(
+            sites["other_doctor"].url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "cancellation", {"kid": five.kid, "reason": "x", "jws": "x"}
+            ),
+        ),
+        "the other signer records consent about the genuine lane": _refused(
+            sites["other_doctor"].url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, five.kid)
+            ),
+        ),
+    }
+    print(json.dumps(refusals, indent=1))
+    assert "23514" in refusals["beyond the genuine lane's total"]
+    assert "23514" in refusals["beyond the other lane's total"]
+    assert "no line 2" in refusals["a line the other lane does not have"]
+    assert "unrecorded" in refusals["a lane no prescription was recorded for"]
+    assert "42501" in refusals["the other signer cancels the genuine lane"]
+    assert "42501" in refusals["the other signer records consent about the genuine lane"]
+    # Line 2 of the genuine prescription is still there to dispense.
+    with _raw(b_url) as db:
+        _append_sql(db, ledger_id, pid, "dispensing", dispensing(five.kid, 2))
+        db.commit()
+    # Each prescriber reads their own lane, and sees that another signer recorded one.
+    for site, own, other, dispensed in (
+        ("doctor", five, squat, 6),
+        ("other_doctor", squat, five, 5),
+    ):
+        with open_ledger(sites[site].url) as ledger:
+            history = ledger.history(pid)
+        prescriptions = {r.body["kid"]: r.body for r in history.of_kind("prescription")}
+        assert prescriptions[own.kid]["jws"] == own.token
+        assert set(prescriptions[other.kid]) == {"kid", "withheld"}, site  # its content: never
+        assert sum(r.body["quantity"] for r in history.of_kind("dispensing")) == dispensed
+        assert all(r.body.get("lane") == own.kid for r in history.of_kind("dispensing"))
+        assert d.lanes.conflict(history, own.kid) is not None
+    with open_ledger(sites["auditor"].url) as auditor:
+        assert auditor.verify().ok
+
+
+def test_prescriber_records_consent_for_their_own_prescription_only(
+    sites: dict[str, Site], five: d.Presented, squat: d.Presented,
+    demo_credentials: keys.Credentials,
+) -> None:  # fmt: skip
+    from eprescrire import consents
+
+    pid = five.prescription.id
+    with open_ledger(sites["a"].url) as a:
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        ledger_id = a.ledger_id
+    mine = consents.Actor("prescriber", rpps=RPPS, lane=five.kid)
+    signed = consents.signed_body(pid, True, NOW, demo_credentials, mine)
+    with open_ledger(sites["doctor"].url) as doctor:
+        written = d.set_consent(doctor, pid, True, NOW, None, signed).records
+        assert [r.kind for r in written] == ["consent"]
+        history = doctor.history(pid)
+    assert not history.of_kind("dispensing")  # the patient now opposes: withheld
+    assert consents.changes(history)[-1]["signed"] is True
+    with _raw(sites["auditor"].url) as db:
+        actor, lane = db.execute(
+            "SELECT actor, lane FROM ledger.records WHERE kind = 'consent'"
+        ).fetchone()  # type: ignore[misc]
+    assert (actor, lane) == (sites["doctor"].role, five.kid)
+    # Before another signer's lane exists, the other prescriber has no prescription here.
+    refused = _refused(
+        sites["other_doctor"].url,
+        lambda db: _append_sql(
+            db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, None)
+        ),
+    )
+    assert refused.startswith("42501") and "own prescriptions" in refused
+    # Once their own (squatting) prescription is recorded: their lane, not the genuine one's,
+    # nor every lane at once.
+    with open_ledger(sites["b"].url) as b:
+        d.dispense(b, squat, request_b(line=1, quantity=1), NOW)
+    with _raw(sites["other_doctor"].url) as db:
+        _append_sql(db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, squat.kid))
+        db.commit()
+    for lane in (five.kid, None):
+        refused = _refused(
+            sites["other_doctor"].url,
+            lambda db, lane=lane: _append_sql(
+                db, ledger_id, pid, "consent", _prescriber_consent(OTHER_RPPS, lane)
+            ),
+        )
+        assert refused.startswith("42501"), lane
+    with open_ledger(sites["doctor"].url) as doctor:  # the genuine lane's choice is unchanged
+        assert not doctor.history(pid).of_kind("dispensing")
+
+
+def test_upgrade_to_lanes_keeps_existing_records(
+    pg: Server, five: d.Presented, squat: d.Presented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 1 (one prescription per identifier), upgraded by
+    `ledger init`: its records and chains kept, its dispensings counted in the first signer's
+    lane, the totals still enforced, a second signer's lane possible."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:1])
+        monkeypatch.setattr(postgres, "LATEST", 1)
+        assert postgres.initialise(url)[1] == 1
+        monkeypatch.undo()
+        pid = five.prescription.id
+        with _raw(url) as db:  # as version 1's client wrote them
+            ledger_id = db.execute("SELECT value FROM ledger.meta").fetchone()[0]  # type: ignore[index]
+            first = first_sight(History(pid, ()), five)[0]
+            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
+            _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 4, PHARMACIST_A, FINESS_A))
+            db.commit()
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (1, LATEST)
+        with _raw(url) as db:
+            kept = db.execute(
+                "SELECT kind, lane FROM ledger.records WHERE prescription_id = %s ORDER BY pos",
+                (pid,),
+            ).fetchall()
+            lanes = db.execute(
+                "SELECT kid, first_signer FROM ledger.prescriptions WHERE prescription_id = %s",
+                (pid,),
+            ).fetchall()
+        assert kept == [("prescription", None), ("dispensing", None)]
+        assert lanes == [(five.kid, True)]
+        b = pg.site(url, "pharma_b", "pharmacy", finess=FINESS_B, rpps=PHARMACIST_B)
+        with open_ledger(b.url) as ledger:
+            state = d.state_of(five.prescription, five.kid, ledger.history(pid))
+            assert state.lines[0].dispensed == 4  # the old dispensing is the first signer's
+            with pytest.raises(d.Refused):
+                d.dispense(ledger, five, request_b(line=1, quantity=2), NOW)
+            d.dispense(ledger, squat, request_b(line=1, quantity=5), NOW)  # a lane of its own
+        refused = _refused(
+            b.url,
+            lambda db: _append_sql(
+                db, ledger_id, pid, "dispensing",
+                _dispensing(1, 2, PHARMACIST_B, FINESS_B) | {"lane": five.kid},
+            ),
+        )  # fmt: skip
+        assert refused.startswith("23514"), refused  # 4 + 2 > 5, old records counted
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 4, report
+    finally:
+        pg.drop(url)
 
 
 # --------------------------------------------------------------------------------------------

@@ -25,9 +25,10 @@ def scene(
     cli_env: dict[str, str],
     key_file: Path,
     demo_authority: keys.Credentials,
+    ledger_backend: Any,
 ) -> dict[str, Any]:
     """Dr Claire Martin's genuine prescription, and Dr Paul Autre's (trusted too) signed under
-    the same identifier with other content, dispensed first."""
+    the same identifier with other content, dispensed first (on each ledger backend)."""
     trust = tmp_path / "trust"
     shutil.copytree(KEYS / "demo-trust", trust)
     paul = keys.new_prescriber(
@@ -48,7 +49,7 @@ def scene(
     squatted = model.from_payload(own | {"id": ident})
     squat = tmp_path / "squat.json"
     squat.write_bytes(signing.sign(squatted, paul).to_json_bytes())
-    ledger = tmp_path / "ledger.sqlite3"
+    ledger = ledger_backend.location()
     first = run_cli("dispense", squat, "--all", "--pharmacist", PHARMACIST, "--ledger", ledger,
                     "--trust", trust, "--json")  # fmt: skip
     assert first.code == 0, first
@@ -119,3 +120,22 @@ def test_the_same_signer_still_cannot_record_two_prescriptions_under_one_id(
                        "--json")  # fmt: skip
     assert verified.code == 1
     assert [r["code"] for r in json.loads(verified.stdout)["reasons"]] == ["conflicting_record"]
+
+
+def test_records_written_before_lanes_belong_to_their_signer_only() -> None:
+    """A ledger whose dispensings carry no lane (written before lanes existed): they are the
+    first signer's, and another signer's lane starts empty rather than inheriting them."""
+    from eprescrire.dispensing.lanes import lane
+    from eprescrire.ledger import History, Record
+
+    def record(seq: int, kind: str, body: dict[str, Any]) -> Record:
+        return Record(seq, kind, "ID", "2026-03-02T09:00:00Z", body, "0" * 64, "1" * 64)
+
+    history = History(
+        "ID",
+        (record(1, "prescription", {"kid": "A", "jws": "x"}),
+         record(2, "dispensing", {"line": 1, "quantity": 4}),
+         record(3, "consent", {"share_opposition": True})),
+    )  # fmt: skip
+    assert lane(history, "A") is history
+    assert [r.seq for r in lane(history, "B").records] == [3]  # a consent without lane: all

@@ -121,37 +121,6 @@ def _one_line(error: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _read_back(
-    prescription_id: str, request: uuid.UUID, pos: int, head: str, written: list[Record]
-) -> Any:
-    """A statement (no parameters, so that it runs in the write's pipeline) that raises when the
-    prescription's chain head is not at ``pos`` / ``head`` or this request's records are not
-    exactly ``written``: what a foreign trigger or rule dropping or rewriting records leaves."""
-    from psycopg import sql
-
-    tag = sql.SQL("$read_back_" + uuid.uuid4().hex + "$")  # no literal can close the body
-    return sql.SQL(
-        "DO {tag} DECLARE h record; got text[]; BEGIN"
-        " SELECT * INTO h FROM ledger.begin_update({pid});"
-        " SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[]) INTO got"
-        " FROM ledger.history({pid}) r WHERE r.request_id = {rid};"
-        " IF h.pos <> {pos} OR h.hash <> {head} OR got <> {hashes}::text[] THEN"
-        " RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to"
-        " prescription % (found %, chain head at position % instead of %): nothing was"
-        " recorded; run `eprescrire ledger verify`', {count}, {pid}, cardinality(got), h.pos,"
-        " {pos} USING ERRCODE = 'XX001';"
-        " END IF; END {tag}"
-    ).format(
-        tag=tag,
-        pid=sql.Literal(prescription_id),
-        rid=sql.Literal(str(request)),
-        pos=sql.Literal(pos),
-        head=sql.Literal(head),
-        hashes=sql.Literal([r.hash for r in written]),
-        count=sql.Literal(len(written)),
-    )
-
-
 class PostgresLedger(Ledger):
     """A shared ledger in a PostgreSQL database. Methods raise :class:`LedgerError` (exit 4)
     when the server is unreachable or refuses; a rule the database enforces surfaces as a
@@ -294,32 +263,24 @@ class PostgresLedger(Ledger):
         self._ensure()
         db = self._db
         try:
-            # One round trip: take the prescription's chain head, read its history, reserve
-            # sequence numbers for the usual case (a prescription record and a dispensing).
+            # One round trip: take the prescription's chain head (recognising a retried
+            # request, reserving sequence numbers for the usual case: a prescription record and
+            # a dispensing) with its history.
             with db.pipeline():
                 db.execute("BEGIN")
-                head_cursor = db.execute(
-                    "SELECT pos, hash FROM ledger.begin_update(%s)", (prescription_id,)
+                cursor = db.execute(
+                    "SELECT * FROM ledger.open_write(%s, %s, %s)",
+                    (prescription_id, request if given else None, _RESERVED),
                 )
-                done_cursor = (
-                    db.execute("SELECT ledger.request_done(%s, %s)", (prescription_id, request))
-                    if given
-                    else None
-                )
-                rows_cursor = db.execute(
-                    f"SELECT {_COLUMNS} FROM ledger.history(%s)", (prescription_id,)
-                )
-                seq_cursor = db.execute(
-                    "SELECT nextval('ledger.record_seq') FROM generate_series(1, %s)",
-                    (_RESERVED,),
-                )
-            head = head_cursor.fetchone()
-            pos, prev = int(head[0]), str(head[1])
-            if done_cursor is not None and done_cursor.fetchone()[0]:
+            rows = cursor.fetchall()
+            pos, prev = int(rows[0][0]), str(rows[0][1])
+            if rows[0][2]:
                 db.execute("ROLLBACK")
                 return ()
-            history = History(prescription_id, tuple(_record(r) for r in rows_cursor.fetchall()))
-            reserved = [int(r[0]) for r in seq_cursor.fetchall()]
+            reserved = [int(n) for n in rows[0][3]]
+            history = History(
+                prescription_id, tuple(_record(r[4:]) for r in rows if r[4] is not None)
+            )
             new = list(change(history))
             if new:
                 if len(new) > len(reserved):
@@ -331,7 +292,8 @@ class PostgresLedger(Ledger):
                         ).fetchall()
                     ]
                 recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
-                rows = []
+                first_pos, first_prev = pos, prev
+                kinds, texts, hashes, seqs = [], [], [], []
                 for item, seq in zip(new, reserved, strict=False):
                     if item.kind not in KINDS:
                         raise ValueError(f"unknown record kind {item.kind!r}")
@@ -340,19 +302,10 @@ class PostgresLedger(Ledger):
                     digest = chain.record_hash(
                         prev, seq, item.kind, prescription_id, recorded_at, text
                     )
-                    rows.append(
-                        (
-                            prescription_id,
-                            pos,
-                            seq,
-                            item.kind,
-                            recorded_at,
-                            text,
-                            prev,
-                            digest,
-                            request,
-                        )
-                    )
+                    kinds.append(item.kind)
+                    texts.append(text)
+                    hashes.append(digest)
+                    seqs.append(seq)
                     written.append(
                         Record(
                             seq,
@@ -365,19 +318,26 @@ class PostgresLedger(Ledger):
                         )
                     )
                     prev = digest
-                # One round trip: the records (one statement; the row trigger checks each in
-                # order), then, in the same transaction, a read-back of what the ledger now
-                # holds of them (the chain head moved to the last one, this request's records
-                # all there), which aborts the transaction when a foreign trigger or rule
-                # dropped or rewrote them, and COMMIT (where the deferred rules run).
+                # One round trip: ledger.append writes the records (one INSERT; the row trigger
+                # checks each in order) and reads them back in the same transaction (the chain
+                # head moved to the last one, this request's records all there), raising when
+                # a foreign trigger or rule dropped or rewrote them; then COMMIT, where the
+                # deferred rules run.
                 with db.pipeline():
                     db.execute(
-                        "INSERT INTO ledger.records (prescription_id, pos, seq, kind,"
-                        " recorded_at, body, prev_hash, hash, request_id) VALUES "
-                        + ", ".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows)),
-                        [value for row in rows for value in row],
+                        "SELECT ledger.append(%s, %s, %s, %s, %b, %b, %s, %b, %b)",
+                        (
+                            prescription_id,
+                            request,
+                            first_pos,
+                            first_prev,
+                            seqs,
+                            kinds,
+                            recorded_at,
+                            texts,
+                            hashes,
+                        ),
                     )
-                    db.execute(_read_back(prescription_id, request, pos, prev, written))
                     committing = True
                     db.execute("COMMIT")
             else:

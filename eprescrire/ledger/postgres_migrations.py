@@ -18,7 +18,11 @@ off: that is what the hash chains and the signed checkpoint are for):
   prescriptions (nor search them by patient).
 * No dispensing beyond a line's prescribed total (quantity x (renewals + 1)), none after the
   prescriber's cancellation: a DEFERRABLE INITIALLY DEFERRED constraint trigger checks them at
-  commit.
+  commit, per lane (version 3: a prescription is keyed by identifier and signer, so another
+  signer's document under the same identifier never counts against the genuine one; a
+  prescriber reads only their own lanes and records consent only about them).
+* A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
+  reads back what it appended) with COMMIT.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
@@ -477,8 +481,553 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ledger TO eprescrire_admin;
 """
 )
 
+# A write in two round trips: ``ledger.open_write`` (the chain head locked, a retried request
+# recognised, sequence numbers reserved) with ``ledger.history`` in one pipeline; then
+# ``ledger.append`` (the records in one INSERT, the row trigger checking each, then the
+# read-back: the chain head moved to the last record appended and this request's records are
+# exactly those) with COMMIT in another. Sites keep INSERT on ledger.records: whatever path a
+# record takes, the same triggers apply, and the actor is always the session's.
+_V2 = r"""
+-- SQL-language helpers are planned again at every call (they are not inlined: SECURITY
+-- DEFINER, SET search_path); PL/pgSQL keeps their plans for the session.
+CREATE OR REPLACE FUNCTION ledger.genesis(pid text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+BEGIN
+    RETURN encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+        || convert_to((SELECT value FROM ledger.meta WHERE key = 'ledger_id') || '/' || pid,
+                      'UTF8')), 'hex');
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger.is_admin() RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+BEGIN
+    RETURN pg_has_role(session_user, 'eprescrire_admin', 'MEMBER')
+        OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user);
+END $$;
+
+-- The row trigger, lighter: the chain head checked and moved in one UPDATE, the administrator
+-- check and the prescription looked up only when needed; the JWS payload decoded without
+-- translate()/rpad() (most of its cost).
+CREATE OR REPLACE FUNCTION ledger.jws_payload(token text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog AS $$
+DECLARE
+    part text := replace(replace(split_part(token, '.', 2), '-', '+'), '_', '/');
+BEGIN
+    RETURN convert_from(decode(part || repeat('=', (4 - length(part) % 4) % 4), 'base64'),
+                        'UTF8')::jsonb;
+EXCEPTION WHEN others THEN
+    RAISE EXCEPTION 'eprescrire: the prescription record does not carry a readable JWS'
+        USING ERRCODE = '22023';
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger.records_before_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    admin boolean := false;
+    head_pos integer;
+    b jsonb;
+    payload jsonb;
+    p ledger.prescriptions;
+BEGIN
+    NEW.actor := session_user;
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        admin := ledger.is_admin();
+        IF NOT admin THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    BEGIN
+        b := NEW.body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    IF jsonb_typeof(b) <> 'object' THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    IF NEW.seq IS NULL OR NEW.seq < 1 OR NEW.seq > (SELECT last_value FROM ledger.record_seq) THEN
+        RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+            USING ERRCODE = '22023';
+    END IF;
+    -- The chain: exactly the next position after the head, chained to it (the head moved in
+    -- the same statement that checks it, its row locked until COMMIT).
+    UPDATE ledger.chain_heads h SET pos = NEW.pos, seq = NEW.seq, hash = NEW.hash
+        WHERE h.prescription_id = NEW.prescription_id AND h.pos = NEW.pos - 1
+          AND h.hash = NEW.prev_hash;
+    IF NOT FOUND THEN
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h
+            WHERE h.prescription_id = NEW.prescription_id FOR UPDATE;
+        IF NOT FOUND AND NEW.pos = 1 AND NEW.prev_hash = ledger.genesis(NEW.prescription_id) THEN
+            INSERT INTO ledger.chain_heads VALUES (NEW.prescription_id, 1, NEW.seq, NEW.hash);
+        ELSE
+            RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+                NEW.pos, NEW.prescription_id, coalesce(head_pos, 0) USING ERRCODE = '40001';
+        END IF;
+    END IF;
+
+    IF NEW.kind IN ('dispensing', 'cancellation') THEN
+        SELECT * INTO p FROM ledger.prescriptions x WHERE x.prescription_id = NEW.prescription_id;
+    END IF;
+    IF NEW.kind = 'prescription' THEN
+        IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+            RAISE EXCEPTION 'eprescrire: % may not record prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        payload := ledger.jws_payload(b ->> 'jws');
+        IF payload ->> 'id' IS DISTINCT FROM NEW.prescription_id THEN
+            RAISE EXCEPTION 'eprescrire: the signed prescription is not %', NEW.prescription_id
+                USING ERRCODE = '22023';
+        END IF;
+        IF NOT admin AND site.kind = 'prescriber'
+           AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        INSERT INTO ledger.prescriptions VALUES (
+            NEW.prescription_id,
+            payload -> 'prescriber' ->> 'rpps',
+            b ->> 'kid',
+            ARRAY(SELECT (l ->> 'quantity')::integer * (coalesce((l ->> 'renewals')::integer, 0) + 1)
+                  FROM jsonb_array_elements(payload -> 'lines') WITH ORDINALITY AS t(l, n)
+                  ORDER BY n),
+            coalesce((payload ->> 'share_opposition')::boolean, false));
+    ELSIF NEW.kind = 'dispensing' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                    session_user, site.rpps USING ERRCODE = '42501';
+            END IF;
+            IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                    session_user, site.finess USING ERRCODE = '42501';
+            END IF;
+        END IF;
+        IF p.prescription_id IS NULL THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                USING ERRCODE = '23503';
+        END IF;
+        NEW.line := (b ->> 'line')::integer;
+        NEW.quantity := (b ->> 'quantity')::integer;
+        IF NEW.line IS NULL OR NEW.quantity IS NULL OR NEW.quantity < 1 THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                USING ERRCODE = '23514';
+        END IF;
+    ELSIF NEW.kind = 'consent' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records the patient''s consent'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records consent only in its own name', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+        END IF;
+    ELSIF NEW.kind = 'cancellation' THEN
+        IF NOT admin AND site.kind = 'prescriber' AND p.prescription_id IS NOT NULL
+           AND p.prescriber_rpps IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The chain head locked (created if new), whether request ``rid`` was already committed,
+-- ``reserve`` sequence numbers, and the prescription's history as the session may see it
+-- (ledger.history): one row per record, the head's columns on each, or one row of head
+-- columns alone when there is no record (or when the request was already committed).
+CREATE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer)
+RETURNS TABLE (head_pos integer, head_hash text, done boolean, seqs bigint[], seq bigint,
+               kind text, prescription_id text, recorded_at text, body text, prev_hash text,
+               hash text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    h_pos integer;
+    h_hash text;
+    h_done boolean;
+    h_seqs bigint[];
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                   AND s.kind IN ('pharmacy', 'prescriber'))
+       AND NOT ledger.is_admin() THEN
+        RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
+            USING ERRCODE = '42501';
+    END IF;
+    -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
+    -- prescription waits on the insertion); an existing one is locked. (Most prescriptions
+    -- are dispensed once: creating first is the common case's one statement.)
+    INSERT INTO ledger.chain_heads AS h VALUES (pid, 0, NULL, ledger.genesis(pid))
+        ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+        RETURNING h.pos, h.hash INTO h_pos, h_hash;
+    IF NOT FOUND THEN
+        SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
+            WHERE h.prescription_id = pid FOR UPDATE;
+    END IF;
+    h_done := rid IS NOT NULL AND h_pos > 0
+        AND EXISTS (SELECT 1 FROM ledger.records r
+                    WHERE r.prescription_id = pid AND r.request_id = rid
+                      AND (r.actor = session_user OR ledger.is_admin()));
+    -- Each SQL statement of a PL/pgSQL function costs far more than an expression: the usual
+    -- reservation (two numbers) is one.
+    IF reserve = 2 THEN
+        h_seqs := ARRAY[nextval('ledger.record_seq'), nextval('ledger.record_seq')];
+    ELSE
+        h_seqs := ARRAY(SELECT nextval('ledger.record_seq')
+                        FROM generate_series(1, least(greatest(reserve, 0), 64)));
+    END IF;
+    IF NOT h_done AND h_pos > 0 THEN
+        RETURN QUERY SELECT h_pos, h_hash, h_done, h_seqs, r.seq, r.kind, r.prescription_id,
+            r.recorded_at, r.body, r.prev_hash, r.hash FROM ledger.history(pid) r;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    RETURN QUERY SELECT h_pos, h_hash, h_done, h_seqs, NULL::bigint, NULL::text, NULL::text,
+        NULL::text, NULL::text, NULL::text, NULL::text;
+END $$;
+
+CREATE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[],
+    kinds text[], recorded_at text, bodies text[], hashes text[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    n integer := cardinality(hashes);
+    head_pos integer;
+    head_hash text;
+    got text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR cardinality(seqs) <> n OR cardinality(kinds) <> n
+       OR cardinality(bodies) <> n THEN
+        RAISE EXCEPTION 'eprescrire: append takes as many sequence numbers, kinds and bodies as hashes'
+            USING ERRCODE = '22023';
+    END IF;
+    -- In order: the row trigger checks each record against the chain head and moves it.
+    INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,
+                                hash, request_id)
+        SELECT pid, pos0 + i, seqs[i], kinds[i], recorded_at, bodies[i],
+               CASE WHEN i = 1 THEN head0 ELSE hashes[i - 1] END, hashes[i], rid
+        FROM generate_series(1, n) AS i ORDER BY i;
+    -- The read-back: what a foreign trigger or rule dropping or rewriting records leaves.
+    SELECT h.pos, h.hash,
+           (SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[])
+            FROM ledger.records r WHERE r.prescription_id = pid AND r.request_id = rid)
+        INTO head_pos, head_hash, got
+        FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+    IF head_pos IS DISTINCT FROM pos0 + n OR head_hash IS DISTINCT FROM hashes[n]
+       OR got IS DISTINCT FROM hashes THEN
+        RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to prescription % (found %, chain head at position % instead of %): nothing was recorded; run `eprescrire ledger verify`',
+            n, pid, cardinality(got), head_pos, pos0 + n USING ERRCODE = 'XX001';
+    END IF;
+    RETURN head_pos;
+END $$;
+
+REVOKE ALL ON FUNCTION ledger.open_write(text, uuid, integer),
+    ledger.append(text, uuid, integer, text, bigint[], text[], text, text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.open_write(text, uuid, integer),
+    ledger.append(text, uuid, integer, text, bigint[], text[], text, text[], text[])
+    TO eprescrire_pharmacy, eprescrire_prescriber, eprescrire_admin;
+"""
+
+_V3 = r"""
+-- Prescriptions keyed by identifier AND signer (the kid of the key that signed them): a
+-- prescription signed by another key under a known identifier is a lane of its own, whose
+-- dispensings never count against the genuine one's. Rows recorded before this version (one
+-- per identifier) stay, as their identifier's first signer.
+ALTER TABLE ledger.prescriptions DROP CONSTRAINT prescriptions_pkey;
+ALTER TABLE ledger.prescriptions ADD CONSTRAINT prescriptions_pkey
+    PRIMARY KEY (prescription_id, kid);
+ALTER TABLE ledger.prescriptions ADD COLUMN first_signer boolean NOT NULL DEFAULT true;
+ALTER TABLE ledger.prescriptions ALTER COLUMN first_signer DROP DEFAULT;
+-- A record's lane (derived by the row trigger, like line and quantity): the kid of the
+-- prescription it is about; NULL for a consent about every lane, and for records written
+-- before this version (then: the first signer's, a cancellation's own kid).
+ALTER TABLE ledger.records ADD COLUMN lane text;
+
+-- The lane of the identifier's first recorded signer.
+CREATE FUNCTION ledger.first_lane(pid text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+BEGIN
+    RETURN (SELECT x.kid FROM ledger.prescriptions x
+            WHERE x.prescription_id = pid AND x.first_signer);
+END $$;
+
+CREATE OR REPLACE FUNCTION ledger.records_before_insert() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    admin boolean := false;
+    head_pos integer;
+    b jsonb;
+    payload jsonb;
+    p ledger.prescriptions;
+BEGIN
+    NEW.actor := session_user;
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        admin := ledger.is_admin();
+        IF NOT admin THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    IF NOT admin AND site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    BEGIN
+        b := NEW.body::jsonb;
+    EXCEPTION WHEN others THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    IF jsonb_typeof(b) <> 'object' THEN
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END IF;
+
+    IF NEW.seq IS NULL OR NEW.seq < 1
+       OR NEW.seq > coalesce(pg_sequence_last_value('ledger.record_seq'), 0) THEN
+        RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+            USING ERRCODE = '22023';
+    END IF;
+    -- The chain: exactly the next position after the head, chained to it (the head moved in
+    -- the same statement that checks it, its row locked until COMMIT).
+    UPDATE ledger.chain_heads h SET pos = NEW.pos, seq = NEW.seq, hash = NEW.hash
+        WHERE h.prescription_id = NEW.prescription_id AND h.pos = NEW.pos - 1
+          AND h.hash = NEW.prev_hash;
+    IF NOT FOUND THEN
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h
+            WHERE h.prescription_id = NEW.prescription_id FOR UPDATE;
+        IF NOT FOUND AND NEW.pos = 1 AND NEW.prev_hash = ledger.genesis(NEW.prescription_id) THEN
+            INSERT INTO ledger.chain_heads VALUES (NEW.prescription_id, 1, NEW.seq, NEW.hash);
+        ELSE
+            RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+                NEW.pos, NEW.prescription_id, coalesce(head_pos, 0) USING ERRCODE = '40001';
+        END IF;
+    END IF;
+
+    IF NEW.kind = 'prescription' THEN
+        payload := ledger.jws_payload(b ->> 'jws');
+        IF payload ->> 'id' IS DISTINCT FROM NEW.prescription_id THEN
+            RAISE EXCEPTION 'eprescrire: the signed prescription is not %', NEW.prescription_id
+                USING ERRCODE = '22023';
+        END IF;
+        IF NOT admin AND site.kind = 'prescriber'
+           AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+            RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                USING ERRCODE = '42501';
+        END IF;
+        NEW.lane := b ->> 'kid';
+        IF NEW.lane IS NULL THEN
+            RAISE EXCEPTION 'eprescrire: a prescription record names the key that signed it (kid)'
+                USING ERRCODE = '22023';
+        END IF;
+        INSERT INTO ledger.prescriptions (prescription_id, prescriber_rpps, kid, totals,
+                                          share_opposition, first_signer)
+        VALUES (
+            NEW.prescription_id,
+            payload -> 'prescriber' ->> 'rpps',
+            NEW.lane,
+            ARRAY(SELECT (l ->> 'quantity')::integer * (coalesce((l ->> 'renewals')::integer, 0) + 1)
+                  FROM jsonb_array_elements(payload -> 'lines') WITH ORDINALITY AS t(l, n)
+                  ORDER BY n),
+            coalesce((payload ->> 'share_opposition')::boolean, false),
+            NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                        WHERE x.prescription_id = NEW.prescription_id))
+        ON CONFLICT ON CONSTRAINT prescriptions_pkey DO NOTHING;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'eprescrire: prescription % signed by % is already recorded',
+                NEW.prescription_id, NEW.lane USING ERRCODE = '23514';
+        END IF;
+    ELSIF NEW.kind = 'dispensing' THEN
+        IF NOT admin THEN
+            IF site.kind <> 'pharmacy' THEN
+                RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                    USING ERRCODE = '42501';
+            END IF;
+            IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                    session_user, site.rpps USING ERRCODE = '42501';
+            END IF;
+            IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                    session_user, site.finess USING ERRCODE = '42501';
+            END IF;
+        END IF;
+        -- The lane it names (a dispensing without one: the first signer's).
+        NEW.lane := coalesce(b ->> 'lane', ledger.first_lane(NEW.prescription_id));
+        IF NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                       WHERE x.prescription_id = NEW.prescription_id AND x.kid = NEW.lane) THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                USING ERRCODE = '23503';
+        END IF;
+        NEW.line := (b ->> 'line')::integer;
+        NEW.quantity := (b ->> 'quantity')::integer;
+        IF NEW.line IS NULL OR NEW.quantity IS NULL OR NEW.quantity < 1 THEN
+            RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                USING ERRCODE = '23514';
+        END IF;
+    ELSIF NEW.kind = 'consent' THEN
+        NEW.lane := b ->> 'lane';  -- NULL: about every lane of the identifier
+        IF NOT admin THEN
+            IF site.kind = 'pharmacy' THEN
+                IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % records consent only in its own name',
+                        session_user USING ERRCODE = '42501';
+                END IF;
+            ELSE
+                -- The prescriber: in their own name, about their own prescription only.
+                IF b ->> 'actor' IS DISTINCT FROM 'prescriber'
+                   OR b ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % records consent only in their own name (prescriber %)',
+                        session_user, site.rpps USING ERRCODE = '42501';
+                END IF;
+                IF NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                               WHERE x.prescription_id = NEW.prescription_id
+                                 AND (NEW.lane IS NULL OR x.kid = NEW.lane))
+                   OR EXISTS (SELECT 1 FROM ledger.prescriptions x
+                              WHERE x.prescription_id = NEW.prescription_id
+                                AND (NEW.lane IS NULL OR x.kid = NEW.lane)
+                                AND x.prescriber_rpps IS DISTINCT FROM site.rpps) THEN
+                    RAISE EXCEPTION 'eprescrire: % records consent only for their own prescriptions',
+                        session_user USING ERRCODE = '42501';
+                END IF;
+            END IF;
+        END IF;
+    ELSIF NEW.kind = 'cancellation' THEN
+        NEW.lane := b ->> 'kid';
+        IF NOT admin AND site.kind = 'prescriber' THEN
+            SELECT * INTO p FROM ledger.prescriptions x
+                WHERE x.prescription_id = NEW.prescription_id
+                  AND x.kid = coalesce(NEW.lane, ledger.first_lane(NEW.prescription_id));
+            IF FOUND AND p.prescriber_rpps IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- At commit, per lane: no dispensing beyond a line's prescribed total, none after the lane's
+-- cancellation.
+CREATE OR REPLACE FUNCTION ledger.dispensing_allowed() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    p ledger.prescriptions;
+    given bigint;
+BEGIN
+    SELECT * INTO p FROM ledger.prescriptions x
+        WHERE x.prescription_id = NEW.prescription_id
+          AND x.kid = coalesce(NEW.lane, ledger.first_lane(NEW.prescription_id));
+    IF NEW.line < 1 OR NEW.line > coalesce(array_length(p.totals, 1), 0) THEN
+        RAISE EXCEPTION 'eprescrire: prescription % has no line %', NEW.prescription_id, NEW.line
+            USING ERRCODE = '23514';
+    END IF;
+    SELECT sum(r.quantity) INTO given FROM ledger.records r
+        WHERE r.prescription_id = NEW.prescription_id AND r.kind = 'dispensing'
+          AND r.line = NEW.line
+          AND (r.lane = p.kid OR (r.lane IS NULL AND p.first_signer));
+    IF given > p.totals[NEW.line] THEN
+        RAISE EXCEPTION 'eprescrire: line % of prescription % would be dispensed % times, % prescribed',
+            NEW.line, NEW.prescription_id, given, p.totals[NEW.line] USING ERRCODE = '23514';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ledger.records c
+               WHERE c.prescription_id = NEW.prescription_id AND c.kind = 'cancellation'
+                 AND c.pos < NEW.pos AND c.body::jsonb ->> 'kid' = p.kid) THEN
+        RAISE EXCEPTION 'eprescrire: prescription % was cancelled before this dispensing',
+            NEW.prescription_id USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Reading: a prescriber sees the lanes of their own prescriptions; another signer's
+-- prescription under the same identifier shows only as its kid (the conflict is shown to
+-- both, its content to neither); a lane's dispensings are withheld when its patient opposed.
+CREATE OR REPLACE FUNCTION ledger.history(pid text)
+RETURNS TABLE (seq bigint, kind text, prescription_id text, recorded_at text, body text,
+               prev_hash text, hash text, pos integer, request_id uuid)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+DECLARE
+    site ledger.sites;
+    first text;
+BEGIN
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        IF NOT ledger.is_admin() THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    IF site.role_name IS NULL OR site.kind IN ('pharmacy', 'auditor') THEN
+        RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+            r.prev_hash, r.hash, r.pos, r.request_id
+            FROM ledger.records r WHERE r.prescription_id = pid ORDER BY r.pos;
+        RETURN;
+    END IF;
+    first := ledger.first_lane(pid);
+    IF first IS NULL THEN
+        -- Unknown here: only what this prescriber recorded (a cancellation made in advance).
+        RETURN QUERY SELECT r.seq, r.kind, r.prescription_id, r.recorded_at, r.body,
+            r.prev_hash, r.hash, r.pos, r.request_id
+            FROM ledger.records r
+            WHERE r.prescription_id = pid AND r.actor = session_user ORDER BY r.pos;
+        RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                   WHERE x.prescription_id = pid AND x.prescriber_rpps = site.rpps) THEN
+        RAISE EXCEPTION 'eprescrire: prescription % is not one of %''s', pid, session_user
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN QUERY
+    WITH mine AS (
+        SELECT x.kid,
+               coalesce((SELECT (c.body::jsonb ->> 'share_opposition')::boolean
+                         FROM ledger.records c
+                         WHERE c.prescription_id = pid AND c.kind = 'consent'
+                           AND (c.lane IS NULL OR c.lane = x.kid)
+                         ORDER BY c.pos DESC LIMIT 1), x.share_opposition) AS opposed
+        FROM ledger.prescriptions x
+        WHERE x.prescription_id = pid AND x.prescriber_rpps = site.rpps
+    ), placed AS (
+        SELECT r.*, coalesce(r.lane, CASE r.kind WHEN 'prescription' THEN first
+                                                 WHEN 'dispensing' THEN first
+                                                 WHEN 'cancellation' THEN r.body::jsonb ->> 'kid'
+                                     END) AS in_lane
+        FROM ledger.records r WHERE r.prescription_id = pid
+    )
+    SELECT r.seq, r.kind, r.prescription_id, r.recorded_at,
+           CASE WHEN r.kind = 'prescription' AND m.kid IS NULL
+                THEN jsonb_build_object('kid', r.in_lane,
+                                        'withheld', 'another signer''s prescription')::text
+                ELSE r.body END,
+           r.prev_hash, r.hash, r.pos, r.request_id
+    FROM placed r LEFT JOIN mine m ON m.kid = r.in_lane
+    WHERE r.kind = 'prescription'
+       OR (r.kind = 'consent' AND (r.lane IS NULL OR m.kid IS NOT NULL))
+       OR (r.kind = 'dispensing' AND m.kid IS NOT NULL AND NOT m.opposed)
+       OR (r.kind = 'cancellation' AND (m.kid IS NOT NULL OR r.actor = session_user))
+    ORDER BY r.pos;
+END $$;
+
+REVOKE ALL ON FUNCTION ledger.first_lane(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ledger.first_lane(text) TO eprescrire_admin;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "per-prescription hash chains, sites, database-enforced rules", _V1),
+    Migration(2, "a write in two round trips: open_write, then append with its read-back", _V2),
+    Migration(3, "prescriptions per identifier and signer (lanes); the prescriber's consent", _V3),
 )
 
 LATEST = MIGRATIONS[-1].version
