@@ -209,8 +209,11 @@ def issue(request: IssueRequest) -> Iterator[IssueResult]:
     if request.out_dir is not None:
         files.make_directory(request.out_dir)
     jobs = min(request.jobs, max(1, len(request.sources)))
-    if jobs > 1 and (request.with_pdf or request.pdf is not None or request.qr is not None):
+    printing = request.with_pdf or request.pdf is not None or request.qr is not None
+    if jobs > 1 and printing:
         from eprescrire import render
 
         render.preload()  # once, before the workers fork: each would import and load it again
-    yield from batch.run(_issue_one, request, request.sources, jobs)
+    # A page takes tens of milliseconds: one input at a time, so that no process is left
+    # with a chunk of several pages while the others have finished.
+    yield from batch.run(_issue_one, request, request.sources, jobs, chunksize=1 if printing else 4)
