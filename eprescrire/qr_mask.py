@@ -19,7 +19,7 @@ lets segno choose) for anything but a QR code whose modules are all 0 or 1 befor
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -94,6 +94,8 @@ def find_and_apply_best_mask(
 _PAD = 4
 _TO_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
 _FROM_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
+#: segno's function matrix: a value above 1 marks the encoding region.
+_ENCODING_REGION = bytes(0 if value <= 1 else 1 for value in range(256))
 
 
 class _Layout:
@@ -115,26 +117,33 @@ class _Layout:
         self.stride = stride = n + _PAD
         self.offset = _PAD * stride
         self.bits = (n + 2 * _PAD) * stride
+        self.empty_row = b"\x00" * _PAD
         function = encoder.make_matrix(n, n)
         encoder.add_finder_patterns(function, n, n)
         encoder.add_alignment_patterns(function, n, n)
         function[-8][8] = 0x1  # the dark module, as segno marks it
+        region = self._from_rows(bytes(row).translate(_ENCODING_REGION) for row in function)
+        # Every mask pattern repeats every 6 columns (ISO/IEC 18004 Table 10): each row of a
+        # mask is its first six modules repeated.
+        repeat = n // 6 + 1
         self.masks = [
-            self._bits(
-                (i, j) for i in range(n) for j in range(n) if function[i][j] > 0x1 and pattern(i, j)
+            region
+            & self._from_rows(
+                (bytes(bool(pattern(i, j)) for j in range(6)) * repeat)[:n] for i in range(n)
             )
             for pattern in encoder.get_data_mask_functions(False)
         ]
-        self.matrix = self._bits((i, j) for i in range(n) for j in range(n))
-        self.has_left = self._bits((i, j) for i in range(n) for j in range(1, n))
-        self.has_above = self._bits((i, j) for i in range(1, n) for j in range(n))
-        self.empty_row = b"\x00" * _PAD
+        self.matrix = self._from_rows(b"\x01" * n for _ in range(n))
+        self.has_left = self._from_rows(b"\x00" + b"\x01" * (n - 1) for _ in range(n))
+        self.has_above = self.matrix & ~self._from_rows(
+            (b"\x01" if i == 0 else b"\x00") * n for i in range(n)
+        )
 
-    def _bits(self, cells: Iterator[tuple[int, int]]) -> int:
-        value = 0
-        for i, j in cells:
-            value |= 1 << (self.offset + i * self.stride + j)
-        return value
+    def _from_rows(self, rows: Iterable[bytes]) -> int:
+        """The layout of ``n`` rows of ``n`` bytes, each 0 or 1."""
+        raw = b"".join(row + self.empty_row for row in rows)
+        # int() reads the most significant digit first: reversed, position p is bit p.
+        return int(raw.translate(_TO_DIGITS)[::-1], 2) << self.offset
 
     def read(self, matrix: tuple[bytearray, ...]) -> int | None:
         """The modules of ``matrix`` in this layout; None if one is neither 0 nor 1."""
@@ -143,7 +152,6 @@ class _Layout:
         raw = b"".join(bytes(row) + pad for row in matrix)
         if len(raw) != n * self.stride or raw.translate(None, b"\x00\x01"):
             return None
-        # int() reads the most significant digit first: reversed, position p is bit p.
         return int(raw.translate(_TO_DIGITS)[::-1], 2) << self.offset
 
     def rows(self, modules: int) -> tuple[bytearray, ...]:
