@@ -4,8 +4,11 @@ without loading the Typer application), and the Typer command calls the same fun
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from eprescrire.cli import _output
 from eprescrire.cli._output import escape
@@ -39,26 +42,38 @@ def run(
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
     sources = tuple(issuing.read_sources(inputs, stdin))
     issuing.check_sources(sources, out, pdf, qr)
-    credentials = context.load_credentials(key, passphrase_file, insecure_key, pin_file)
     if str(key).startswith("pkcs11:"):
         jobs = 1  # a token session does not survive fork(): sign in this process
-    request = issuing.IssueRequest(
-        sources,
-        credentials,
-        context.moment(at),
-        out,
-        out_dir,
-        pdf,
-        qr,
-        with_pdf,
-        page,
-        jobs,
-        drugs=catalogue,
-        allow_name_mismatch=allow_name_mismatch,
-    )
+    printers = None
+    if min(jobs, len(sources)) > 1 and (with_pdf or pdf is not None or qr is not None):
+        from eprescrire.services.print_pool import PrintPool
+
+        # Forked before the key is decrypted: the printing processes load reportlab meanwhile.
+        printers = PrintPool.start(min(jobs, len(sources)))
+    with printers or contextlib.nullcontext():
+        credentials = context.load_credentials(key, passphrase_file, insecure_key, pin_file)
+        request = issuing.IssueRequest(
+            sources,
+            credentials,
+            context.moment(at),
+            out,
+            out_dir,
+            pdf,
+            qr,
+            with_pdf,
+            page,
+            jobs,
+            drugs=catalogue,
+            allow_name_mismatch=allow_name_mismatch,
+        )
+        return _report(issuing.issue(request, printers), len(sources), json_output, quiet)
+
+
+def _report(results: Iterable[Any], total: int, json_output: bool, quiet: bool) -> int:
+    """Print each result as it comes (JSON lines, or a line per input); the exit code."""
     codes: list[int] = []
-    with _output.progress(len(sources), "Issuing", enabled=not json_output and not quiet) as step:
-        for result in issuing.issue(request):
+    with _output.progress(total, "Issuing", enabled=not json_output and not quiet) as step:
+        for result in results:
             codes.append(result.exit_code)
             if json_output:
                 _output.emit_json(result.to_json())
@@ -78,6 +93,6 @@ def run(
                     step.log(f"    {field}{reason['message']}")
             step.advance()
     issued = sum(code == 0 for code in codes)
-    if len(sources) > 1 and not quiet:
-        _output.console().print(f"{issued} issued, {len(sources) - issued} not issued")
+    if total > 1 and not quiet:
+        _output.console().print(f"{issued} issued, {total - issued} not issued")
     return _output.report_exit(codes)
