@@ -12,7 +12,7 @@ from conftest import EXAMPLE_FILES
 from eprescrire import inputs, keys, render
 from eprescrire.errors import ExitCode, InputError
 from eprescrire.services import issuing, printing
-from eprescrire.services.print_pool import PrintPool
+from eprescrire.services.print_pool import QUEUED_PER_PROCESS, PrintPool
 
 
 def test_printed_in_other_processes_as_in_this_one(
@@ -53,8 +53,12 @@ class _Pool:
     """Prints in this process; the second job fails as a drawing error would, the third as a
     printing process that died."""
 
-    def __init__(self) -> None:
+    def __init__(self, busy: bool = False) -> None:
         self.jobs: list[issuing.PrintJob] = []
+        self._busy = busy
+
+    def busy(self) -> bool:
+        return self._busy
 
     def submit(self, job: issuing.PrintJob) -> Future[Any]:
         self.jobs.append(job)
@@ -86,10 +90,32 @@ def test_a_printing_failure_is_reported_on_its_input(
     assert len(pool.jobs) == 4  # the unreadable input was never signed nor printed
 
 
-def test_the_pool_is_forked_before_the_key_is_loaded() -> None:
+def test_pages_printed_here_while_the_pool_is_busy(
+    tmp_path: Path, demo_credentials: keys.Credentials
+) -> None:
+    sources = tuple((str(p), inputs.read_input(p)) for p in EXAMPLE_FILES[:3])
+    request = issuing.IssueRequest(
+        sources, demo_credentials, dt.datetime.now(dt.UTC), out_dir=tmp_path, with_pdf=True, jobs=2
+    )
+    pool = _Pool(busy=True)
+    results = list(issuing.issue(request, pool))
+    assert [r.status for r in results] == ["issued"] * 3 and not pool.jobs
+    for result in results:
+        document = printing.load_signed(Path(result.out or ""))
+        assert Path(result.pdf or "").read_bytes() == render.pdf_bytes(document, page="A5")
+
+
+def test_the_pool_is_forked_before_the_key_is_loaded(tmp_path: Path) -> None:
     """The printing processes exist as soon as the pool does (they load the drawing libraries
-    while the key is decrypted) and receive documents without certificates."""
-    with PrintPool(2) as pool:
-        processes = pool._pool._processes  # type: ignore[attr-defined]
-        assert len(processes) == 2
-    assert PrintPool.start(1) is not None
+    while the key is decrypted); --jobs N is N - 1 of them beside this process, which prints
+    when they have enough queued."""
+    pool = PrintPool.start(3)
+    assert pool is not None
+    with pool:
+        assert len(pool._pool._processes) == 2  # type: ignore[attr-defined]
+        assert not pool.busy()
+    with PrintPool(1) as one:
+        one._queued = [Future() for _ in range(QUEUED_PER_PROCESS)]  # never done
+        assert one.busy()
+        one._queued[0].set_result(None)
+        assert not one.busy()

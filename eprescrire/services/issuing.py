@@ -269,14 +269,21 @@ def issue(request: IssueRequest, printers: Any = None) -> Iterator[IssueResult]:
 
 
 def _pipeline(request: IssueRequest, printers: Any) -> Iterator[IssueResult]:
-    """Sign here, print in ``printers``; results in input order, each as soon as it and those
+    """Sign here and print in ``printers``, or here when its processes already have enough
+    queued (this process signs faster than one prints: it takes the pages left over, so
+    that --jobs N is N busy processes); results in input order, each as soon as it and those
     before it are done."""
     from collections import deque
 
     pending: deque[tuple[IssueResult, Any]] = deque()
     for source in request.sources:
         issued, job = _sign_one(request, source)
-        pending.append((issued, None if job is None else printers.submit(job)))
+        if job is None:
+            pending.append((issued, None))
+        elif printers.busy():
+            pending.append((_printed(issued, _print_one(job)), None))
+        else:
+            pending.append((issued, printers.submit(job)))
         while pending and (pending[0][1] is None or pending[0][1].done()):
             yield _collect(*pending.popleft())
     while pending:
