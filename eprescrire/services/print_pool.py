@@ -38,9 +38,13 @@ class PrintPool:
     """``processes`` printing processes, forked now; use as a context manager (``with``)."""
 
     def __init__(self, processes: int) -> None:
+        import gc
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        # What is loaded so far stays for the whole batch: out of the collector's reach, a
+        # collection in either process does not write to (and so copy) every shared page.
+        gc.freeze()
         context = multiprocessing.get_context("fork")
         self._pool = ProcessPoolExecutor(
             max_workers=processes, mp_context=context, initializer=_start
