@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -220,23 +221,34 @@ def main() -> None:
     error = make_code(text, args.page).error
     draw(lines, text, args.page)
     times: dict[str, list[float]] = {"bare": [], "project": []}
+    cpu: dict[str, list[float]] = {"bare": [], "project": []}
     for _ in range(args.rounds):  # interleaved: machine noise hits both alike
-        start = time.perf_counter()
-        draw(lines, text, args.page)
-        times["bare"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        render.pdf_bytes(document, page=args.page)
-        times["project"].append(time.perf_counter() - start)
+        for name, call in (
+            ("bare", lambda: draw(lines, text, args.page)),
+            ("project", lambda: render.pdf_bytes(document, page=args.page)),
+        ):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            call()
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
     bare, project = (statistics.median(times[k]) * 1000 for k in ("bare", "project"))
+    bare_cpu, project_cpu = (statistics.median(cpu[k]) * 1000 for k in ("bare", "project"))
     accel = "C" if _accelerated() else "pure Python"
     print(
         f"one {args.page} page of the reference prescription ({len(text)} QR characters, "
         f"level {error}), median of {args.rounds} interleaved rounds, reportlab accel: {accel}"
     )
     print(f"eprescrire from {Path(render.__file__).resolve().parent}")
-    print(f"{'bare page (reportlab canvas + segno, no eprescrire)':<56}{bare:>8.1f} ms")
-    print(f"{'eprescrire.render.pdf_bytes':<56}{project:>8.1f} ms")
-    print(f"ratio bare / pdf_bytes (speed of pdf_bytes vs the floor): {bare / project:.2f}")
+    print(f"{'':<56}{'wall':>8}   {'CPU':>8}")
+    print(
+        f"{'bare page (reportlab canvas + segno, no eprescrire)':<56}{bare:>8.1f} ms{bare_cpu:>8.1f} ms"
+    )
+    print(f"{'eprescrire.render.pdf_bytes':<56}{project:>8.1f} ms{project_cpu:>8.1f} ms")
+    print(
+        f"ratio bare / pdf_bytes (speed of pdf_bytes vs the floor): wall {bare / project:.2f}, "
+        f"CPU {bare_cpu / project_cpu:.2f}"
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def _accelerated() -> bool:

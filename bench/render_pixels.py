@@ -7,7 +7,8 @@ A change meant to make drawing faster must not change what is printed. Three ste
     python bench/render_pixels.py render DOCS OUT [--tree T] # A5 + A4 PDFs and QR PNGs -> PNG
     python bench/render_pixels.py compare OUT_BEFORE OUT_AFTER
 
-``sign`` issues each example (and a 30-line prescription that takes several pages) with the demo prescriber at a fixed time (ECDSA signatures are
+``sign`` issues each example (a 30-line prescription that takes several pages, and one with
+characters Vera lacks, drawn with the fallback font) with the demo prescriber at a fixed time (ECDSA signatures are
 random: both versions must draw the same signed documents). ``render`` draws each document with
 the ``eprescrire`` package found in ``--tree`` (a checkout of another version; default: this
 one) as A5 and A4 PDFs with ``render.pdf_bytes`` and as a QR PNG with ``render.write_qr``, then
@@ -43,6 +44,7 @@ def sign(docs: Path) -> None:
         for p in sorted((ROOT / "examples").glob("*.toml"))
     }
     inputs["long-30-lines"] = _long(inputs["reference"])
+    inputs["glyphs"] = _glyphs(inputs["reference"])
     for name, data in inputs.items():
         document = signing.sign(model.from_input(data, now=MOMENT), credentials)
         (docs / f"{name}.json").write_bytes(document.to_json_bytes())
@@ -61,6 +63,14 @@ def _long(reference: dict[str, Any]) -> dict[str, Any]:
         for n in range(30)
     ]
     return {**reference, "lines": lines}
+
+
+def _glyphs(reference: dict[str, Any]) -> dict[str, Any]:
+    """Characters Vera lacks (drawn with the DejaVu fallback when the system has it, else
+    "?"), in the notes and a posology."""
+    lines = [dict(reference["lines"][0], posology="1 cp ✓ si T ≥ 38 °C → ½ dose ≤ 3/j")]
+    notes = "Contrôle ✓ à J+7 ; éviter ☀ ; 漢字 ; Ω ≈ 2 ; ♥"
+    return {**reference, "lines": lines + reference["lines"][1:], "notes": notes}
 
 
 def render(docs: Path, out: Path, tree: Path, dpi: int) -> None:

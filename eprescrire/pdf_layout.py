@@ -102,8 +102,8 @@ LIGHT = colors.Color(0.92, 0.92, 0.92)
 
 
 @cache
-def _fonts() -> tuple[frozenset[int], frozenset[int]]:
-    """Register the fonts once; return (codepoints Vera covers, codepoints of the fallback)."""
+def _primary() -> frozenset[int]:
+    """Register the Vera faces once; return the codepoints they cover."""
     base = Path(reportlab.__file__).parent / "fonts"
     faces = {
         REGULAR: "Vera.ttf",
@@ -116,7 +116,15 @@ def _fonts() -> tuple[frozenset[int], frozenset[int]]:
     pdfmetrics.registerFontFamily(
         REGULAR, normal=REGULAR, bold=BOLD, italic=ITALIC, boldItalic=BOLD_ITALIC
     )
-    primary = _coverage(pdfmetrics.getFont(REGULAR))
+    return _coverage(pdfmetrics.getFont(REGULAR))
+
+
+@cache
+def _fallback() -> frozenset[int]:
+    """Register the fallback faces (DejaVu Sans) once, the first time a text holds a character
+    Vera lacks (most prescriptions never do: the large font files are then never read);
+    return the codepoints they add, empty when the system has no DejaVu."""
+    primary = _primary()
     for directory in _FALLBACK_PATHS:
         regular = Path(directory) / "DejaVuSans.ttf"
         bold = Path(directory) / "DejaVuSans-Bold.ttf"
@@ -133,13 +141,19 @@ def _fonts() -> tuple[frozenset[int], frozenset[int]]:
                 italic=FALLBACK,
                 boldItalic=FALLBACK_BOLD,
             )
-            return primary, _coverage(pdfmetrics.getFont(FALLBACK)) - primary
-    return primary, frozenset()
+            return _coverage(pdfmetrics.getFont(FALLBACK)) - primary
+    return frozenset()
+
+
+def _fonts() -> tuple[frozenset[int], frozenset[int]]:
+    """Register every face; return (codepoints Vera covers, codepoints of the fallback)."""
+    return _primary(), _fallback()
 
 
 def preload() -> None:
-    """Register the fonts (and read their files) now rather than at the first page."""
-    _fonts()
+    """Register the fonts (and read their files) now rather than at the first page; the
+    fallback faces stay for the first text that needs them."""
+    _primary()
 
 
 def _coverage(font: Any) -> frozenset[int]:
@@ -155,7 +169,7 @@ def markup(text: str, *, newlines: bool = False) -> str:
     Characters neither font covers become "?" rather than an invisible box.
     """
     text = printable(text, newlines=newlines)
-    primary, fallback = _fonts()
+    primary = _primary()
     out: list[str] = []
     run: list[str] = []
     run_is_fallback = False
@@ -174,7 +188,7 @@ def markup(text: str, *, newlines: bool = False) -> str:
         code = ord(char)
         if code in primary:
             is_fallback = False
-        elif code in fallback:
+        elif code in _fallback():
             is_fallback = True
         else:
             char, is_fallback = "?", False
@@ -734,7 +748,7 @@ class _Layout:
 
 def build(p: model.Prescription, symbol: QrSymbol, page: str) -> bytes:
     """The ordonnance of ``p`` as PDF bytes, with ``symbol`` as its QR code."""
-    _fonts()
+    _primary()
     layout = _Layout(p, symbol, page)
     buffer = io.BytesIO()
     doc = BaseDocTemplate(

@@ -2,7 +2,8 @@
 
 The Typer application (``eprescrire.cli._app``, also ``eprescrire.cli.app``) holds every command. ``verify`` is what a
 pharmacist waits for at every scan, so :func:`main` serves a plain ``verify`` invocation (and
-``drugs search``, a prescriber's look-up, and ``--version``) without loading Typer at all;
+``drugs search``, a prescriber's look-up, ``issue``, a hospital's batch of discharges, and
+``--version``) without loading Typer at all;
 anything else, including ``--help`` and every usage error, goes through the Typer application.
 """
 
@@ -50,6 +51,35 @@ def verify_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def issue_parser() -> argparse.ArgumentParser:
+    """The options of ``eprescrire issue`` (kept identical to the Typer command's by a test)."""
+    parser = _QuietParser(prog="eprescrire issue", add_help=False, allow_abbrev=False)
+    parser.add_argument("inputs", nargs="+")
+    parser.add_argument("--key", type=Path, required=True)
+    for option in ("--out", "--out-dir", "--pdf", "--qr", "--drugs", "--passphrase-file"):
+        parser.add_argument(option, type=Path)
+    parser.add_argument("--pin-file", type=Path)
+    parser.add_argument("--page", default="A5")
+    parser.add_argument("--jobs", "-j", type=int, default=1)
+    parser.add_argument("--at")
+    parser.add_argument("--json", dest="json_output", action="store_true")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    for flag in ("--with-pdf", "--insecure-key", "--allow-name-mismatch", "--verbose"):
+        parser.add_argument(flag, action="store_true")
+    return parser
+
+
+def _fast_issue(args: list[str]) -> int:
+    options = vars(issue_parser().parse_intermixed_args(args))
+    inputs = options.pop("inputs")
+    if not 1 <= options["jobs"] <= 64 or any(i.startswith("-") and i != "-" for i in inputs):
+        raise _NotFast()
+    del options["verbose"]  # main() reads it
+    from eprescrire.cli import _issue
+
+    return _issue.run(inputs, **options)
+
+
 def drugs_search_parser() -> argparse.ArgumentParser:
     """The options of ``eprescrire drugs search`` (kept identical to the Typer command's)."""
     from eprescrire.cli import _drugs_search
@@ -75,13 +105,15 @@ def _fast_drugs_search(args: list[str]) -> int:
 
 
 def _fast(args: list[str]) -> int:
-    """Serve ``verify``, ``drugs search`` and ``--version`` without Typer; raise _NotFast for
-    anything else."""
+    """Serve ``verify``, ``drugs search``, ``issue`` and ``--version`` without Typer; raise
+    _NotFast for anything else."""
     if args == ["--version"]:
         print(f"eprescrire {__version__}")
         return 0
     if args[:2] == ["drugs", "search"] and not any(a in ("-h", "--help") for a in args):
         return _fast_drugs_search(args[2:])
+    if args[:1] == ["issue"] and not any(a in ("-h", "--help") for a in args):
+        return _fast_issue(args[1:])
     if not args or args[0] != "verify" or any(a in ("-h", "--help") for a in args):
         raise _NotFast()
     options = verify_parser().parse_intermixed_args(args[1:])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -65,54 +64,25 @@ def issue(
     named); missing codes are filled from an unambiguous label; list I/II, hospital-only and
     withdrawn presentations are shown ("warnings", and "filled" for the codes filled in).
     """
-    from eprescrire.services import drug_aid, issuing
+    from eprescrire.cli import _issue
 
-    issuing.check_request(out, out_dir, page)
-    catalogue = drug_aid.catalogue_for(drugs)
-    stdin = sys.stdin.buffer.read() if "-" in inputs else None
-    sources = tuple(issuing.read_sources(inputs, stdin))
-    issuing.check_sources(sources, out, pdf, qr)
-    credentials = _common.load_credentials(key, passphrase_file, insecure_key, pin_file)
-    if str(key).startswith("pkcs11:"):
-        jobs = 1  # a token session does not survive fork(): sign in this process
-    request = issuing.IssueRequest(
-        sources,
-        credentials,
-        _common.moment(at),
-        out,
-        out_dir,
-        pdf,
-        qr,
-        with_pdf,
-        page,
-        jobs,
-        drugs=catalogue,
+    code = _issue.run(
+        inputs,
+        key=key,
+        out=out,
+        out_dir=out_dir,
+        pdf=pdf,
+        qr=qr,
+        with_pdf=with_pdf,
+        page=page,
+        drugs=drugs,
+        jobs=jobs,
+        at=at,
+        json_output=json_output,
+        quiet=quiet,
+        passphrase_file=passphrase_file,
+        pin_file=pin_file,
+        insecure_key=insecure_key,
         allow_name_mismatch=allow_name_mismatch,
     )
-    codes: list[int] = []
-    with _common.progress(len(sources), "Issuing", enabled=not json_output and not quiet) as step:
-        for result in issuing.issue(request):
-            codes.append(result.exit_code)
-            if json_output:
-                _common.emit_json(result.to_json())
-            if result.status == "issued":
-                if not quiet and not json_output:
-                    extra = "".join(f", {p}" for p in (result.pdf, result.qr) if p)
-                    step.log(f"[green]✓[/] {result.input} → {result.out}{extra}")
-                    for notice in result.filled:
-                        step.log(
-                            _common.escape(f"    {notice['field']} filled: {notice['message']}")
-                        )
-                    for notice in result.warnings:
-                        text = _common.escape(f"{notice['field']}: {notice['message']}")
-                        step.log(f"    [yellow]! {text}[/]")
-            elif not (quiet and json_output):
-                step.log(f"[red]✗[/] {result.input}: {len(result.reasons)} problem(s)")
-                for reason in result.reasons:
-                    field = f"{reason['field']}: " if reason.get("field") else ""
-                    step.log(f"    {field}{reason['message']}")
-            step.advance()
-    issued = sum(code == 0 for code in codes)
-    if len(sources) > 1 and not quiet:
-        _common.console().print(f"{issued} issued, {len(sources) - issued} not issued")
-    raise typer.Exit(_common.report_exit(codes))
+    raise typer.Exit(code)

@@ -143,8 +143,28 @@ class IssueResult:
         return result(self.input, self.status, self.reasons, errors=errors)
 
 
+@dataclass(frozen=True)
+class PrintJob:
+    """What one signed prescription still needs printed: its ordonnance (``pdf``, on ``page``)
+    and its QR image (``qr``). ``document`` is the signed document; a job sent to a printing
+    process carries it without its certificates (the page does not print them, and they do
+    not cross processes)."""
+
+    document: Any
+    pdf: Path | None
+    qr: Path | None
+    page: str
+
+
 def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
     """Issue one input (in a worker process or in-process); never raises for bad input."""
+    issued, job = _sign_one(request, source)
+    return issued if job is None else _printed(issued, _print_one(job))
+
+
+def _sign_one(request: IssueRequest, source: Source) -> tuple[IssueResult, PrintJob | None]:
+    """Validate, sign and write the signed JSON of one input; the result as it will be once
+    the job (None: nothing to print, or the input failed) is printed. Never raises."""
     from eprescrire import completeness, ids, model, signing
     from eprescrire.services import drug_aid
 
@@ -166,25 +186,10 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         pdf = request.pdf
         if pdf is None and request.with_pdf and out_dir is not None:
             pdf = out_dir / f"{ids.file_stem(prescription.id)}.pdf"
-        if pdf is not None or request.qr is not None:
-            from eprescrire import render
-            from eprescrire.services.printing import write_pdf, write_qr
-
-            printable = render.Printable(document)  # one QR encoding for the PDF and the image
-            if pdf is not None:
-                write_pdf(printable, pdf, request.page)
-            if request.qr is not None:
-                write_qr(printable, request.qr)
-    except Error as e:
-        return IssueResult(name, "invalid", e.exit_code, tuple(_issue_reasons(e)))
-    except Exception as e:  # a bug on one input must not stop the others (nor a worker pool)
-        reason = {
-            "code": "internal_error",
-            "message": f"internal error ({e.__class__.__name__})",
-            "field": "",
-        }
-        return IssueResult(name, "invalid", ExitCode.INTERNAL, (reason,))
-    return IssueResult(
+        warnings = (*checked.warnings, *completeness.warnings(prescription))
+    except Exception as e:
+        return _failed(name, e), None
+    issued = IssueResult(
         name,
         "issued",
         ExitCode.OK,
@@ -192,9 +197,48 @@ def _issue_one(request: IssueRequest, source: Source) -> IssueResult:
         out=str(target),
         pdf=None if pdf is None else str(pdf),
         qr=None if request.qr is None else str(request.qr),
-        warnings=(*checked.warnings, *completeness.warnings(prescription)),
+        warnings=warnings,
         filled=checked.filled,
     )
+    if pdf is None and request.qr is None:
+        return issued, None
+    return issued, PrintJob(document, pdf, request.qr, request.page)
+
+
+def _print_one(job: PrintJob) -> IssueResult | None:
+    """Write the job's PDF and QR image; None when done, else the failure (its ``input`` left
+    empty). Never raises."""
+    try:
+        from eprescrire import render
+        from eprescrire.services.printing import write_pdf, write_qr
+
+        printable = render.Printable(job.document)  # one QR encoding for the PDF and the image
+        if job.pdf is not None:
+            write_pdf(printable, job.pdf, job.page)
+        if job.qr is not None:
+            write_qr(printable, job.qr)
+    except Exception as e:
+        return _failed("", e)
+    return None
+
+
+def _printed(issued: IssueResult, failure: IssueResult | None) -> IssueResult:
+    """The result of an input whose printing ended with ``failure`` (None: printed)."""
+    if failure is None:
+        return issued
+    return IssueResult(issued.input, "invalid", failure.exit_code, failure.reasons)
+
+
+def _failed(name: str, error: Exception) -> IssueResult:
+    if isinstance(error, Error):
+        return IssueResult(name, "invalid", error.exit_code, tuple(_issue_reasons(error)))
+    # A bug on one input must not stop the others (nor a worker pool).
+    reason = {
+        "code": "internal_error",
+        "message": f"internal error ({error.__class__.__name__})",
+        "field": "",
+    }
+    return IssueResult(name, "invalid", ExitCode.INTERNAL, (reason,))
 
 
 def _issue_reasons(error: Error) -> list[dict[str, str]]:
@@ -204,13 +248,53 @@ def _issue_reasons(error: Error) -> list[dict[str, str]]:
     return reasons
 
 
-def issue(request: IssueRequest) -> Iterator[IssueResult]:
-    """One result per source, in order (signed in ``jobs`` processes)."""
+def issue(request: IssueRequest, printers: Any = None) -> Iterator[IssueResult]:
+    """One result per source, in order (signed in ``jobs`` processes). With ``printers`` (a
+    :class:`eprescrire.services.print_pool.PrintPool`), this process validates and signs and
+    the pool's processes print."""
     if request.out_dir is not None:
         files.make_directory(request.out_dir)
+    if printers is not None:
+        yield from _pipeline(request, printers)
+        return
     jobs = min(request.jobs, max(1, len(request.sources)))
-    if jobs > 1 and (request.with_pdf or request.pdf is not None or request.qr is not None):
+    printing = request.with_pdf or request.pdf is not None or request.qr is not None
+    if jobs > 1 and printing:
         from eprescrire import render
 
         render.preload()  # once, before the workers fork: each would import and load it again
-    yield from batch.run(_issue_one, request, request.sources, jobs)
+    # A page takes tens of milliseconds: one input at a time, so that no process is left
+    # with a chunk of several pages while the others have finished.
+    yield from batch.run(_issue_one, request, request.sources, jobs, chunksize=1 if printing else 4)
+
+
+def _pipeline(request: IssueRequest, printers: Any) -> Iterator[IssueResult]:
+    """Sign here and print in ``printers``, or here when its processes already have enough
+    queued (this process signs faster than one prints: it takes the pages left over, so
+    that --jobs N is N busy processes); results in input order, each as soon as it and those
+    before it are done."""
+    from collections import deque
+
+    pending: deque[tuple[IssueResult, Any]] = deque()
+    for source in request.sources:
+        issued, job = _sign_one(request, source)
+        if job is None:
+            pending.append((issued, None))
+        elif printers.busy():
+            pending.append((_printed(issued, _print_one(job)), None))
+        else:
+            pending.append((issued, printers.submit(job)))
+        while pending and (pending[0][1] is None or pending[0][1].done()):
+            yield _collect(*pending.popleft())
+    while pending:
+        yield _collect(*pending.popleft())
+
+
+def _collect(issued: IssueResult, printed: Any) -> IssueResult:
+    if printed is None:
+        return issued
+    try:
+        failure = printed.result()
+    except Exception as e:  # the printing process died: this input is not printed
+        failure = _failed("", e)
+    return _printed(issued, failure)
