@@ -45,7 +45,7 @@ from reportlab.platypus.flowables import HRFlowable
 from eprescrire import ids, model, rules, wording
 from eprescrire.french import dosage_words, in_words, quantity_words, spell_numbers
 from eprescrire.symbol import QUIET_ZONE, QrSymbol
-from eprescrire.text import printable
+from eprescrire.text import french_spacing, printable
 
 PAGE_SIZES_MM = {"A5": (148.0, 210.0), "A4": (210.0, 297.0)}
 MARGIN_MM = {"A5": 10.0, "A4": 15.0}
@@ -168,7 +168,7 @@ def markup(text: str, *, newlines: bool = False) -> str:
 
     Characters neither font covers become "?" rather than an invisible box.
     """
-    text = printable(text, newlines=newlines)
+    text = french_spacing(printable(text, newlines=newlines))
     primary = _primary()
     out: list[str] = []
     run: list[str] = []

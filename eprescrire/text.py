@@ -13,9 +13,10 @@ and isolates), hide text (zero-width characters) or break a line are shown as vi
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["is_unsafe", "printable", "unsafe_characters"]
+__all__ = ["french_spacing", "is_unsafe", "printable", "unsafe_characters"]
 
 #: Unicode general categories never shown as they are: controls (C0, DEL, C1), format
 #: characters (bidi marks, overrides and isolates, zero-width space/joiners, word joiner, BOM,
@@ -69,3 +70,13 @@ def describe(chars: list[str]) -> str:
         parts.append(f"U+{ord(char):04X}" + (f" ({name.lower()})" if name else ""))
     more = f" and {len(chars) - 5} more" if len(chars) > 5 else ""
     return ", ".join(parts) + more
+
+
+#: A space before « : ; ! ? » » or after « « », where French typography never breaks a line.
+_BREAKLESS = re.compile(r" (?=[:;!?\u00bb])|(?<=\u00ab) ")
+
+
+def french_spacing(text: str) -> str:
+    """``text`` with the spaces French punctuation keeps to its word made non-breaking
+    (U+00A0), so that a wrapped line never starts with « : » or ends with « « »."""
+    return _BREAKLESS.sub("\u00a0", text) if " " in text else text

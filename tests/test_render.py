@@ -17,6 +17,7 @@ from PIL import Image
 from conftest import EXAMPLE_FILES, load_example
 from eprescrire import ids, pdf_layout, qr, render, signing
 from eprescrire.errors import InputError, UsageError
+from eprescrire.text import french_spacing
 
 POINTS_PER_MM = 72 / 25.4
 
@@ -124,6 +125,19 @@ def test_narcotic_quantities_in_words(issue_document: Any) -> None:
     assert "ORDONNANCE SÉCURISÉE" in text and "imprimée sur papier sécurisé" in text
     # The second line is not a narcotic: no words for it.
     assert text.count("en toutes lettres :") == 1
+
+
+def test_no_line_starts_with_french_punctuation(issue_document: Any) -> None:
+    """A wrapped line never starts with « : ; ! ? » » nor ends on « « » (the narcotic example's
+    notes broke before « : délivrance » once)."""
+    assert french_spacing("Fractionnement : oui ; « non » !") == (
+        "Fractionnement\u00a0: oui\u00a0; «\u00a0non\u00a0»\u00a0!"
+    )
+    for name in EXAMPLE_FILES:
+        for page in pdfium.PdfDocument(render.pdf_bytes(issue_document(name))):
+            for line in page.get_textpage().get_text_range().splitlines():
+                assert not re.match(r"\s*[:;!?\u00bb]", line), (name, line)
+                assert not line.rstrip().endswith("\u00ab"), (name, line)
 
 
 def test_digital_ordonnance_says_how_to_check_it(reference: signing.SignedDocument) -> None:
