@@ -10,6 +10,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dev]'
+	# Bytecode as a wheel install has it, even where PYTHONDONTWRITEBYTECODE is set: every
+	# command starts faster (a changed module is compiled again in memory, never run stale).
+	$(PY) -m compileall -q eprescrire
 	touch $@
 
 install: $(VENV)/.installed

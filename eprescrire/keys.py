@@ -267,6 +267,53 @@ def certify_prescriber(
     )
 
 
+def new_server(
+    authority: Credentials,
+    *,
+    hosts: list[str],
+    addresses: list[str],
+    not_before: dt.datetime,
+    days: int,
+) -> Credentials:
+    """A TLS server's P-256 key and certificate signed by ``authority``, for the shared
+    ledger's PostgreSQL (``ssl_cert_file``/``ssl_key_file``): ``serverAuth``, the host names
+    and IP addresses the sites connect to as subject alternative names (``sslmode=verify-full``
+    checks them), the first name as common name."""
+    import ipaddress
+
+    if not hosts and not addresses:
+        raise UsageError("a server certificate names at least one host (--host) or address (--ip)")
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        label = host.strip().lower().rstrip(".")
+        if (
+            not label
+            or any(not part or len(part) > 63 for part in label.split("."))
+            or not all(c.isascii() and (c.isalnum() or c in "-.*") for c in label)
+        ):
+            raise UsageError(f"--host {host!r} is not a DNS name")
+        names.append(x509.DNSName(label))
+    for address in addresses:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(address.strip())))
+        except ValueError:
+            raise UsageError(f"--ip {address!r} is not an IP address") from None
+    common = hosts[0].strip().lower().rstrip(".") if hosts else addresses[0].strip()
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+    certificate = certify_end_entity(
+        authority,
+        key.public_key(),
+        subject,
+        usages=[x509.oid.ExtendedKeyUsageOID.SERVER_AUTH],
+        names=names,
+        content_commitment=False,
+        not_before=not_before,
+        days=days,
+    )
+    return Credentials(key=key, certificate=certificate, chain=(authority.certificate,))
+
+
 def certify_end_entity(
     authority: Credentials,
     public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey,

@@ -200,8 +200,19 @@ class Server:
     ) -> None:
         """Serve TLS with a certificate from ``authority`` and trust it for client certificates
         (``ssl_ca_file``), then reload the server."""
+        from eprescrire import keys
+
         self.authority = (authority_key, authority_cert)
-        key, cert = issue(authority_key, authority_cert, "localhost", server=True)
+        # The server's certificate as `eprescrire keys server --host localhost --ip 127.0.0.1`
+        # makes it: the sites' verify-full checks it.
+        served = keys.new_server(
+            keys.Credentials(key=authority_key, certificate=authority_cert),
+            hosts=["localhost"],
+            addresses=[HOST],
+            not_before=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
+            days=2,
+        )
+        key, cert = served.key, served.certificate
         target = conf_dir()
         files = {
             "server.crt": cert.public_bytes(serialization.Encoding.PEM),
@@ -249,12 +260,10 @@ def key_pem(key: Any) -> bytes:
 
 
 def issue(
-    authority_key: Any, authority_cert: x509.Certificate, common_name: str, *, server: bool = False
+    authority_key: Any, authority_cert: x509.Certificate, common_name: str
 ) -> tuple[Any, x509.Certificate]:
-    """A P-256 key and a certificate for ``common_name`` signed by the authority: a TLS server
-    (SAN localhost, 127.0.0.1) or a TLS client (the CN is the database role)."""
-    import ipaddress
-
+    """A P-256 key and a TLS client certificate for ``common_name`` (the database role) signed
+    by the authority."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     builder = (
@@ -267,19 +276,10 @@ def issue(
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
-            ),
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
     )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
     return key, builder.sign(authority_key, hashes.SHA256())
 
 

@@ -12,7 +12,7 @@ from eprescrire.cli import _credentials as creds
 from eprescrire.errors import KeyFileError, UsageError
 
 keys_app = typer.Typer(
-    help="Create authorities, prescriber and pharmacy credentials; revoke them.",
+    help="Create authorities, prescriber and pharmacy credentials, a ledger server's TLS certificate; revoke them.",
     no_args_is_help=True,
 )
 
@@ -223,7 +223,8 @@ def revoke_serial(
 
 
 def register(app: typer.Typer) -> None:
-    from eprescrire.cli import keys_pharmacy_cmd
+    from eprescrire.cli import keys_pharmacy_cmd, keys_server_cmd
 
     keys_pharmacy_cmd.register(keys_app)
+    keys_server_cmd.register(keys_app)
     app.add_typer(keys_app, name="keys")
