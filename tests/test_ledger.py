@@ -23,38 +23,14 @@ import pytest
 from eprescrire import dispensing as d
 from eprescrire import keys, signing
 from eprescrire.errors import VerificationError
-from eprescrire.keys import kid_of
 from eprescrire.ledger import LedgerError, NewRecord, open_ledger
 from eprescrire.ledger import checkpoint as checkpoints
 from eprescrire.ledger.sqlite import SQLiteLedger
 from eprescrire.ledger.sqlite_migrations import LATEST
+from tests.ledger_support import FIVE, presented
 
 RPPS = "10003456786"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-
-FIVE = {
-    "prescriber": {
-        "name": "Dr Claire Martin",
-        "rpps": RPPS,
-        "specialty": "Médecine générale",
-        "facility": {"name": "Cabinet", "address": "12 rue de la Roquette, 75011 Paris"},
-    },
-    "patient": {"family_name": "Durand", "given_name": "Louise", "birth_date": "1956-03-14"},
-    "lines": [
-        {
-            "label": "PARACÉTAMOL 1 g",
-            "posology": "1 à 3 par jour",
-            "duration_days": 10,
-            "quantity": 5,
-        },
-        {"label": "AMLODIPINE 5 mg", "posology": "1 le matin", "duration_days": 30, "quantity": 1},
-    ],
-}
-
-
-def presented(document: signing.SignedDocument) -> d.Presented:
-    certificate = document.certificates[0]
-    return d.Presented(document.prescription, document.token, kid_of(certificate), certificate)
 
 
 @pytest.fixture()
