@@ -4,15 +4,21 @@ same order, a printing failure reported on its own input."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from conftest import EXAMPLE_FILES
 from eprescrire import inputs, keys, render
 from eprescrire.errors import ExitCode, InputError
 from eprescrire.services import issuing, printing
-from eprescrire.services.print_pool import QUEUED_PER_PROCESS, PrintPool
+from eprescrire.services.print_pool import QUEUED_PER_PROCESS, Printed, PrinterDied, PrintPool
 
 
 def test_printed_in_other_processes_as_in_this_one(
@@ -57,7 +63,7 @@ class _Pool:
         self.jobs: list[issuing.PrintJob] = []
         self._busy = busy
 
-    def busy(self) -> bool:
+    def busy(self, left: int | None = None) -> bool:
         return self._busy
 
     def submit(self, job: issuing.PrintJob) -> Future[Any]:
@@ -105,17 +111,106 @@ def test_pages_printed_here_while_the_pool_is_busy(
         assert Path(result.pdf or "").read_bytes() == render.pdf_bytes(document, page="A5")
 
 
-def test_the_pool_is_forked_before_the_key_is_loaded(tmp_path: Path) -> None:
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _job(tmp_path: Path, demo_credentials: keys.Credentials, name: str) -> issuing.PrintJob:
+    request = issuing.IssueRequest(
+        ((name, inputs.read_input(EXAMPLE_FILES[0])),),
+        demo_credentials,
+        dt.datetime.now(dt.UTC),
+        out_dir=tmp_path,
+        with_pdf=True,
+    )
+    issued, job = issuing._sign_one(request, request.sources[0])
+    assert job is not None, issued
+    return job
+
+
+def test_the_pool_is_forked_before_the_key_is_loaded() -> None:
     """The printing processes exist as soon as the pool does (they load the drawing libraries
     while the key is decrypted); --jobs N is N - 1 of them beside this process, which prints
-    when they have enough queued."""
+    when they have enough queued; they are gone when the pool is."""
+    import eprescrire.pdf_layout  # noqa: F401  (this process has drawn: the steady queue)
+
     pool = PrintPool.start(3)
     assert pool is not None
     with pool:
-        assert len(pool._pool._processes) == 2  # type: ignore[attr-defined]
+        assert len(pool.pids) == 2 and all(_alive(pid) for pid in pool.pids)
         assert not pool.busy()
+    assert not any(_alive(pid) for pid in pool.pids)
     with PrintPool(1) as one:
-        one._queued = [Future() for _ in range(QUEUED_PER_PROCESS)]  # never done
+        printer = one._printers[0]
+        never = [Printed(printer) for _ in range(QUEUED_PER_PROCESS)]  # nothing sent: pending
+        printer.pending.extend(never)
         assert one.busy()
-        one._queued[0].set_result(None)
+        printer.pending.popleft()
         assert not one.busy()
+        # The last page goes to a printing process only when it has nothing left to print.
+        assert one.busy(left=0)
+        printer.pending.clear()
+        assert not one.busy(left=0)
+
+
+def test_pages_queued_before_this_process_has_drawn(tmp_path: Path) -> None:
+    """Until this process has loaded the drawing libraries (its first page costs several),
+    the printing processes get more pages queued."""
+    from eprescrire.services import print_pool
+
+    assert print_pool.QUEUED_BEFORE_LOADED > QUEUED_PER_PROCESS
+    script = (
+        "import sys\n"
+        "from eprescrire.services.print_pool import PrintPool, Printed, QUEUED_PER_PROCESS\n"
+        "with PrintPool(1) as pool:\n"
+        "    printer = pool._printers[0]\n"
+        "    printer.pending.extend(Printed(printer) for _ in range(QUEUED_PER_PROCESS))\n"
+        "    assert not pool.busy() and not pool.busy(left=0)\n"
+        "    assert 'eprescrire.pdf_layout' not in sys.modules\n"
+        "    printer.pending.clear()\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
+def test_a_printing_process_that_dies(tmp_path: Path, demo_credentials: keys.Credentials) -> None:
+    """A page handed to a printing process that died is reported as not printed (the issue
+    pipeline turns it into an internal error on its input); the pool still closes."""
+    with PrintPool(1) as pool:
+        (pid,) = pool.pids
+        first = pool.submit(_job(tmp_path, demo_credentials, "first"))
+        assert first.result() is None
+        assert len(list(tmp_path.glob("*.pdf"))) == 1
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        second = pool.submit(_job(tmp_path, demo_credentials, "second"))
+        with pytest.raises(PrinterDied):
+            second.result()
+        assert second.done()
+    assert len(list(tmp_path.glob("*.pdf"))) == 1
+
+
+def test_leaving_on_an_error_stops_the_printing_processes(
+    tmp_path: Path, demo_credentials: keys.Credentials
+) -> None:
+    """Leaving the pool on an error: the page being drawn is finished (never a half-written
+    file), those queued are not printed, and the processes are gone."""
+    jobs = [_job(tmp_path, demo_credentials, f"input-{n}") for n in range(6)]
+    with pytest.raises(KeyError), PrintPool(1) as pool:
+        (pid,) = pool.pids
+        for job in jobs:
+            pool.submit(job)
+        raise KeyError("stop")
+    assert not _alive(pid)
+    pdfs = list(tmp_path.glob("*.pdf"))
+    assert len(pdfs) < len(jobs)
+    for pdf in pdfs:
+        assert pdf.read_bytes().rstrip().endswith(b"%%EOF")
+        assert pdf.stat().st_mode & 0o777 == 0o600

@@ -42,9 +42,9 @@ def open_if_present(option: Path | None = None) -> SqliteCatalogue | None:
     """The catalogue for a command that can do without one (``issue``, ``dispense``): None
     when no place was named (option, ``EPRESCRIRE_DRUGS``) and none was ever imported under
     ``EPRESCRIRE_HOME``; a place named but empty raises CatalogueMissing (exit 4)."""
-    from eprescrire.drugs.catalogue import open_catalogue
-
     path = catalogue_path(option)
     if option is None and not os.environ.get(ENV) and not path.exists():
         return None
+    from eprescrire.drugs.catalogue import open_catalogue  # only when there is one to open
+
     return open_catalogue(path)

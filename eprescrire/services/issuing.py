@@ -276,11 +276,12 @@ def _pipeline(request: IssueRequest, printers: Any) -> Iterator[IssueResult]:
     from collections import deque
 
     pending: deque[tuple[IssueResult, Any]] = deque()
-    for source in request.sources:
+    last = len(request.sources) - 1
+    for index, source in enumerate(request.sources):
         issued, job = _sign_one(request, source)
         if job is None:
             pending.append((issued, None))
-        elif printers.busy():
+        elif printers.busy(last - index):
             pending.append((_printed(issued, _print_one(job)), None))
         else:
             pending.append((issued, printers.submit(job)))

@@ -8,30 +8,150 @@ process then validates, signs and writes each signed JSON file, and hands the si
 and writes the PDF and the QR image; when those already have enough pages queued, this process
 prints the page itself (signing is much faster than printing), so that N processes are busy,
 never N + 1 competing for N cores.
+
+Each printing process is one ``fork()`` and one socket pair, with no thread on either side:
+this process writes a page to print straight into the socket (a few kilobytes: the buffer
+holds it, so writing never waits) and reads what came back whenever it looks, without
+waiting. A page queued in a printing process's socket is there the moment that process
+finishes the one it draws, whatever this process is doing meanwhile: a pool that hands pages
+over through its own threads makes them wait for this process's interpreter lock, which
+drawing a page holds for milliseconds at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from concurrent.futures import Future
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
-from eprescrire.services.issuing import IssueResult, PrintJob
+from eprescrire.services.issuing import IssueResult, PrintJob, _print_one
 
-#: Pages queued per printing process before this process prints one itself: enough that a
-#: printing process never waits for the next page, few enough that the batch ends together.
-QUEUED_PER_PROCESS = 2
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+#: Pages queued per printing process (the one it draws included) before this process prints
+#: one itself: two waiting in the socket, so that a printing process never runs out while
+#: this one draws a page (pages differ in length); near the end of the batch, fewer (see
+#: :meth:`PrintPool.busy`), so that the processes end together.
+QUEUED_PER_PROCESS = 3
+#: The same until this process has loaded the drawing libraries (its first page): enough for
+#: a printing process to keep drawing meanwhile (the loading takes as long as several pages).
+QUEUED_BEFORE_LOADED = 8
 
 
-def _start() -> None:
+class PrinterDied(RuntimeError):
+    """A printing process ended before it reported on every page it was given."""
+
+
+class Printed:
+    """The outcome of a page handed to a printing process: :meth:`result` is None when the
+    page was printed, else the failure (an :class:`IssueResult` with ``input`` left empty);
+    it raises :class:`PrinterDied` when the process died first."""
+
+    def __init__(self, printer: _Printer) -> None:
+        self._printer = printer
+        self._done = False
+        self._value: IssueResult | None = None
+        self._error: Exception | None = None
+
+    def _set(self, value: IssueResult | None, error: Exception | None = None) -> None:
+        self._value, self._error, self._done = value, error, True
+
+    def done(self) -> bool:
+        """Whether the outcome is known (reads what the process has sent, never waits)."""
+        if not self._done:
+            self._printer.collect(wait=False)
+        return self._done
+
+    def result(self) -> IssueResult | None:
+        """The outcome, waiting for it if need be."""
+        while not self._done:
+            self._printer.collect(wait=True)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class _Printer:
+    """One forked printing process and this process's end of its socket."""
+
+    def __init__(self, pid: int, connection: Connection) -> None:
+        self.pid = pid
+        self.connection: Connection | None = connection
+        self.pending: deque[Printed] = deque()
+
+    def send(self, job: PrintJob) -> Printed:
+        printed = Printed(self)
+        if self.connection is None:
+            printed._set(None, PrinterDied("the printing process has ended"))
+            return printed
+        try:
+            self.connection.send(job)
+        except OSError as e:  # the process is gone: its pages are not printed
+            self._died(e)
+            printed._set(None, PrinterDied(f"the printing process has ended ({e})"))
+            return printed
+        self.pending.append(printed)
+        return printed
+
+    def collect(self, wait: bool) -> None:
+        """Take every outcome already sent (with ``wait``, at least one, or the process's end)."""
+        connection = self.connection
+        while self.pending and connection is not None:
+            try:
+                if not (wait or connection.poll()):
+                    return
+                outcome = connection.recv()
+            except (EOFError, OSError) as e:
+                self._died(e)
+                return
+            self.pending.popleft()._set(outcome)
+            wait = False
+
+    def _died(self, error: BaseException) -> None:
+        for printed in self.pending:
+            printed._set(None, PrinterDied(f"the printing process ended early ({error!r})"))
+        self.pending.clear()
+        self.close()
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def _serve(connection: Connection) -> None:
+    """The printing process: print each job received, send back its outcome, until the
+    socket closes."""
+    import signal
+
     from eprescrire import render
 
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Ctrl-C reaches the whole process group: the parent reports it and ends this process.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM (the parent leaving on an error): finish the page being drawn, so that no file
+    # is left half written, and print none of those queued.
+    signal.signal(signal.SIGTERM, stop)
     render.preload()
-
-
-def _print(job: PrintJob) -> IssueResult | None:
-    from eprescrire.services.issuing import _print_one
-
-    return _print_one(job)
+    while not stopping:
+        try:
+            job = connection.recv()
+        except (EOFError, OSError):
+            return
+        if stopping:
+            return
+        try:
+            connection.send(_print_one(job))
+        except OSError:
+            return
 
 
 class PrintPool:
@@ -39,48 +159,96 @@ class PrintPool:
 
     def __init__(self, processes: int) -> None:
         import gc
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        import sys
+        from multiprocessing.connection import Pipe
 
+        self._printers: list[_Printer] = []
         # What is loaded so far stays for the whole batch: out of the collector's reach, a
         # collection in either process does not write to (and so copy) every shared page.
         gc.freeze()
-        context = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes, mp_context=context, initializer=_start
-        )
-        self._depth = QUEUED_PER_PROCESS * processes
-        self._queued: list[Future[IssueResult | None]] = []
-        # The processes fork at the first task: fork them now, so that they load the drawing
-        # libraries while this process decrypts the key and signs the first prescriptions.
-        self._pool.submit(int)
+        # Output buffered here must not be written a second time by a printing process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for _ in range(processes):
+            ours, theirs = Pipe(duplex=True)
+            pid = os.fork()
+            if pid == 0:  # the printing process: never returns into the caller's code
+                status = 1
+                try:
+                    ours.close()
+                    for printer in self._printers:
+                        printer.close()
+                    _serve(theirs)
+                    status = 0
+                finally:
+                    os._exit(status)
+            theirs.close()
+            self._printers.append(_Printer(pid, ours))
 
     @classmethod
     def start(cls, jobs: int) -> PrintPool | None:
         """The pool for ``--jobs jobs`` (``jobs`` - 1 printing processes beside this one), or
         None where processes cannot be forked (the batch is then printed as it is signed)."""
-        import multiprocessing
-
-        try:
-            multiprocessing.get_context("fork")
-        except ValueError:
+        if not hasattr(os, "fork"):
             return None
         return cls(max(1, jobs - 1))
 
-    def busy(self) -> bool:
-        """Whether the printing processes have enough pages queued for now."""
-        self._queued = [future for future in self._queued if not future.done()]
-        return len(self._queued) >= self._depth
+    @property
+    def pids(self) -> list[int]:
+        """The process id of each printing process."""
+        return [printer.pid for printer in self._printers]
 
-    def submit(self, job: PrintJob) -> Future[IssueResult | None]:
-        """Print ``job`` in one of the processes."""
+    def _idlest(self, left: int | None) -> _Printer | None:
+        """The live printing process with the fewest pages queued, after reading what came
+        back; None when every one has enough queued (see :meth:`busy`)."""
+        import sys
+
+        # The drawing libraries are loaded here at the first page this process prints itself.
+        loaded = "eprescrire.pdf_layout" in sys.modules
+        depth = QUEUED_PER_PROCESS if loaded else QUEUED_BEFORE_LOADED
+        processes = len(self._printers) + 1
+        best: _Printer | None = None
+        for printer in self._printers:
+            printer.collect(wait=False)
+            if printer.connection is None or len(printer.pending) >= depth:
+                continue
+            if best is None or len(printer.pending) < len(best.pending):
+                best = printer
+        if best is None or left is None or not loaded:
+            return best
+        # Near the end, no more than its share of the pages left (those queued, this one and
+        # the ``left`` after it), so that every process ends at the same time.
+        remaining = left + 1 + sum(len(p.pending) for p in self._printers)
+        return best if (len(best.pending) + 1) * processes <= remaining + processes - 1 else None
+
+    def busy(self, left: int | None = None) -> bool:
+        """Whether the printing processes have enough pages queued for now, with ``left``
+        pages still to come after the next one (None: many)."""
+        return self._idlest(left) is None
+
+    def submit(self, job: PrintJob) -> Printed:
+        """Print ``job`` in the printing process with the fewest pages queued."""
+        printer = self._idlest(None) or min(
+            self._printers, key=lambda p: (p.connection is None, len(p.pending))
+        )
         light = dataclasses.replace(job.document, certificates=())
-        future = self._pool.submit(_print, dataclasses.replace(job, document=light))
-        self._queued.append(future)
-        return future
+        return printer.send(dataclasses.replace(job, document=light))
 
     def __enter__(self) -> PrintPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+    def __exit__(self, *exc: Any) -> None:
+        """Wait for the pages handed over (unless leaving on an error) and for the processes."""
+        import signal
+
+        for printer in self._printers:
+            if exc[0] is None:
+                while printer.pending:
+                    printer.collect(wait=True)
+            elif printer.pending:  # leaving on an error: the pages queued are not wanted
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(printer.pid, signal.SIGTERM)
+            printer.close()  # end of its socket: the process returns
+        for printer in self._printers:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(printer.pid, 0)
