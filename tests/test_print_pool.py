@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import subprocess
-import sys
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -59,14 +57,10 @@ class _Pool:
     """Prints in this process; the second job fails as a drawing error would, the third as a
     printing process that died."""
 
-    def __init__(self, busy: bool = False) -> None:
+    def __init__(self) -> None:
         self.jobs: list[issuing.PrintJob] = []
-        self._busy = busy
 
-    def busy(self, left: int | None = None) -> bool:
-        return self._busy
-
-    def submit(self, job: issuing.PrintJob) -> Future[Any]:
+    def submit(self, job: issuing.PrintJob, left: int | None = None) -> Future[Any]:
         self.jobs.append(job)
         future: Future[Any] = Future()
         if len(self.jobs) == 2:
@@ -96,21 +90,6 @@ def test_a_printing_failure_is_reported_on_its_input(
     assert len(pool.jobs) == 4  # the unreadable input was never signed nor printed
 
 
-def test_pages_printed_here_while_the_pool_is_busy(
-    tmp_path: Path, demo_credentials: keys.Credentials
-) -> None:
-    sources = tuple((str(p), inputs.read_input(p)) for p in EXAMPLE_FILES[:3])
-    request = issuing.IssueRequest(
-        sources, demo_credentials, dt.datetime.now(dt.UTC), out_dir=tmp_path, with_pdf=True, jobs=2
-    )
-    pool = _Pool(busy=True)
-    results = list(issuing.issue(request, pool))
-    assert [r.status for r in results] == ["issued"] * 3 and not pool.jobs
-    for result in results:
-        document = printing.load_signed(Path(result.out or ""))
-        assert Path(result.pdf or "").read_bytes() == render.pdf_bytes(document, page="A5")
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -134,50 +113,52 @@ def _job(tmp_path: Path, demo_credentials: keys.Credentials, name: str) -> issui
 
 def test_the_pool_is_forked_before_the_key_is_loaded() -> None:
     """The printing processes exist as soon as the pool does (they load the drawing libraries
-    while the key is decrypted); --jobs N is N - 1 of them beside this process, which prints
-    when they have enough queued; they are gone when the pool is."""
-    import eprescrire.pdf_layout  # noqa: F401  (this process has drawn: the steady queue)
-
+    while the key is decrypted); --jobs N is N of them; they are gone when the pool is."""
     pool = PrintPool.start(3)
     assert pool is not None
     with pool:
-        assert len(pool.pids) == 2 and all(_alive(pid) for pid in pool.pids)
-        assert not pool.busy()
+        assert len(pool.pids) == 3 and all(_alive(pid) for pid in pool.pids)
     assert not any(_alive(pid) for pid in pool.pids)
-    with PrintPool(1) as one:
-        printer = one._printers[0]
-        never = [Printed(printer) for _ in range(QUEUED_PER_PROCESS)]  # nothing sent: pending
-        printer.pending.extend(never)
-        assert one.busy()
-        printer.pending.popleft()
-        assert not one.busy()
-        # The last page goes to a printing process only when it has nothing left to print.
-        assert one.busy(left=0)
-        printer.pending.clear()
-        assert not one.busy(left=0)
 
 
-def test_pages_queued_before_this_process_has_drawn(tmp_path: Path) -> None:
-    """Until this process has loaded the drawing libraries (its first page costs several),
-    the printing processes get more pages queued."""
-    from eprescrire.services import print_pool
+def test_pages_queued_per_printing_process(
+    tmp_path: Path, demo_credentials: keys.Credentials
+) -> None:
+    """Each printing process gets up to QUEUED_PER_PROCESS pages, the one it draws included;
+    a page more waits for room; for the last pages of a batch, one each."""
+    with PrintPool(2) as pool:
+        first, second = pool._printers
+        never = [Printed(first) for _ in range(QUEUED_PER_PROCESS)]  # nothing sent: pending
+        first.pending.extend(never)
+        assert pool._room(None) is second
+        second.pending.append(Printed(second))
+        assert pool._room(None) is second
+        assert pool._room(left=0) is None  # the last page: only to a process done with its own
+        second.pending.append(Printed(second))
+        assert pool._room(None) is None
+        first.pending.clear()
+        second.pending.clear()
+        assert pool._room(left=0) is not None
 
-    assert print_pool.QUEUED_BEFORE_LOADED > QUEUED_PER_PROCESS
-    script = (
-        "import sys\n"
-        "from eprescrire.services.print_pool import PrintPool, Printed, QUEUED_PER_PROCESS\n"
-        "with PrintPool(1) as pool:\n"
-        "    printer = pool._printers[0]\n"
-        "    printer.pending.extend(Printed(printer) for _ in range(QUEUED_PER_PROCESS))\n"
-        "    assert not pool.busy() and not pool.busy(left=0)\n"
-        "    assert 'eprescrire.pdf_layout' not in sys.modules\n"
-        "    printer.pending.clear()\n"
-        "print('ok')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+def test_printed_here_when_every_printing_process_died(
+    tmp_path: Path, demo_credentials: keys.Credentials
+) -> None:
+    """Pages handed to a printing process that died are not printed (the issue pipeline
+    reports an internal error on their inputs); once none is left, this process prints."""
+    job = _job(tmp_path, demo_credentials, "first")
+    with PrintPool(1) as pool:
+        (pid,) = pool.pids
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        lost = pool.submit(job)
+        with pytest.raises(PrinterDied):
+            lost.result()
+        here = pool.submit(_job(tmp_path, demo_credentials, "second"))
+        assert here.done() and here.result() is None
+    (pdf,) = tmp_path.glob("*.pdf")
+    document = printing.load_signed(pdf.with_suffix(".json"))
+    assert pdf.read_bytes() == render.pdf_bytes(document, page="A5")
 
 
 def test_a_printing_process_that_dies(tmp_path: Path, demo_credentials: keys.Credentials) -> None:

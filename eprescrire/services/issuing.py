@@ -269,22 +269,15 @@ def issue(request: IssueRequest, printers: Any = None) -> Iterator[IssueResult]:
 
 
 def _pipeline(request: IssueRequest, printers: Any) -> Iterator[IssueResult]:
-    """Sign here and print in ``printers``, or here when its processes already have enough
-    queued (this process signs faster than one prints: it takes the pages left over, so
-    that --jobs N is N busy processes); results in input order, each as soon as it and those
-    before it are done."""
+    """Sign here and print in ``printers``; results in input order, each as soon as it and
+    those before it are done."""
     from collections import deque
 
     pending: deque[tuple[IssueResult, Any]] = deque()
     last = len(request.sources) - 1
     for index, source in enumerate(request.sources):
         issued, job = _sign_one(request, source)
-        if job is None:
-            pending.append((issued, None))
-        elif printers.busy(last - index):
-            pending.append((_printed(issued, _print_one(job)), None))
-        else:
-            pending.append((issued, printers.submit(job)))
+        pending.append((issued, None if job is None else printers.submit(job, last - index)))
         while pending and (pending[0][1] is None or pending[0][1].done()):
             yield _collect(*pending.popleft())
     while pending:

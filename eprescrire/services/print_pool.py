@@ -1,21 +1,27 @@
 """Processes that print the ordonnances of a batch while this process validates and signs.
 
-``issue --jobs N`` with PDFs (or QR images) forks N - 1 printing processes *before* it
-decrypts the prescriber's key (600,000 PBKDF2 iterations): they import reportlab and load the
-fonts while the key is decrypted, instead of after it, and they never hold the key. This
-process then validates, signs and writes each signed JSON file, and hands the signed document
-(without its certificates, which the page does not print) to a printing process, which draws
-and writes the PDF and the QR image; when those already have enough pages queued, this process
-prints the page itself (signing is much faster than printing), so that N processes are busy,
-never N + 1 competing for N cores.
+``issue --jobs N`` with PDFs (or QR images) forks N printing processes *before* it decrypts
+the prescriber's key (600,000 PBKDF2 iterations): they import reportlab and load the fonts
+while the key is decrypted, and they never hold the key. This process then validates, signs
+and writes each signed JSON file, and hands the signed document (without its certificates,
+which the page does not print) to a printing process, which draws and writes the PDF and the
+QR image. Drawing a page costs ten times what signing it does: the N printing processes keep
+the N cores busy, and this process, asleep while they have enough queued, takes its share of
+a core only to sign the next pages.
+
+This process never draws a page. One that draws too (N - 1 printing processes beside it)
+must load reportlab a second time once the key is decrypted, while its printing process,
+given pages only when this one has signed them, idles meanwhile; and a printing process runs
+out of pages whenever this one draws a page longer than the ones queued. Here the key is
+decrypted while both printing processes load reportlab (three processes, two cores: none
+idle), and a printing process gets its next page within a few milliseconds of finishing one,
+whatever page it is.
 
 Each printing process is one ``fork()`` and one socket pair, with no thread on either side:
-this process writes a page to print straight into the socket (a few kilobytes: the buffer
-holds it, so writing never waits) and reads what came back whenever it looks, without
-waiting. A page queued in a printing process's socket is there the moment that process
-finishes the one it draws, whatever this process is doing meanwhile: a pool that hands pages
-over through its own threads makes them wait for this process's interpreter lock, which
-drawing a page holds for milliseconds at a time.
+this process writes a page straight into the socket (a few kilobytes: the buffer holds it)
+and reads the outcomes when it looks or waits for room. Every printing process has up to two
+pages queued (the one it draws and the next), one near the end of the batch so that they all
+end together.
 """
 
 from __future__ import annotations
@@ -31,14 +37,9 @@ from eprescrire.services.issuing import IssueResult, PrintJob, _print_one
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
-#: Pages queued per printing process (the one it draws included) before this process prints
-#: one itself: two waiting in the socket, so that a printing process never runs out while
-#: this one draws a page (pages differ in length); near the end of the batch, fewer (see
-#: :meth:`PrintPool.busy`), so that the processes end together.
-QUEUED_PER_PROCESS = 3
-#: The same until this process has loaded the drawing libraries (its first page): enough for
-#: a printing process to keep drawing meanwhile (the loading takes as long as several pages).
-QUEUED_BEFORE_LOADED = 8
+#: Pages queued per printing process (the one it draws included): the next one is waiting
+#: in the socket when it finishes a page. One only for the last pages of a batch.
+QUEUED_PER_PROCESS = 2
 
 
 class PrinterDied(RuntimeError):
@@ -50,7 +51,7 @@ class Printed:
     page was printed, else the failure (an :class:`IssueResult` with ``input`` left empty);
     it raises :class:`PrinterDied` when the process died first."""
 
-    def __init__(self, printer: _Printer) -> None:
+    def __init__(self, printer: _Printer | None) -> None:
         self._printer = printer
         self._done = False
         self._value: IssueResult | None = None
@@ -61,13 +62,13 @@ class Printed:
 
     def done(self) -> bool:
         """Whether the outcome is known (reads what the process has sent, never waits)."""
-        if not self._done:
+        if not self._done and self._printer is not None:
             self._printer.collect(wait=False)
         return self._done
 
     def result(self) -> IssueResult | None:
         """The outcome, waiting for it if need be."""
-        while not self._done:
+        while not self._done and self._printer is not None:
             self._printer.collect(wait=True)
         if self._error is not None:
             raise self._error
@@ -187,26 +188,24 @@ class PrintPool:
 
     @classmethod
     def start(cls, jobs: int) -> PrintPool | None:
-        """The pool for ``--jobs jobs`` (``jobs`` - 1 printing processes beside this one), or
-        None where processes cannot be forked (the batch is then printed as it is signed)."""
+        """The pool for ``--jobs jobs`` (as many printing processes), or None where processes
+        cannot be forked (the batch is then printed as it is signed)."""
         if not hasattr(os, "fork"):
             return None
-        return cls(max(1, jobs - 1))
+        return cls(max(1, jobs))
 
     @property
     def pids(self) -> list[int]:
         """The process id of each printing process."""
         return [printer.pid for printer in self._printers]
 
-    def _idlest(self, left: int | None) -> _Printer | None:
-        """The live printing process with the fewest pages queued, after reading what came
-        back; None when every one has enough queued (see :meth:`busy`)."""
-        import sys
-
-        # The drawing libraries are loaded here at the first page this process prints itself.
-        loaded = "eprescrire.pdf_layout" in sys.modules
-        depth = QUEUED_PER_PROCESS if loaded else QUEUED_BEFORE_LOADED
-        processes = len(self._printers) + 1
+    def _room(self, left: int | None) -> _Printer | None:
+        """The live printing process with the fewest pages queued if it has room for one
+        more (read what came back first), else None; ``left``: pages still to come after
+        this one (None: many)."""
+        depth = QUEUED_PER_PROCESS
+        if left is not None and left < QUEUED_PER_PROCESS * len(self._printers):
+            depth = 1  # the last pages: each to the first process done with the one it draws
         best: _Printer | None = None
         for printer in self._printers:
             printer.collect(wait=False)
@@ -214,25 +213,24 @@ class PrintPool:
                 continue
             if best is None or len(printer.pending) < len(best.pending):
                 best = printer
-        if best is None or left is None or not loaded:
-            return best
-        # Near the end, no more than its share of the pages left (those queued, this one and
-        # the ``left`` after it), so that every process ends at the same time.
-        remaining = left + 1 + sum(len(p.pending) for p in self._printers)
-        return best if (len(best.pending) + 1) * processes <= remaining + processes - 1 else None
+        return best
 
-    def busy(self, left: int | None = None) -> bool:
-        """Whether the printing processes have enough pages queued for now, with ``left``
-        pages still to come after the next one (None: many)."""
-        return self._idlest(left) is None
+    def submit(self, job: PrintJob, left: int | None = None) -> Printed:
+        """Print ``job`` in a printing process, waiting until one has room for it (see
+        :data:`QUEUED_PER_PROCESS`); with every printing process dead, print it here."""
+        from multiprocessing.connection import wait
 
-    def submit(self, job: PrintJob) -> Printed:
-        """Print ``job`` in the printing process with the fewest pages queued."""
-        printer = self._idlest(None) or min(
-            self._printers, key=lambda p: (p.connection is None, len(p.pending))
-        )
-        light = dataclasses.replace(job.document, certificates=())
-        return printer.send(dataclasses.replace(job, document=light))
+        while True:
+            printer = self._room(left)
+            if printer is not None:
+                light = dataclasses.replace(job.document, certificates=())
+                return printer.send(dataclasses.replace(job, document=light))
+            live = [p.connection for p in self._printers if p.connection is not None]
+            if not live:
+                here = Printed(None)
+                here._set(_print_one(job))
+                return here
+            wait(live)  # an outcome to read, or a process that ended
 
     def __enter__(self) -> PrintPool:
         return self
