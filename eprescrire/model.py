@@ -750,6 +750,147 @@ def from_payload(data: Any) -> Prescription:
     )
 
 
+def as_signed(p: Prescription, size: int) -> bool:
+    """True when ``from_payload(canonical.loads(signed_bytes(p)))`` accepts the signed form of
+    ``p`` (``size`` bytes long) and rebuilds a prescription equal to ``p`` with the same signed
+    bytes: every rule of :func:`from_payload`, checked on the model itself rather than on JSON
+    parsed again. False when a rule fails *or* the value is not exactly of the types
+    :func:`from_payload` builds: the caller then takes that long way, which names the problem.
+    """
+    from eprescrire import canonical
+
+    if size > canonical.MAX_DOCUMENT_BYTES or type(p) is not Prescription:
+        return False
+    issued, prescriber, patient, lines = p.issued_at, p.prescriber, p.patient, p.lines
+    if not (
+        type(p.version) is int
+        and p.version == FORMAT_VERSION
+        and type(p.id) is str
+        and ids.is_canonical(p.id)
+        and type(issued) is dt.datetime
+        and issued.tzinfo is dt.UTC
+        and issued.microsecond == 0
+        and MIN_ISSUE_YEAR <= issued.year <= MAX_ISSUE_YEAR
+        and type(p.share_opposition) is bool
+        and _optional_text(p.notes, 1000)
+        and type(prescriber) is Prescriber
+        and type(patient) is Patient
+        and type(lines) is tuple
+        and 0 < len(lines) <= MAX_LINES
+    ):
+        return False
+    facility = prescriber.facility
+    if not (
+        _plain_text(prescriber.name, 100)
+        and _plain_text(prescriber.rpps, 11)
+        and _passes(ids.check_rpps, prescriber.rpps)
+        and _plain_text(prescriber.specialty, 100)
+        and type(facility) is Facility
+        and _plain_text(facility.name, 200)
+        and _plain_text(facility.address, 300)
+        and _optional_text(facility.finess, 200)
+        and (facility.finess is None or _passes(_finess, facility.finess))
+        and _optional_text(facility.phone, 30)
+        and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
+    ):
+        return False
+    return _patient_as_signed(patient) and all(_line_as_signed(line) for line in lines)
+
+
+def _plain_text(value: object, max_length: int) -> bool:
+    """What ``_Checker.text`` accepts in signed content (its first test, exactly)."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= max_length
+        and value == value.strip()
+        and not _CONTROL.search(value)
+    )
+
+
+def _optional_text(value: object, max_length: int) -> bool:
+    return value is None or _plain_text(value, max_length)
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return type(value) is int and low <= value <= high
+
+
+def _passes(validate: Callable[[str], object], value: str) -> bool:
+    try:
+        validate(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _patient_as_signed(patient: Patient) -> bool:
+    birth, sex, ins, weight = patient.birth_date, patient.sex, patient.ins, patient.weight_kg
+    if not (
+        _plain_text(patient.family_name, 100)
+        and _plain_text(patient.given_name, 100)
+        and type(birth) is dt.date
+        and birth.year >= 1890
+        and (sex is None or (type(sex) is str and sex in ("F", "M")))
+        and _optional_text(ins, 15)
+    ):
+        return False
+    if ins is not None:
+        if not _passes(_ins, ins):
+            return False
+        if sex is not None and ins[0] != ("2" if sex == "F" else "1"):
+            return False
+        if ins[1:3] != f"{birth.year % 100:02d}":
+            return False
+        if ins[3:5].isdigit() and 1 <= int(ins[3:5]) <= 12 and int(ins[3:5]) != birth.month:
+            return False
+    if weight is None or (type(weight) is int and 0.3 <= weight <= 400):
+        return True
+    if type(weight) is not float or weight.is_integer():  # 70.0 would be read back as 70
+        return False
+    shown = repr(weight)  # what json.dumps writes, and canonical.loads reads back
+    return (
+        math.isfinite(weight)
+        and 0.3 <= weight <= 400
+        and round(weight, 2) == weight
+        and len(shown) <= 17
+        and "e" not in shown
+    )
+
+
+def _line_as_signed(line: Line) -> bool:
+    duration, renewals, per = line.duration_days, line.renewals, line.days_per_dispensing
+    return (
+        type(line) is Line
+        and _plain_text(line.label, 200)
+        and _plain_text(line.posology, 500)
+        and _whole(duration, 1, MAX_TREATMENT_DAYS)
+        and _whole(line.quantity, 1, 999)
+        and _optional_text(line.unit, 40)
+        and _whole(renewals, 0, MAX_RENEWALS)
+        and type(line.substitutable) is bool
+        and (
+            line.ns_reason is None
+            if line.substitutable
+            else type(line.ns_reason) is str and line.ns_reason in NS_REASONS
+        )
+        and type(line.ald) is bool
+        and type(line.narcotic) is bool
+        and _optional_text(line.cip13, 13)
+        and (line.cip13 is None or _passes(_cip13, line.cip13))
+        and _optional_text(line.cis, 8)
+        and (line.cis is None or _passes(_cis, line.cis))
+        and (per is None or (_whole(per, 1, MAX_TREATMENT_DAYS) and per <= duration))
+        and (line.units_per_box is None or _whole(line.units_per_box, 1, MAX_UNITS_PER_BOX))
+        and (not line.narcotic or (duration <= MAX_NARCOTIC_DAYS and renewals == 0))
+        and duration * (renewals + 1) <= MAX_TREATMENT_DAYS
+        and (
+            line.pack_months is None
+            or (type(line.pack_months) is int and line.pack_months in PACK_MONTHS)
+        )
+        and type(line.contraceptive) is bool
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Serialisation
 

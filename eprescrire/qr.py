@@ -51,9 +51,11 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "PREFIX",
     "PREFIX_ALGORITHM",
+    "Decoded",
     "base45_decode",
     "base45_encode",
     "decode",
+    "decode_signed",
     "encode",
     "encode_parts",
     "preset_dictionary",
@@ -699,6 +701,25 @@ def encode(document: SignedDocument) -> str:
     return encode_parts(document.prescription, token.kid, token.signature, token.alg)
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What a code carries, *not verified*: made by :func:`decode_signed` only.
+
+    ``payload`` is ``model.signed_bytes(prescription)``, computed from that very object: the
+    bytes the signature must cover. :attr:`token` is the compact JWS :func:`decode` returns.
+    """
+
+    alg: str
+    kid: str  # base64url, as in the JWS header
+    signature: bytes
+    prescription: model.Prescription  # rebuilt from the compact form, not validated
+    payload: bytes
+
+    @property
+    def token(self) -> str:
+        return jws.assemble(self.kid, self.payload, self.signature, self.alg)
+
+
 def decode(text: str) -> str:
     """Rebuild the exact compact JWS (``jws.assemble(kid, signed bytes, signature, alg)``).
 
@@ -706,6 +727,14 @@ def decode(text: str) -> str:
     it to :func:`eprescrire.signing.verify_token`. On failure, raises
     :class:`VerificationError`: ``not_a_prescription`` for a code that is not RX1/RX2 (a URL,
     another health certificate), ``malformed`` for a damaged code.
+    """
+    return decode_signed(text).token
+
+
+def decode_signed(text: str) -> Decoded:
+    """What :func:`decode` rebuilds, in parts: the algorithm, kid and signature, the
+    prescription read from the compact form and its signed bytes (for
+    :func:`eprescrire.signing.verify_decoded`). The same checks and errors as :func:`decode`.
     """
     if not isinstance(text, str):
         raise VerificationError(Reason.NOT_A_PRESCRIPTION, "QR content is not text")
@@ -742,7 +771,7 @@ def decode(text: str) -> str:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:
         raise VerificationError(Reason.MALFORMED, f"QR content is malformed: {e}") from e
-    return jws.assemble(jws.b64url_encode(kid), payload, signature, alg)
+    return Decoded(alg, jws.b64url_encode(kid), signature, prescription, payload)
 
 
 def _signature_header(frame: bytes, prefix: str) -> tuple[str, bytes, bytes, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -35,6 +36,9 @@ from eprescrire.verdict import (
     overall_exit,
 )
 
+if TYPE_CHECKING:
+    from eprescrire import qr
+
 __all__ = [
     "AUTHENTIC_REASONS",
     "DOCUMENT_FORMAT",
@@ -53,6 +57,7 @@ __all__ = [
     "parse_document",
     "read_signed_file",
     "sign",
+    "verify_decoded",
     "verify_document",
     "verify_token",
 ]
@@ -131,7 +136,38 @@ def verify_token(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    presented = presented or []
+    return _verify_parsed(verdict, token, parsed, store, at, presented or [], None)
+
+
+def verify_decoded(source: str, decoded: qr.Decoded, store: TrustStore, at: dt.datetime) -> Verdict:
+    """The verdict ``verify_token(source, decoded.token, store, at)`` gives for a QR code's
+    content (:func:`eprescrire.qr.decode_signed`), without reading back what the decoder has
+    just written: the JWS is checked from its parts, and the prescription the decoder rebuilt
+    stands for the one the signed bytes would be parsed into when :func:`model.as_signed`
+    proves them the same. Never raises for bad input."""
+    verdict = Verdict(input=source)
+    try:
+        token, parsed = jws.assembled(
+            decoded.kid, decoded.payload, decoded.signature, decoded.alg, store.algorithms
+        )
+    except VerificationError as e:
+        assert e.reason is not None
+        verdict.reject(e.reason, str(e))
+        return verdict
+    return _verify_parsed(verdict, token, parsed, store, at, [], decoded.prescription)
+
+
+def _verify_parsed(
+    verdict: Verdict,
+    token: str,
+    parsed: jws.Token,
+    store: TrustStore,
+    at: dt.datetime,
+    presented: list[x509.Certificate],
+    rebuilt: model.Prescription | None,
+) -> Verdict:
+    """The rest of the verification of a parsed JWS. ``rebuilt``, when given, is the
+    prescription whose ``model.signed_bytes`` are the token's payload (the QR decoder's)."""
     certificate = store.find_signer(parsed.kid, presented)
     if certificate is None:
         verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
@@ -144,18 +180,23 @@ def verify_token(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    try:
-        payload = canonical.loads(parsed.payload)
-        prescription = model.from_payload(payload)
-    except canonical.StrictJSONError as e:
-        verdict.reject(Reason.MALFORMED, f"signed content is not strict JSON: {e}")
-        return verdict
-    except ValidationError as e:
-        verdict.reject(Reason.MALFORMED, f"signed content breaks the format: {e}")
-        return verdict
-    if model.signed_bytes(prescription) != parsed.payload:
-        verdict.reject(Reason.MALFORMED, "signed content is not in canonical form")
-        return verdict
+    if rebuilt is not None and model.as_signed(rebuilt, len(parsed.payload)):
+        # The payload is signed_bytes(rebuilt), which from_payload would turn back into the
+        # same prescription: parsing and serialising it again would find nothing more.
+        prescription = rebuilt
+    else:
+        try:
+            payload = canonical.loads(parsed.payload)
+            prescription = model.from_payload(payload)
+        except canonical.StrictJSONError as e:
+            verdict.reject(Reason.MALFORMED, f"signed content is not strict JSON: {e}")
+            return verdict
+        except ValidationError as e:
+            verdict.reject(Reason.MALFORMED, f"signed content breaks the format: {e}")
+            return verdict
+        if model.signed_bytes(prescription) != parsed.payload:
+            verdict.reject(Reason.MALFORMED, "signed content is not in canonical form")
+            return verdict
     verdict.id = prescription.id
     verdict.token = token
     verdict.prescription = prescription
