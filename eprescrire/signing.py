@@ -200,6 +200,7 @@ def _verify_parsed(
     verdict.id = prescription.id
     verdict.token = token
     verdict.prescription = prescription
+    verdict.signed = (prescription, parsed.payload)
     intermediates = [c for c in presented if c is not certificate and _is_intermediate(c)]
     try:
         chain = store.validate(certificate, intermediates, prescription.issued_at, now=at)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,26 @@ def test_an_altered_code_is_refused_the_same_both_ways(
     pinned.algorithms = frozenset({jws.PS256})
     verdict = _agree(text, pinned)
     assert [r["code"] for r in verdict["reasons"]] == ["signature_invalid"]
+
+
+def test_the_json_text_of_a_verdict_is_its_json(demo_credentials: Any, store: TrustStore) -> None:
+    p = _reference()
+    broken = dataclasses.replace(p, notes="tab\there")
+    texts = [
+        _code(p, demo_credentials),
+        _code(broken, demo_credentials),
+        "RX1:AAAA",
+        "https://example.org/",
+    ]
+    verdicts = [verifying.verify_text("scan", text, store, AT) for text in texts]
+    late = verifying.verify_text("scan", texts[0], store, AT + dt.timedelta(days=400))
+    assert [v.status for v in verdicts] == ["valid", "rejected", "rejected", "unreadable"]
+    assert late.status == "rejected" and late.authentic
+    for verdict in [*verdicts, late]:
+        text = verdict.to_json_text()
+        assert "\n" not in text
+        assert json.loads(text) == verdict.to_json()
+    # The prescription is written as the signed bytes, for that prescription only.
+    assert model.signed_bytes(p).decode() in verdicts[0].to_json_text()
+    other = dataclasses.replace(verdicts[0], prescription=broken)
+    assert json.loads(other.to_json_text())["prescription"] == model.to_payload(broken)
