@@ -772,47 +772,56 @@ def as_signed(p: Prescription, size: int) -> bool:
         and issued.microsecond == 0
         and MIN_ISSUE_YEAR <= issued.year <= MAX_ISSUE_YEAR
         and type(p.share_opposition) is bool
-        and _optional_text(p.notes, 1000)
         and type(prescriber) is Prescriber
+        and type(prescriber.facility) is Facility
         and type(patient) is Patient
         and type(lines) is tuple
         and 0 < len(lines) <= MAX_LINES
     ):
         return False
     facility = prescriber.facility
-    if not (
-        _plain_text(prescriber.name, 100)
-        and _plain_text(prescriber.rpps, 11)
-        and _passes(ids.check_rpps, prescriber.rpps)
-        and _plain_text(prescriber.specialty, 100)
-        and type(facility) is Facility
-        and _plain_text(facility.name, 200)
-        and _plain_text(facility.address, 300)
-        and _optional_text(facility.finess, 200)
-        and (facility.finess is None or _passes(_finess, facility.finess))
-        and _optional_text(facility.phone, 30)
-        and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
+    # Every text field and its longest length, optional ones when present: _Checker.text's
+    # first test (text, not empty, no surrounding space, not too long, no control character).
+    texts: list[tuple[object, int]] = [
+        (prescriber.name, 100),
+        (prescriber.rpps, 11),
+        (prescriber.specialty, 100),
+        (facility.name, 200),
+        (facility.address, 300),
+        (patient.family_name, 100),
+        (patient.given_name, 100),
+    ]
+    for value, longest in (
+        (p.notes, 1000),
+        (facility.finess, 200),
+        (facility.phone, 30),
+        (patient.ins, 15),
     ):
-        return False
-    return _patient_as_signed(patient) and all(_line_as_signed(line) for line in lines)
-
-
-def _plain_text(value: object, max_length: int) -> bool:
-    """What ``_Checker.text`` accepts in signed content (its first test, exactly)."""
+        if value is not None:
+            texts.append((value, longest))
+    for line in lines:
+        if type(line) is not Line or not _line_as_signed(line):
+            return False
+        texts += ((line.label, 200), (line.posology, 500))
+        for value, longest in ((line.unit, 40), (line.cip13, 13), (line.cis, 8)):
+            if value is not None:
+                texts.append((value, longest))
+    for value, longest in texts:
+        if type(value) is not str or not 0 < len(value) <= longest or value != value.strip():
+            return False
+    if _CONTROL.search("\n".join(value for value, _ in texts)):  # type: ignore[misc]
+        return False  # (the line feed joining them is not one of _CONTROL's)
     return (
-        type(value) is str
-        and 0 < len(value) <= max_length
-        and value == value.strip()
-        and not _CONTROL.search(value)
+        _passes(ids.check_rpps, prescriber.rpps)
+        and (facility.finess is None or _passes(_finess, facility.finess))
+        and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
+        and _patient_as_signed(patient)
+        and all(
+            (line.cip13 is None or _passes(_cip13, line.cip13))
+            and (line.cis is None or _CIS.fullmatch(line.cis) is not None)
+            for line in lines
+        )
     )
-
-
-def _optional_text(value: object, max_length: int) -> bool:
-    return value is None or _plain_text(value, max_length)
-
-
-def _whole(value: object, low: int, high: int) -> bool:
-    return type(value) is int and low <= value <= high
 
 
 def _passes(validate: Callable[[str], object], value: str) -> bool:
@@ -824,14 +833,12 @@ def _passes(validate: Callable[[str], object], value: str) -> bool:
 
 
 def _patient_as_signed(patient: Patient) -> bool:
+    """The patient's rules, its text fields already checked."""
     birth, sex, ins, weight = patient.birth_date, patient.sex, patient.ins, patient.weight_kg
     if not (
-        _plain_text(patient.family_name, 100)
-        and _plain_text(patient.given_name, 100)
-        and type(birth) is dt.date
+        type(birth) is dt.date
         and birth.year >= 1890
         and (sex is None or (type(sex) is str and sex in ("F", "M")))
-        and _optional_text(ins, 15)
     ):
         return False
     if ins is not None:
@@ -858,15 +865,15 @@ def _patient_as_signed(patient: Patient) -> bool:
 
 
 def _line_as_signed(line: Line) -> bool:
+    """A line's rules but its text fields' and identifiers' (checked by the caller)."""
     duration, renewals, per = line.duration_days, line.renewals, line.days_per_dispensing
     return (
-        type(line) is Line
-        and _plain_text(line.label, 200)
-        and _plain_text(line.posology, 500)
-        and _whole(duration, 1, MAX_TREATMENT_DAYS)
-        and _whole(line.quantity, 1, 999)
-        and _optional_text(line.unit, 40)
-        and _whole(renewals, 0, MAX_RENEWALS)
+        type(duration) is int
+        and 1 <= duration <= MAX_TREATMENT_DAYS
+        and type(line.quantity) is int
+        and 1 <= line.quantity <= 999
+        and type(renewals) is int
+        and 0 <= renewals <= MAX_RENEWALS
         and type(line.substitutable) is bool
         and (
             line.ns_reason is None
@@ -875,12 +882,11 @@ def _line_as_signed(line: Line) -> bool:
         )
         and type(line.ald) is bool
         and type(line.narcotic) is bool
-        and _optional_text(line.cip13, 13)
-        and (line.cip13 is None or _passes(_cip13, line.cip13))
-        and _optional_text(line.cis, 8)
-        and (line.cis is None or _passes(_cis, line.cis))
-        and (per is None or (_whole(per, 1, MAX_TREATMENT_DAYS) and per <= duration))
-        and (line.units_per_box is None or _whole(line.units_per_box, 1, MAX_UNITS_PER_BOX))
+        and (per is None or (type(per) is int and 1 <= per <= duration))
+        and (
+            line.units_per_box is None
+            or (type(line.units_per_box) is int and 1 <= line.units_per_box <= MAX_UNITS_PER_BOX)
+        )
         and (not line.narcotic or (duration <= MAX_NARCOTIC_DAYS and renewals == 0))
         and duration * (renewals + 1) <= MAX_TREATMENT_DAYS
         and (
