@@ -803,13 +803,17 @@ def as_signed(p: Prescription, size: int) -> bool:
         if type(line) is not Line or not _line_as_signed(line):
             return False
         texts += ((line.label, 200), (line.posology, 500))
-        for value, longest in ((line.unit, 40), (line.cip13, 13), (line.cis, 8)):
-            if value is not None:
-                texts.append((value, longest))
-    for value, longest in texts:
-        if type(value) is not str or not 0 < len(value) <= longest or value != value.strip():
+        for optional, longest in ((line.unit, 40), (line.cip13, 13), (line.cis, 8)):
+            if optional is not None:
+                texts.append((optional, longest))
+    for field_text, longest in texts:
+        if (
+            type(field_text) is not str
+            or not 0 < len(field_text) <= longest
+            or field_text != field_text.strip()
+        ):
             return False
-    if _CONTROL.search("\n".join(value for value, _ in texts)):  # type: ignore[misc]
+    if _CONTROL.search("\n".join(t for t, _ in texts)):  # type: ignore[misc]
         return False  # (the line feed joining them is not one of _CONTROL's)
     return (
         _passes(ids.check_rpps, prescriber.rpps)
