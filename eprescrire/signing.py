@@ -231,13 +231,34 @@ def _verify_parsed(
     return verdict
 
 
-@functools.lru_cache(maxsize=256)
 def _signer_facts(
     certificate: x509.Certificate,
 ) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]:
-    """(public key, RPPS, name) of a signer certificate, read once per certificate (a pure
-    function of its DER, which certificates hash and compare by) rather than at every code.
-    A key of another type is refused by :func:`jws.verify` as before."""
+    """(public key, RPPS, name) of a signer certificate, read once per certificate rather than
+    at every code: first by the object itself (a trust store hands out the same object for a
+    kid; hashing a certificate hashes its whole DER), else by its DER."""
+    known = _FACTS_BY_OBJECT.get(id(certificate))
+    if known is not None and known[0] is certificate:
+        return known[1]
+    facts = _facts_of_der(certificate)
+    if len(_FACTS_BY_OBJECT) >= 256:
+        _FACTS_BY_OBJECT.clear()
+    _FACTS_BY_OBJECT[id(certificate)] = (certificate, facts)  # held: its id is not reused
+    return facts
+
+
+_FACTS_BY_OBJECT: dict[
+    int,
+    tuple[x509.Certificate, tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]],
+] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _facts_of_der(
+    certificate: x509.Certificate,
+) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]:
+    """A pure function of the certificate's DER, which certificates hash and compare by. A key
+    of another type is refused by :func:`jws.verify` as before."""
     return certificate.public_key(), rpps_of(certificate), common_name(certificate)  # type: ignore[return-value]
 
 

@@ -61,3 +61,13 @@ def test_first_dispensing_in_whole_numbers(
     assert allowance.quantity == expected
     assert allowance.code is None and allowance.due is None
     assert allowance.limited_by is engine.Code.QUANTITY_EXCEEDED
+
+
+@given(day=st.dates(dt.date(1890, 1, 1), dt.date(2990, 12, 31)), months=st.integers(0, 120))
+def test_add_months_clamps_to_the_end_of_the_month(day: dt.date, months: int) -> None:
+    import calendar
+
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    expected = dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    assert rules.add_months(day, months) == expected
