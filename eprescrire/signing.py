@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -35,9 +34,6 @@ from eprescrire.verdict import (
     failed,
     overall_exit,
 )
-
-if TYPE_CHECKING:
-    from eprescrire import qr
 
 __all__ = [
     "AUTHENTIC_REASONS",
@@ -139,22 +135,31 @@ def verify_token(
     return _verify_parsed(verdict, token, parsed, store, at, presented or [], None)
 
 
-def verify_decoded(source: str, decoded: qr.Decoded, store: TrustStore, at: dt.datetime) -> Verdict:
-    """The verdict ``verify_token(source, decoded.token, store, at)`` gives for a QR code's
-    content (:func:`eprescrire.qr.decode_signed`), without reading back what the decoder has
-    just written: the JWS is checked from its parts, and the prescription the decoder rebuilt
-    stands for the one the signed bytes would be parsed into when :func:`model.as_signed`
-    proves them the same. Never raises for bad input."""
+def verify_decoded(
+    source: str,
+    *,
+    alg: str,
+    kid: str,
+    signature: bytes,
+    prescription: model.Prescription,
+    payload: bytes,
+    store: TrustStore,
+    at: dt.datetime,
+) -> Verdict:
+    """The verdict ``verify_token(source, jws.assemble(kid, payload, signature, alg), store,
+    at)`` gives for a QR code's content (:func:`eprescrire.qr.decode_signed`: ``payload`` is
+    ``model.signed_bytes(prescription)``), without reading back what the decoder has just
+    written: the JWS is checked from its parts, and the decoder's prescription stands for the
+    one the signed bytes would be parsed into when :func:`model.as_signed` proves them the
+    same. Never raises for bad input."""
     verdict = Verdict(input=source)
     try:
-        token, parsed = jws.assembled(
-            decoded.kid, decoded.payload, decoded.signature, decoded.alg, store.algorithms
-        )
+        token, parsed = jws.assembled(kid, payload, signature, alg, store.algorithms)
     except VerificationError as e:
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    return _verify_parsed(verdict, token, parsed, store, at, [], decoded.prescription)
+    return _verify_parsed(verdict, token, parsed, store, at, [], prescription)
 
 
 def _verify_parsed(

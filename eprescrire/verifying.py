@@ -40,7 +40,16 @@ def verify_text(source: str, text: str, store: TrustStore, at: dt.datetime) -> V
         decoded = qr.decode_signed(text.strip())
     except VerificationError as e:
         return signing.failed(source, e)
-    return signing.verify_decoded(source, decoded, store, at)
+    return signing.verify_decoded(
+        source,
+        alg=decoded.alg,
+        kid=decoded.kid,
+        signature=decoded.signature,
+        prescription=decoded.prescription,
+        payload=decoded.payload,
+        store=store,
+        at=at,
+    )
 
 
 def verify_bytes(source: str, data: bytes, store: TrustStore, at: dt.datetime) -> Verdict:
