@@ -41,6 +41,7 @@ Sex = Literal["F", "M"]
 
 #: A control character other than the line feed (what a non-strict read refuses in text).
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+_CONTROL_BYTES = bytes(c for c in range(0x20) if c != 0x0A)  # the same, as UTF-8 bytes
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _PHONE = re.compile(r"[+0-9 .()-]{6,30}")
@@ -813,8 +814,11 @@ def as_signed(p: Prescription, size: int) -> bool:
             or field_text != field_text.strip()
         ):
             return False
-    if _CONTROL.search("\n".join(t for t, _ in texts)):  # type: ignore[misc]
-        return False  # (the line feed joining them is not one of _CONTROL's)
+    # _CONTROL over them all: in UTF-8 those characters are single bytes no other character's
+    # encoding holds (a surrogate, which the signed bytes could not hold anyway, neither).
+    joined = "".join([t for t, _ in texts]).encode("utf-8", "surrogatepass")  # type: ignore[misc]
+    if len(joined.translate(None, _CONTROL_BYTES)) != len(joined):
+        return False
     return (
         _passes(ids.check_rpps, prescriber.rpps)
         and (facility.finess is None or _passes(_finess, facility.finess))

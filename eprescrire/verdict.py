@@ -126,9 +126,9 @@ class Verdict:
         }
 
 
-def _dumps(value: Any) -> str:
-    """Compact JSON as every ``--json`` line is written (:func:`eprescrire.cli._output.emit_json`)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: Compact JSON as every ``--json`` line is written (:func:`eprescrire.cli._output.emit_json`),
+#: one encoder for every verdict rather than one made at each ``json.dumps`` call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def overall_exit(verdicts: list[Verdict]) -> ExitCode:
