@@ -979,3 +979,16 @@ def signed_bytes(p: Prescription) -> bytes:
     from eprescrire import canonical
 
     return canonical.dumps(to_payload(p))
+
+
+@dataclass(frozen=True)
+class SignedForm:
+    """A prescription with its signed bytes, ``payload == signed_bytes(prescription)``: made
+    by :func:`signed_form`, so that a verifier holding one need not serialise it again."""
+
+    prescription: Prescription
+    payload: bytes
+
+
+def signed_form(p: Prescription) -> SignedForm:
+    return SignedForm(p, signed_bytes(p))

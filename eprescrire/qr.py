@@ -703,21 +703,20 @@ def encode(document: SignedDocument) -> str:
 
 @dataclass(frozen=True)
 class Decoded:
-    """What a code carries, *not verified*: made by :func:`decode_signed` only.
+    """What a code carries, *not verified*: made by :func:`decode_signed`.
 
-    ``payload`` is ``model.signed_bytes(prescription)``, computed from that very object: the
+    ``form`` is the prescription rebuilt from the compact form with its signed bytes, the
     bytes the signature must cover. :attr:`token` is the compact JWS :func:`decode` returns.
     """
 
     alg: str
     kid: str  # base64url, as in the JWS header
     signature: bytes
-    prescription: model.Prescription  # rebuilt from the compact form, not validated
-    payload: bytes
+    form: model.SignedForm
 
     @property
     def token(self) -> str:
-        return jws.assemble(self.kid, self.payload, self.signature, self.alg)
+        return jws.assemble(self.kid, self.form.payload, self.signature, self.alg)
 
 
 def decode(text: str) -> str:
@@ -766,12 +765,12 @@ def decode_signed(text: str) -> Decoded:
         texts = _Texts(body[:-1].decode("utf-8").split("\x00"))
         prescription = _expand(numbers, texts)
         texts.finish()
-        payload = model.signed_bytes(prescription)
+        form = model.signed_form(prescription)
     except UnicodeDecodeError as e:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:
         raise VerificationError(Reason.MALFORMED, f"QR content is malformed: {e}") from e
-    return Decoded(alg, jws.b64url_encode(kid), signature, prescription, payload)
+    return Decoded(alg, jws.b64url_encode(kid), signature, form)
 
 
 def _signature_header(frame: bytes, prefix: str) -> tuple[str, bytes, bytes, int]:

@@ -141,25 +141,23 @@ def verify_decoded(
     alg: str,
     kid: str,
     signature: bytes,
-    prescription: model.Prescription,
-    payload: bytes,
+    form: model.SignedForm,
     store: TrustStore,
     at: dt.datetime,
 ) -> Verdict:
-    """The verdict ``verify_token(source, jws.assemble(kid, payload, signature, alg), store,
-    at)`` gives for a QR code's content (:func:`eprescrire.qr.decode_signed`: ``payload`` is
-    ``model.signed_bytes(prescription)``), without reading back what the decoder has just
-    written: the JWS is checked from its parts, and the decoder's prescription stands for the
-    one the signed bytes would be parsed into when :func:`model.as_signed` proves them the
-    same. Never raises for bad input."""
+    """The verdict ``verify_token(source, jws.assemble(kid, form.payload, signature, alg),
+    store, at)`` gives for a QR code's content (:func:`eprescrire.qr.decode_signed`), without
+    reading back what the decoder has just written: the JWS is checked from its parts, and the
+    decoder's prescription stands for the one its signed bytes would be parsed into when
+    :func:`model.as_signed` proves them the same. Never raises for bad input."""
     verdict = Verdict(input=source)
     try:
-        token, parsed = jws.assembled(kid, payload, signature, alg, store.algorithms)
+        token, parsed = jws.assembled(kid, form.payload, signature, alg, store.algorithms)
     except VerificationError as e:
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    return _verify_parsed(verdict, token, parsed, store, at, [], prescription)
+    return _verify_parsed(verdict, token, parsed, store, at, [], form.prescription)
 
 
 def _verify_parsed(

@@ -45,8 +45,7 @@ def verify_text(source: str, text: str, store: TrustStore, at: dt.datetime) -> V
         alg=decoded.alg,
         kid=decoded.kid,
         signature=decoded.signature,
-        prescription=decoded.prescription,
-        payload=decoded.payload,
+        form=decoded.form,
         store=store,
         at=at,
     )
