@@ -351,6 +351,10 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
 _CIP13 = re.compile(r"3400\d{9}")
 _CIS = re.compile(r"\d{8}")
 _INS = re.compile(r"[12]\d{4}(\d{2}|2A|2B)\d{8}")
+#: Shapes of identifiers whose check character was computed (``as_signed``): what the checks
+#: take (:func:`ids.check_rpps`, :func:`_finess`: as printed, upper case), in ASCII digits.
+_RPPS_DIGITS = re.compile(r"[0-9]{11}")
+_FINESS_AS_PRINTED = re.compile(r"([0-9]{2}|2A|2B)[0-9]{7}")
 
 
 def _finess(value: str) -> None:
@@ -751,12 +755,16 @@ def from_payload(data: Any) -> Prescription:
     )
 
 
-def as_signed(p: Prescription, size: int) -> bool:
+def as_signed(p: Prescription, size: int, *, keys_computed: bool = False) -> bool:
     """True when ``from_payload(canonical.loads(signed_bytes(p)))`` accepts the signed form of
     ``p`` (``size`` bytes long) and rebuilds a prescription equal to ``p`` with the same signed
     bytes: every rule of :func:`from_payload`, checked on the model itself rather than on JSON
     parsed again. False when a rule fails *or* the value is not exactly of the types
     :func:`from_payload` builds: the caller then takes that long way, which names the problem.
+
+    ``keys_computed``: the prescription's identifier and the check characters of its RPPS,
+    FINESS, INS and CIP13 were computed from the rest of them by whoever built it (the QR
+    decoder, which never carries them): only their shapes are checked, not that arithmetic.
     """
     from eprescrire import canonical
 
@@ -767,7 +775,7 @@ def as_signed(p: Prescription, size: int) -> bool:
         type(p.version) is int
         and p.version == FORMAT_VERSION
         and type(p.id) is str
-        and ids.is_canonical(p.id)
+        and (keys_computed or ids.is_canonical(p.id))
         and type(issued) is dt.datetime
         and issued.tzinfo is dt.UTC
         and issued.microsecond == 0
@@ -819,16 +827,26 @@ def as_signed(p: Prescription, size: int) -> bool:
     joined = "".join([t for t, _ in texts]).encode("utf-8", "surrogatepass")  # type: ignore[misc]
     if len(joined.translate(None, _CONTROL_BYTES)) != len(joined):
         return False
-    return (
-        _passes(ids.check_rpps, prescriber.rpps)
-        and (facility.finess is None or _passes(_finess, facility.finess))
+    if keys_computed:
+        # What the keys were computed from has the shape the checks below read them in.
+        identifiers = (
+            _RPPS_DIGITS.fullmatch(prescriber.rpps) is not None
+            and (facility.finess is None or _FINESS_AS_PRINTED.fullmatch(facility.finess))
+            and (patient.ins is None or _INS.fullmatch(patient.ins) is not None)
+            and all(line.cip13 is None or _CIP13.fullmatch(line.cip13) for line in lines)
+        )
+    else:
+        identifiers = (
+            _passes(ids.check_rpps, prescriber.rpps)
+            and (facility.finess is None or _passes(_finess, facility.finess))
+            and (patient.ins is None or _passes(_ins, patient.ins))
+            and all(line.cip13 is None or _passes(_cip13, line.cip13) for line in lines)
+        )
+    return bool(
+        identifiers
         and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
         and _patient_as_signed(patient)
-        and all(
-            (line.cip13 is None or _passes(_cip13, line.cip13))
-            and (line.cis is None or _CIS.fullmatch(line.cis) is not None)
-            for line in lines
-        )
+        and all(line.cis is None or _CIS.fullmatch(line.cis) is not None for line in lines)
     )
 
 
@@ -849,9 +867,7 @@ def _patient_as_signed(patient: Patient) -> bool:
         and (sex is None or (type(sex) is str and sex in ("F", "M")))
     ):
         return False
-    if ins is not None:
-        if not _passes(_ins, ins):
-            return False
+    if ins is not None:  # its shape and key are checked by the caller
         if sex is not None and ins[0] != ("2" if sex == "F" else "1"):
             return False
         if ins[1:3] != f"{birth.year % 100:02d}":
@@ -988,7 +1004,9 @@ class SignedForm:
 
     prescription: Prescription
     payload: bytes
+    #: The identifier and the check characters were computed by its maker (``as_signed``).
+    keys_computed: bool = False
 
 
-def signed_form(p: Prescription) -> SignedForm:
-    return SignedForm(p, signed_bytes(p))
+def signed_form(p: Prescription, *, keys_computed: bool = False) -> SignedForm:
+    return SignedForm(p, signed_bytes(p), keys_computed)

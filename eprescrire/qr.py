@@ -765,7 +765,8 @@ def decode_signed(text: str) -> Decoded:
         texts = _Texts(body[:-1].decode("utf-8").split("\x00"))
         prescription = _expand(numbers, texts)
         texts.finish()
-        form = model.signed_form(prescription)
+        # The identifier and every check character were computed here, none read from the code.
+        form = model.signed_form(prescription, keys_computed=True)
     except UnicodeDecodeError as e:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:

@@ -157,7 +157,7 @@ def verify_decoded(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    return _verify_parsed(verdict, token, parsed, store, at, [], form.prescription)
+    return _verify_parsed(verdict, token, parsed, store, at, [], form)
 
 
 def _verify_parsed(
@@ -167,10 +167,10 @@ def _verify_parsed(
     store: TrustStore,
     at: dt.datetime,
     presented: list[x509.Certificate],
-    rebuilt: model.Prescription | None,
+    form: model.SignedForm | None,
 ) -> Verdict:
-    """The rest of the verification of a parsed JWS. ``rebuilt``, when given, is the
-    prescription whose ``model.signed_bytes`` are the token's payload (the QR decoder's)."""
+    """The rest of the verification of a parsed JWS. ``form``, when given, holds the token's
+    payload and the prescription it is the signed bytes of (the QR decoder's)."""
     certificate = store.find_signer(parsed.kid, presented)
     if certificate is None:
         verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
@@ -183,10 +183,14 @@ def _verify_parsed(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    if rebuilt is not None and model.as_signed(rebuilt, len(parsed.payload)):
-        # The payload is signed_bytes(rebuilt), which from_payload would turn back into the
-        # same prescription: parsing and serialising it again would find nothing more.
-        prescription = rebuilt
+    if (
+        form is not None
+        and form.payload is parsed.payload
+        and model.as_signed(form.prescription, len(form.payload), keys_computed=form.keys_computed)
+    ):
+        # The payload is signed_bytes(form.prescription), which from_payload would turn back
+        # into the same prescription: parsing and serialising it again would find nothing more.
+        prescription = form.prescription
     else:
         try:
             payload = canonical.loads(parsed.payload)

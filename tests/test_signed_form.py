@@ -304,3 +304,70 @@ def test_the_json_text_of_a_verdict_is_its_json(demo_credentials: Any, store: Tr
     assert model.signed_bytes(p).decode() in verdicts[0].to_json_text()
     other = dataclasses.replace(verdicts[0], prescription=broken)
     assert json.loads(other.to_json_text())["prescription"] == model.to_payload(broken)
+
+
+def test_a_valid_code_is_not_parsed_again(
+    demo_credentials: Any, store: TrustStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = _code(_reference(), demo_credentials)
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the long way was taken")
+
+    monkeypatch.setattr(model, "from_payload", refuse)
+    monkeypatch.setattr(canonical, "loads", refuse)
+    assert verifying.verify_text("scan", text, store, AT).status == "valid"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    numbers=st.binary(min_size=1, max_size=120),
+    texts=st.lists(_texts(60), min_size=40, max_size=40),
+)
+def test_keys_the_decoder_computed_need_no_second_check(numbers: bytes, texts: list[str]) -> None:
+    """Whatever the compact form holds, the prescription the decoder rebuilds is judged the
+    same whether its identifier and check characters are checked again or not."""
+    try:
+        p = qr._expand(numbers, qr._Texts(texts))
+        size = len(model.signed_bytes(p))
+    except (ValueError, OverflowError):
+        return
+    judged = model.as_signed(p, size)
+    event(f"as signed: {judged}")
+    assert model.as_signed(p, size, keys_computed=True) == judged
+
+
+@given(
+    identifier=st.integers(0, qr._ID_RADIX - 1),
+    legacy=st.booleans(),
+    rpps=st.integers(0, 10**10 - 1),
+    finess=st.tuples(st.integers(1, 3), st.integers(0, 10**8 - 1)),
+    ins=st.tuples(st.integers(1, 3), st.integers(0, 10**13 - 1)),
+    cip13=st.integers(0, 10**8 - 1),
+)
+def test_every_key_the_decoder_computes_passes_its_check(
+    identifier: int,
+    legacy: bool,
+    rpps: int,
+    finess: tuple[int, int],
+    ins: tuple[int, int],
+    cip13: int,
+) -> None:
+    """What keys_computed takes for granted, for every value the compact form can carry."""
+    from eprescrire import checkdigits, ids
+
+    try:
+        text = qr._id_text(identifier, legacy)
+    except ValueError:
+        pass  # out of range: the decoder refuses the code
+    else:
+        assert ids.is_canonical(text)
+    body = f"{rpps:010d}"
+    assert ids.check_rpps(body + checkdigits.luhn_digit(body))
+    kind, value = finess
+    model._finess(qr._finess_text(kind, value % (10**6 if kind > 1 else 10**8)))
+    kind, value = ins
+    number = qr._ins_text(kind, value % (10**11 if kind > 1 else 10**13))
+    if model._INS.fullmatch(number):
+        model._ins(number)
+    model._cip13(qr._cip13_text(cip13))
