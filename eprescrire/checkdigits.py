@@ -16,6 +16,8 @@ _MOD37_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ*"
 _MOD37_VALUES = {c: i for i, c in enumerate(_MOD37_ALPHABET)}
 #: Luhn: the value a doubled digit adds (2d, less 9 when it has two digits).
 _DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+#: bytes.translate table: an ASCII digit to the value its doubling adds.
+_DOUBLED_BYTES = bytes.maketrans(b"0123456789", bytes(_DOUBLED))
 
 
 def is_ascii_digits(value: str) -> bool:
@@ -27,13 +29,9 @@ def luhn_checksum(digits: str) -> int:
     """The Luhn checksum of ASCII digits (0 for a valid number). Raises ValueError otherwise."""
     if not is_ascii_digits(digits):
         raise ValueError("not ASCII digits")
-    total = 0
-    double = False
-    for c in reversed(digits):
-        d = ord(c) - 48
-        total += _DOUBLED[d] if double else d
-        double = not double
-    return total % 10
+    data = digits.encode("ascii")
+    kept, doubled = data[::-2], data[-2::-2]  # from the right: every other digit doubled
+    return (sum(kept) - 48 * len(kept) + sum(doubled.translate(_DOUBLED_BYTES))) % 10
 
 
 def luhn_digit(body: str) -> str:
@@ -46,12 +44,10 @@ def ean_digit(body: str) -> str:
     right."""
     if not is_ascii_digits(body):
         raise ValueError("not ASCII digits")
-    total = 0
-    weight = 3
-    for c in reversed(body):
-        total += weight * (ord(c) - 48)
-        weight = 4 - weight
-    return str((10 - total) % 10)
+    data = body.encode("ascii")
+    threes, ones = data[::-2], data[-2::-2]
+    total = 3 * (sum(threes) - 48 * len(threes)) + sum(ones) - 48 * len(ones)
+    return _DIGITS[-total % 10]
 
 
 def nir_key(number: str) -> str:

@@ -43,6 +43,7 @@ LEGACY_LENGTH = LEGACY_RANDOM_LENGTH + 1
 _VALUES = {c: i for i, c in enumerate(ALPHABET)}
 _CONFUSIONS = str.maketrans({"O": "0", "I": "1", "L": "1"})
 _LEGACY = re.compile(r"^[0-9A-Z]{15}[0-9A-Z*]$")
+_CURRENT = re.compile(f"[{ALPHABET}]{{{LENGTH}}}")
 _SEPARATORS = re.compile(r"[\s\-.]")
 _POLYNOMIAL = 0b100101  # x^5 + x^2 + 1, primitive: alpha has order 31
 
@@ -118,6 +119,8 @@ def is_valid(text: str) -> bool:
 
 def is_canonical(value: str) -> bool:
     """True when ``value`` is an identifier exactly as issued (compact, upper-case, no confusion)."""
+    if _CURRENT.fullmatch(value):  # what parse would leave unchanged: only its check remains
+        return not _fold([_VALUES[c] for c in value])
     try:
         return parse(value) == value
     except ValueError:

@@ -190,6 +190,35 @@ def parse(token: str, allowed: frozenset[str] = ALGORITHMS) -> Token:
         raise VerificationError(Reason.MALFORMED, f"JWS is not well formed: {e}") from e
     if not isinstance(header, dict):
         raise VerificationError(Reason.MALFORMED, "JWS header is not an object")
+    return _checked(
+        header, payload, signature, (parts[0] + "." + parts[1]).encode("ascii"), allowed
+    )
+
+
+def assembled(
+    kid: str, payload: bytes, signature: bytes, alg: str, allowed: frozenset[str] = ALGORITHMS
+) -> tuple[str, Token]:
+    """``(assemble(kid, payload, signature, alg), parse(that, allowed))`` for parts a verifier
+    rebuilt itself (the QR form), with the same checks and errors as :func:`parse`, without
+    reading back the base64url it has just written."""
+    if alg not in ALGORITHMS or not _KID.match(kid):
+        token = assemble(kid, payload, signature, alg)  # an unusual kid: parse decides
+        return token, parse(token, allowed)
+    signing_input = (b64url_encode(header_bytes(kid, alg)) + "." + b64url_encode(payload)).encode(
+        "ascii"
+    )
+    parsed = _checked({"alg": alg, "kid": kid}, payload, signature, signing_input, allowed)
+    return signing_input.decode("ascii") + "." + b64url_encode(signature), parsed
+
+
+def _checked(
+    header: dict[str, object],
+    payload: bytes,
+    signature: bytes,
+    signing_input: bytes,
+    allowed: frozenset[str],
+) -> Token:
+    """The :class:`Token` of a decoded JWS header and parts, or :class:`VerificationError`."""
     alg = header.get("alg")
     if alg not in allowed:
         # Pinned: 'none', HS256 keyed with a public key and friends never reach a verifier.
@@ -216,11 +245,7 @@ def parse(token: str, allowed: frozenset[str] = ALGORITHMS) -> Token:
             Reason.SIGNATURE_INVALID, f"{alg} signature must come from an RSA key of 2048+ bits"
         )
     return Token(
-        kid=kid,
-        payload=payload,
-        signature=signature,
-        signing_input=(parts[0] + "." + parts[1]).encode("ascii"),
-        alg=str(alg),
+        kid=kid, payload=payload, signature=signature, signing_input=signing_input, alg=str(alg)
     )
 
 

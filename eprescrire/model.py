@@ -41,6 +41,7 @@ Sex = Literal["F", "M"]
 
 #: A control character other than the line feed (what a non-strict read refuses in text).
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+_CONTROL_BYTES = bytes(c for c in range(0x20) if c != 0x0A)  # the same, as UTF-8 bytes
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _PHONE = re.compile(r"[+0-9 .()-]{6,30}")
@@ -350,6 +351,10 @@ def _issued_input(checker: _Checker, value: Any, now: dt.datetime) -> dt.datetim
 _CIP13 = re.compile(r"3400\d{9}")
 _CIS = re.compile(r"\d{8}")
 _INS = re.compile(r"[12]\d{4}(\d{2}|2A|2B)\d{8}")
+#: Shapes of identifiers whose check character was computed (``as_signed``): what the checks
+#: take (:func:`ids.check_rpps`, :func:`_finess`: as printed, upper case), in ASCII digits.
+_RPPS_DIGITS = re.compile(r"[0-9]{11}")
+_FINESS_AS_PRINTED = re.compile(r"([0-9]{2}|2A|2B)[0-9]{7}")
 
 
 def _finess(value: str) -> None:
@@ -750,6 +755,172 @@ def from_payload(data: Any) -> Prescription:
     )
 
 
+def as_signed(p: Prescription, size: int, *, keys_computed: bool = False) -> bool:
+    """True when ``from_payload(canonical.loads(signed_bytes(p)))`` accepts the signed form of
+    ``p`` (``size`` bytes long) and rebuilds a prescription equal to ``p`` with the same signed
+    bytes: every rule of :func:`from_payload`, checked on the model itself rather than on JSON
+    parsed again. False when a rule fails *or* the value is not exactly of the types
+    :func:`from_payload` builds: the caller then takes that long way, which names the problem.
+
+    ``keys_computed``: the prescription's identifier and the check characters of its RPPS,
+    FINESS, INS and CIP13 were computed from the rest of them by whoever built it (the QR
+    decoder, which never carries them): only their shapes are checked, not that arithmetic.
+    """
+    from eprescrire import canonical
+
+    if size > canonical.MAX_DOCUMENT_BYTES or type(p) is not Prescription:
+        return False
+    issued, prescriber, patient, lines = p.issued_at, p.prescriber, p.patient, p.lines
+    if not (
+        type(p.version) is int
+        and p.version == FORMAT_VERSION
+        and type(p.id) is str
+        and (keys_computed or ids.is_canonical(p.id))
+        and type(issued) is dt.datetime
+        and issued.tzinfo is dt.UTC
+        and issued.microsecond == 0
+        and MIN_ISSUE_YEAR <= issued.year <= MAX_ISSUE_YEAR
+        and type(p.share_opposition) is bool
+        and type(prescriber) is Prescriber
+        and type(prescriber.facility) is Facility
+        and type(patient) is Patient
+        and type(lines) is tuple
+        and 0 < len(lines) <= MAX_LINES
+    ):
+        return False
+    facility = prescriber.facility
+    # Every text field and its longest length, optional ones when present: _Checker.text's
+    # first test (text, not empty, no surrounding space, not too long, no control character).
+    texts: list[tuple[object, int]] = [
+        (prescriber.name, 100),
+        (prescriber.rpps, 11),
+        (prescriber.specialty, 100),
+        (facility.name, 200),
+        (facility.address, 300),
+        (patient.family_name, 100),
+        (patient.given_name, 100),
+    ]
+    for value, longest in (
+        (p.notes, 1000),
+        (facility.finess, 200),
+        (facility.phone, 30),
+        (patient.ins, 15),
+    ):
+        if value is not None:
+            texts.append((value, longest))
+    for line in lines:
+        if type(line) is not Line or not _line_as_signed(line):
+            return False
+        texts += ((line.label, 200), (line.posology, 500))
+        for optional, longest in ((line.unit, 40), (line.cip13, 13), (line.cis, 8)):
+            if optional is not None:
+                texts.append((optional, longest))
+    for field_text, longest in texts:
+        if (
+            type(field_text) is not str
+            or not 0 < len(field_text) <= longest
+            or field_text != field_text.strip()
+        ):
+            return False
+    # _CONTROL over them all: in UTF-8 those characters are single bytes no other character's
+    # encoding holds (a surrogate, which the signed bytes could not hold anyway, neither).
+    joined = "".join([t for t, _ in texts]).encode("utf-8", "surrogatepass")  # type: ignore[misc]
+    if len(joined.translate(None, _CONTROL_BYTES)) != len(joined):
+        return False
+    if keys_computed:
+        # What the keys were computed from has the shape the checks below read them in.
+        identifiers = (
+            _RPPS_DIGITS.fullmatch(prescriber.rpps) is not None
+            and (facility.finess is None or _FINESS_AS_PRINTED.fullmatch(facility.finess))
+            and (patient.ins is None or _INS.fullmatch(patient.ins) is not None)
+            and all(line.cip13 is None or _CIP13.fullmatch(line.cip13) for line in lines)
+        )
+    else:
+        identifiers = (
+            _passes(ids.check_rpps, prescriber.rpps)
+            and (facility.finess is None or _passes(_finess, facility.finess))
+            and (patient.ins is None or _passes(_ins, patient.ins))
+            and all(line.cip13 is None or _passes(_cip13, line.cip13) for line in lines)
+        )
+    return bool(
+        identifiers
+        and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
+        and _patient_as_signed(patient)
+        and all(line.cis is None or _CIS.fullmatch(line.cis) is not None for line in lines)
+    )
+
+
+def _passes(validate: Callable[[str], object], value: str) -> bool:
+    try:
+        validate(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _patient_as_signed(patient: Patient) -> bool:
+    """The patient's rules, its text fields already checked."""
+    birth, sex, ins, weight = patient.birth_date, patient.sex, patient.ins, patient.weight_kg
+    if not (
+        type(birth) is dt.date
+        and birth.year >= 1890
+        and (sex is None or (type(sex) is str and sex in ("F", "M")))
+    ):
+        return False
+    if ins is not None:  # its shape and key are checked by the caller
+        if sex is not None and ins[0] != ("2" if sex == "F" else "1"):
+            return False
+        if ins[1:3] != f"{birth.year % 100:02d}":
+            return False
+        if ins[3:5].isdigit() and 1 <= int(ins[3:5]) <= 12 and int(ins[3:5]) != birth.month:
+            return False
+    if weight is None or (type(weight) is int and 0.3 <= weight <= 400):
+        return True
+    if type(weight) is not float or weight.is_integer():  # 70.0 would be read back as 70
+        return False
+    shown = repr(weight)  # what json.dumps writes, and canonical.loads reads back
+    return (
+        math.isfinite(weight)
+        and 0.3 <= weight <= 400
+        and round(weight, 2) == weight
+        and len(shown) <= 17
+        and "e" not in shown
+    )
+
+
+def _line_as_signed(line: Line) -> bool:
+    """A line's rules but its text fields' and identifiers' (checked by the caller)."""
+    duration, renewals, per = line.duration_days, line.renewals, line.days_per_dispensing
+    return (
+        type(duration) is int
+        and 1 <= duration <= MAX_TREATMENT_DAYS
+        and type(line.quantity) is int
+        and 1 <= line.quantity <= 999
+        and type(renewals) is int
+        and 0 <= renewals <= MAX_RENEWALS
+        and type(line.substitutable) is bool
+        and (
+            line.ns_reason is None
+            if line.substitutable
+            else type(line.ns_reason) is str and line.ns_reason in NS_REASONS
+        )
+        and type(line.ald) is bool
+        and type(line.narcotic) is bool
+        and (per is None or (type(per) is int and 1 <= per <= duration))
+        and (
+            line.units_per_box is None
+            or (type(line.units_per_box) is int and 1 <= line.units_per_box <= MAX_UNITS_PER_BOX)
+        )
+        and (not line.narcotic or (duration <= MAX_NARCOTIC_DAYS and renewals == 0))
+        and duration * (renewals + 1) <= MAX_TREATMENT_DAYS
+        and (
+            line.pack_months is None
+            or (type(line.pack_months) is int and line.pack_months in PACK_MONTHS)
+        )
+        and type(line.contraceptive) is bool
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Serialisation
 
@@ -824,3 +995,18 @@ def signed_bytes(p: Prescription) -> bytes:
     from eprescrire import canonical
 
     return canonical.dumps(to_payload(p))
+
+
+@dataclass(frozen=True)
+class SignedForm:
+    """A prescription with its signed bytes, ``payload == signed_bytes(prescription)``: made
+    by :func:`signed_form`, so that a verifier holding one need not serialise it again."""
+
+    prescription: Prescription
+    payload: bytes
+    #: The identifier and the check characters were computed by its maker (``as_signed``).
+    keys_computed: bool = False
+
+
+def signed_form(p: Prescription, *, keys_computed: bool = False) -> SignedForm:
+    return SignedForm(p, signed_bytes(p), keys_computed)

@@ -51,9 +51,11 @@ __all__ = [
     "MAX_TEXT_LENGTH",
     "PREFIX",
     "PREFIX_ALGORITHM",
+    "Decoded",
     "base45_decode",
     "base45_encode",
     "decode",
+    "decode_signed",
     "encode",
     "encode_parts",
     "preset_dictionary",
@@ -699,6 +701,24 @@ def encode(document: SignedDocument) -> str:
     return encode_parts(document.prescription, token.kid, token.signature, token.alg)
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """What a code carries, *not verified*: made by :func:`decode_signed`.
+
+    ``form`` is the prescription rebuilt from the compact form with its signed bytes, the
+    bytes the signature must cover. :attr:`token` is the compact JWS :func:`decode` returns.
+    """
+
+    alg: str
+    kid: str  # base64url, as in the JWS header
+    signature: bytes
+    form: model.SignedForm
+
+    @property
+    def token(self) -> str:
+        return jws.assemble(self.kid, self.form.payload, self.signature, self.alg)
+
+
 def decode(text: str) -> str:
     """Rebuild the exact compact JWS (``jws.assemble(kid, signed bytes, signature, alg)``).
 
@@ -706,6 +726,14 @@ def decode(text: str) -> str:
     it to :func:`eprescrire.signing.verify_token`. On failure, raises
     :class:`VerificationError`: ``not_a_prescription`` for a code that is not RX1/RX2 (a URL,
     another health certificate), ``malformed`` for a damaged code.
+    """
+    return decode_signed(text).token
+
+
+def decode_signed(text: str) -> Decoded:
+    """What :func:`decode` rebuilds, in parts: the algorithm, kid and signature, the
+    prescription read from the compact form and its signed bytes (for
+    :func:`eprescrire.signing.verify_decoded`). The same checks and errors as :func:`decode`.
     """
     if not isinstance(text, str):
         raise VerificationError(Reason.NOT_A_PRESCRIPTION, "QR content is not text")
@@ -737,12 +765,13 @@ def decode(text: str) -> str:
         texts = _Texts(body[:-1].decode("utf-8").split("\x00"))
         prescription = _expand(numbers, texts)
         texts.finish()
-        payload = model.signed_bytes(prescription)
+        # The identifier and every check character were computed here, none read from the code.
+        form = model.signed_form(prescription, keys_computed=True)
     except UnicodeDecodeError as e:
         raise VerificationError(Reason.MALFORMED, "QR text section is not UTF-8") from e
     except (_Malformed, ValueError, OverflowError) as e:
         raise VerificationError(Reason.MALFORMED, f"QR content is malformed: {e}") from e
-    return jws.assemble(jws.b64url_encode(kid), payload, signature, alg)
+    return Decoded(alg, jws.b64url_encode(kid), signature, form)
 
 
 def _signature_header(frame: bytes, prefix: str) -> tuple[str, bytes, bytes, int]:

@@ -53,6 +53,7 @@ __all__ = [
     "parse_document",
     "read_signed_file",
     "sign",
+    "verify_decoded",
     "verify_document",
     "verify_token",
 ]
@@ -131,7 +132,45 @@ def verify_token(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    presented = presented or []
+    return _verify_parsed(verdict, token, parsed, store, at, presented or [], None)
+
+
+def verify_decoded(
+    source: str,
+    *,
+    alg: str,
+    kid: str,
+    signature: bytes,
+    form: model.SignedForm,
+    store: TrustStore,
+    at: dt.datetime,
+) -> Verdict:
+    """The verdict ``verify_token(source, jws.assemble(kid, form.payload, signature, alg),
+    store, at)`` gives for a QR code's content (:func:`eprescrire.qr.decode_signed`), without
+    reading back what the decoder has just written: the JWS is checked from its parts, and the
+    decoder's prescription stands for the one its signed bytes would be parsed into when
+    :func:`model.as_signed` proves them the same. Never raises for bad input."""
+    verdict = Verdict(input=source)
+    try:
+        token, parsed = jws.assembled(kid, form.payload, signature, alg, store.algorithms)
+    except VerificationError as e:
+        assert e.reason is not None
+        verdict.reject(e.reason, str(e))
+        return verdict
+    return _verify_parsed(verdict, token, parsed, store, at, [], form)
+
+
+def _verify_parsed(
+    verdict: Verdict,
+    token: str,
+    parsed: jws.Token,
+    store: TrustStore,
+    at: dt.datetime,
+    presented: list[x509.Certificate],
+    form: model.SignedForm | None,
+) -> Verdict:
+    """The rest of the verification of a parsed JWS. ``form``, when given, holds the token's
+    payload and the prescription it is the signed bytes of (the QR decoder's)."""
     certificate = store.find_signer(parsed.kid, presented)
     if certificate is None:
         verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
@@ -144,21 +183,31 @@ def verify_token(
         assert e.reason is not None
         verdict.reject(e.reason, str(e))
         return verdict
-    try:
-        payload = canonical.loads(parsed.payload)
-        prescription = model.from_payload(payload)
-    except canonical.StrictJSONError as e:
-        verdict.reject(Reason.MALFORMED, f"signed content is not strict JSON: {e}")
-        return verdict
-    except ValidationError as e:
-        verdict.reject(Reason.MALFORMED, f"signed content breaks the format: {e}")
-        return verdict
-    if model.signed_bytes(prescription) != parsed.payload:
-        verdict.reject(Reason.MALFORMED, "signed content is not in canonical form")
-        return verdict
+    if (
+        form is not None
+        and form.payload is parsed.payload
+        and model.as_signed(form.prescription, len(form.payload), keys_computed=form.keys_computed)
+    ):
+        # The payload is signed_bytes(form.prescription), which from_payload would turn back
+        # into the same prescription: parsing and serialising it again would find nothing more.
+        prescription = form.prescription
+    else:
+        try:
+            payload = canonical.loads(parsed.payload)
+            prescription = model.from_payload(payload)
+        except canonical.StrictJSONError as e:
+            verdict.reject(Reason.MALFORMED, f"signed content is not strict JSON: {e}")
+            return verdict
+        except ValidationError as e:
+            verdict.reject(Reason.MALFORMED, f"signed content breaks the format: {e}")
+            return verdict
+        if model.signed_bytes(prescription) != parsed.payload:
+            verdict.reject(Reason.MALFORMED, "signed content is not in canonical form")
+            return verdict
     verdict.id = prescription.id
     verdict.token = token
     verdict.prescription = prescription
+    verdict.signed = (prescription, parsed.payload)
     intermediates = [c for c in presented if c is not certificate and _is_intermediate(c)]
     try:
         chain = store.validate(certificate, intermediates, prescription.issued_at, now=at)
@@ -189,13 +238,34 @@ def verify_token(
     return verdict
 
 
-@functools.lru_cache(maxsize=256)
 def _signer_facts(
     certificate: x509.Certificate,
 ) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]:
-    """(public key, RPPS, name) of a signer certificate, read once per certificate (a pure
-    function of its DER, which certificates hash and compare by) rather than at every code.
-    A key of another type is refused by :func:`jws.verify` as before."""
+    """(public key, RPPS, name) of a signer certificate, read once per certificate rather than
+    at every code: first by the object itself (a trust store hands out the same object for a
+    kid; hashing a certificate hashes its whole DER), else by its DER."""
+    known = _FACTS_BY_OBJECT.get(id(certificate))
+    if known is not None and known[0] is certificate:
+        return known[1]
+    facts = _facts_of_der(certificate)
+    if len(_FACTS_BY_OBJECT) >= 256:
+        _FACTS_BY_OBJECT.clear()
+    _FACTS_BY_OBJECT[id(certificate)] = (certificate, facts)  # held: its id is not reused
+    return facts
+
+
+_FACTS_BY_OBJECT: dict[
+    int,
+    tuple[x509.Certificate, tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]],
+] = {}
+
+
+@functools.lru_cache(maxsize=256)
+def _facts_of_der(
+    certificate: x509.Certificate,
+) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None, str]:
+    """A pure function of the certificate's DER, which certificates hash and compare by. A key
+    of another type is refused by :func:`jws.verify` as before."""
     return certificate.public_key(), rpps_of(certificate), common_name(certificate)  # type: ignore[return-value]
 
 

@@ -246,6 +246,22 @@ class Entry:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class _Passed:
+    """A chain :meth:`TrustStore.validate` accepted, and what its answer depended on besides
+    the times: the trust anchors and CRLs (the same objects), the grace. At another signing
+    time and verification time the same chain passes again when every certificate of it is
+    valid at the signing time (strictly inside its period, as :meth:`TrustStore._known_chain`)
+    and no CRL of it is past its next update by more than the grace."""
+
+    authorities: tuple[x509.Certificate, ...]
+    crls: tuple[x509.CertificateRevocationList, ...]
+    grace: dt.timedelta
+    chain: tuple[x509.Certificate, ...]
+    periods: tuple[tuple[dt.datetime, dt.datetime], ...]
+    renew_by: dt.datetime  # the earliest next update of its CRLs, plus the grace
+
+
 @dataclass
 class TrustStore:
     """The authorities, CRLs and signers a verifier trusts, read from a directory."""
@@ -266,6 +282,11 @@ class TrustStore:
         default_factory=dict, init=False, repr=False, compare=False
     )
     _fingerprints: dict[int, tuple[x509.Certificate, bytes]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    # A chain that passed every check of validate (path and revocation), with what may change
+    # with the times: see _validated.
+    _passed: dict[tuple[bytes, ...], _Passed] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -396,12 +417,6 @@ class TrustStore:
         ``untrusted_chain``, ``certificate_revoked`` or ``revocation_unknown`` (no full CRL
         for an authority of the chain, or one past its next update by more than the grace).
         """
-        if _is_ca(certificate):
-            raise VerificationError(
-                Reason.UNTRUSTED_CHAIN, "signer certificate is a CA, not a prescriber"
-            )
-        if not self.authorities:
-            raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
         # The profile is part of the key: a chain built for a pharmacy's certificate never
         # stands for a prescriber's (nor the reverse).
         key = (
@@ -409,6 +424,16 @@ class TrustStore:
             self._fingerprint(certificate),
             *(self._fingerprint(c) for c in intermediates),
         )
+        when = now if now is not None else dt.datetime.now(dt.UTC)
+        passed = self._validated(key, at, when)
+        if passed is not None:
+            return passed
+        if _is_ca(certificate):
+            raise VerificationError(
+                Reason.UNTRUSTED_CHAIN, "signer certificate is a CA, not a prescriber"
+            )
+        if not self.authorities:
+            raise VerificationError(Reason.UNTRUSTED_CHAIN, "the trust store has no authority")
         chain = self._known_chain(key, at)
         try:
             if chain is None:
@@ -437,7 +462,7 @@ class TrustStore:
             raise VerificationError(
                 Reason.UNTRUSTED_CHAIN, "signer certificate does not chain to a trusted authority"
             ) from e
-        when = now if now is not None else dt.datetime.now(dt.UTC)
+        dues = []
         for child, parent in itertools.pairwise(chain):
             crl = self.crl_for(parent)
             if crl is None:
@@ -463,7 +488,43 @@ class TrustStore:
                     f"{due:%Y-%m-%d}, beyond the {self.crl_grace.days}-day grace of this trust "
                     "store: install a newer one (trust crl)",
                 )
+            dues.append(due)
+        self._remember_passed(key, chain, dues)
         return list(chain)
+
+    def _validated(
+        self, key: tuple[bytes, ...], at: dt.datetime, when: dt.datetime
+    ) -> list[x509.Certificate] | None:
+        """The chain :meth:`validate` accepted before for ``key``, if its answer holds at
+        ``at`` and ``when`` with the same trust material (else None: validate decides)."""
+        known = self._passed.get(key)
+        if (
+            known is None
+            or known.grace != self.crl_grace
+            or when > known.renew_by
+            or not _same_objects(known.authorities, tuple(self.authorities))
+            or not _same_objects(known.crls, tuple(self.crls))
+        ):
+            return None
+        if all(start < at < end for start, end in known.periods):
+            return list(known.chain)
+        return None
+
+    def _remember_passed(
+        self, key: tuple[bytes, ...], chain: list[x509.Certificate], dues: list[dt.datetime]
+    ) -> None:
+        if not dues:  # no CRL was consulted: nothing is remembered
+            return
+        if len(self._passed) >= _CHAIN_CACHE_SIZE:  # bounded: a long session, any input
+            self._passed.clear()
+        self._passed[key] = _Passed(
+            authorities=tuple(self.authorities),
+            crls=tuple(self.crls),
+            grace=self.crl_grace,
+            chain=tuple(chain),
+            periods=tuple((c.not_valid_before_utc, c.not_valid_after_utc) for c in chain),
+            renew_by=min(dues) + self.crl_grace,
+        )
 
     def _known_chain(
         self, key: tuple[bytes, ...], at: dt.datetime

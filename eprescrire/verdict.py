@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,6 +53,9 @@ class Verdict:
     warnings: list[str] = field(default_factory=list)
     dispensing: dict[str, Any] | None = None
     token: str | None = None  # the verified compact JWS, when the signature held
+    #: (prescription, its signed bytes) once the signature and the canonical form held: what
+    #: :meth:`to_json_text` writes for that very prescription instead of serialising it again.
+    signed: tuple[model.Prescription, bytes] | None = field(default=None, repr=False)
 
     @property
     def status(self) -> Status:
@@ -84,13 +88,34 @@ class Verdict:
         # authentic, never for a document signed by an untrusted or revoked key.
         authentic = self.authentic
         return {
+            **self._head(authentic),
+            "prescription": (
+                model.to_payload(self.prescription) if authentic and self.prescription else None
+            ),
+            **self._tail(authentic),
+        }
+
+    def to_json_text(self) -> str:
+        """The compact JSON text of :meth:`to_json` (an NDJSON line without its end), the
+        prescription written as its signed bytes: the same JSON value, its keys in canonical
+        order, without serialising the prescription again."""
+        authentic = self.authentic
+        signed = self.signed
+        if not authentic or signed is None or signed[0] is not self.prescription:
+            return _dumps(self.to_json())
+        head, tail = _dumps(self._head(authentic)), _dumps(self._tail(authentic))
+        return f'{head[:-1]},"prescription":{signed[1].decode("utf-8")},{tail[1:]}'
+
+    def _head(self, authentic: bool) -> dict[str, Any]:
+        return {
             "input": self.input,
             "status": self.status,
             "id": self.id if authentic else None,
             "reasons": [reason(r.code, r.message) for r in self.reasons],
-            "prescription": (
-                model.to_payload(self.prescription) if authentic and self.prescription else None
-            ),
+        }
+
+    def _tail(self, authentic: bool) -> dict[str, Any]:
+        return {
             "signer": (
                 {"rpps": self.signer.rpps, "name": self.signer.name, "kid": self.signer.kid}
                 if authentic and self.signer is not None
@@ -99,6 +124,11 @@ class Verdict:
             "dispensing": self.dispensing,
             "warnings": self.warnings,
         }
+
+
+#: Compact JSON as every ``--json`` line is written (:func:`eprescrire.cli._output.emit_json`),
+#: one encoder for every verdict rather than one made at each ``json.dumps`` call.
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def overall_exit(verdicts: list[Verdict]) -> ExitCode:

@@ -37,10 +37,18 @@ def verify_text(source: str, text: str, store: TrustStore, at: dt.datetime) -> V
     from eprescrire import qr
 
     try:
-        token = qr.decode(text.strip())
+        decoded = qr.decode_signed(text.strip())
     except VerificationError as e:
         return signing.failed(source, e)
-    return signing.verify_token(source, token, store, at)
+    return signing.verify_decoded(
+        source,
+        alg=decoded.alg,
+        kid=decoded.kid,
+        signature=decoded.signature,
+        form=decoded.form,
+        store=store,
+        at=at,
+    )
 
 
 def verify_bytes(source: str, data: bytes, store: TrustStore, at: dt.datetime) -> Verdict:

@@ -81,6 +81,11 @@ def emit_json(value: Any) -> None:
     _write(sys.stdout, json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
+def emit_json_text(text: str) -> None:
+    """An NDJSON line already serialised (``Verdict.to_json_text``)."""
+    _write(sys.stdout, text + "\n")
+
+
 def _write(stream: TextIO, text: str) -> None:
     """Write and flush; when the reader has gone (``| head``), stop writing but carry on, so
     that the exit code still reports every input."""

@@ -54,6 +54,7 @@ def counter(
     """
     from eprescrire import config, dispensing, results, wording
     from eprescrire.cli import _verify
+    from eprescrire.cli._output import emit_json_text
     from eprescrire.errors import ExitCode, UsageError
     from eprescrire.services import counter
 
@@ -110,7 +111,7 @@ def counter(
             for verdict in session.check(raw):
                 exits.add(verdict.exit_code)
                 if json_output:
-                    _common.emit_json(verdict.to_json())
+                    emit_json_text(verdict.to_json_text())
                 if not quiet:
                     _verify.show_verdict(verdict, to_stderr=json_output)
     except KeyboardInterrupt:

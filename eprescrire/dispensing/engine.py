@@ -188,12 +188,18 @@ def allow(state: State, number: int, at: dt.datetime) -> Allowance:
     if line.narcotic:
         return _allow_narcotic(ls, p, number, at)
     per = line.units_per_dispensing
-    new_round = not ls.events or ls.given_in_round >= per
-    left = per if new_round else per - ls.given_in_round
-    today = Fraction(_day(at))
     window = rules.max_days_at_once(
         line.days_per_dispensing, pack_months=line.pack_months, contraceptive=line.contraceptive
     )
+    if not ls.events:
+        # Nothing handed over yet: no supply ahead, a whole dispensing (per units of
+        # duration_days / per days each) within the window, and at least one unit (the cases
+        # below with ahead = 0, in whole numbers).
+        first = min(per, window * per // line.duration_days) or 1
+        return Allowance(first, limited_by=Code.QUANTITY_EXCEEDED)
+    new_round = ls.given_in_round >= per
+    left = per if new_round else per - ls.given_in_round
+    today = Fraction(_day(at))
     tolerance = rules.renewal_tolerance(min(line.duration_days, window))
     supply = ls.supply_until
     ahead = Fraction(0) if supply is None else max(Fraction(0), supply - today - tolerance)
