@@ -134,6 +134,8 @@ class PostgresLedger(Ledger):
         self._timeout = connect_timeout
         self._psycopg = _psycopg()
         self._db: Any = None
+        self._escaping: Any = None
+        self._escaping_for: Any = None
         self._connect()
         version = self.schema_version()
         if version == 0:
@@ -266,12 +268,15 @@ class PostgresLedger(Ledger):
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
             # a dispensing) with its history.
-            with db.pipeline():
-                db.execute("BEGIN")
-                cursor = db.execute(
-                    "SELECT * FROM ledger.open_write(%s, %s, %s)",
-                    (prescription_id, request if given else None, _RESERVED),
+            cursor = self._run(
+                b"BEGIN; SELECT * FROM ledger.open_write(%s, %s, %d)"
+                % (
+                    self._literal(prescription_id),
+                    self._uuid(request) if given else b"NULL",
+                    _RESERVED,
                 )
+            )
+            cursor.nextset()
             rows = cursor.fetchall()
             pos, prev = int(rows[0][0]), str(rows[0][1])
             if rows[0][2]:
@@ -318,28 +323,26 @@ class PostgresLedger(Ledger):
                         )
                     )
                     prev = digest
-                # One round trip: ledger.append writes the records (one INSERT; the row trigger
-                # checks each in order) and reads them back in the same transaction (the chain
-                # head moved to the last one, this request's records all there), raising when
-                # a foreign trigger or rule dropped or rewrote them; then COMMIT, where the
-                # deferred rules run.
-                with db.pipeline():
-                    db.execute(
-                        "SELECT ledger.append(%s, %s, %s, %s, %b, %b, %s, %b, %b)",
-                        (
-                            prescription_id,
-                            request,
-                            first_pos,
-                            first_prev,
-                            seqs,
-                            kinds,
-                            recorded_at,
-                            texts,
-                            hashes,
-                        ),
+                # One round trip: ledger.append checks and writes the records and reads them
+                # back in the same transaction (the chain head moved to the last one, this
+                # request's records all there), raising when a rule refuses them or a foreign
+                # trigger or rule dropped or rewrote them; then COMMIT.
+                committing = True
+                self._run(
+                    b"SELECT ledger.append(%s, %s, %d, %s, ARRAY[%s]::bigint[], %s, %s, %s, %s);"
+                    b" COMMIT"
+                    % (
+                        self._literal(prescription_id),
+                        self._uuid(request),
+                        first_pos,
+                        self._literal(first_prev),
+                        b",".join(b"%d" % n for n in seqs),
+                        self._array(kinds),
+                        self._literal(recorded_at),
+                        self._array(texts),
+                        self._array(hashes),
                     )
-                    committing = True
-                    db.execute("COMMIT")
+                )
             else:
                 db.execute("ROLLBACK")
         except psycopg.OperationalError as e:
@@ -360,6 +363,32 @@ class PostgresLedger(Ledger):
             self._rollback()
             raise
         return tuple(written)
+
+    # The two statements of a write go as one simple query each (no pipeline, no bind step),
+    # their values quoted by libpq (PQescapeLiteral): a fraction of the client's CPU that
+    # parameters or a pipeline take.
+
+    def _run(self, query: bytes) -> Any:
+        """Send ``query`` (one or more statements, values already quoted) in one round trip."""
+        cursor = self._psycopg.ClientCursor(self._db)
+        cursor.execute(query)
+        return cursor
+
+    def _literal(self, value: str) -> bytes:
+        if "\x00" in value:
+            raise LedgerError("a value holds a NUL character, which the ledger cannot store")
+        if self._escaping is None or self._escaping_for is not self._db:
+            self._escaping = self._psycopg.pq.Escaping(self._db.pgconn)
+            self._escaping_for = self._db
+        quoted: bytes = self._escaping.escape_literal(value.encode("utf-8"))
+        return quoted
+
+    def _array(self, values: list[str]) -> bytes:
+        return b"ARRAY[%s]::text[]" % b",".join(self._literal(v) for v in values)
+
+    @staticmethod
+    def _uuid(value: uuid.UUID) -> bytes:
+        return b"'%s'::uuid" % str(value).encode("ascii")
 
     def _committed_after_reconnect(self, prescription_id: str, request: uuid.UUID) -> bool:
         """Reconnect (a few tries) and ask whether ``request`` was committed. Raises
