@@ -24,7 +24,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -383,7 +383,7 @@ class PostgresLedger(Ledger):
         quoted: bytes = self._escaping.escape_literal(value.encode("utf-8"))
         return quoted
 
-    def _array(self, values: list[str]) -> bytes:
+    def _array(self, values: Sequence[str]) -> bytes:
         return b"ARRAY[%s]::text[]" % b",".join(self._literal(v) for v in values)
 
     @staticmethod
