@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import select
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -268,7 +269,7 @@ class PostgresLedger(Ledger):
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
             # a dispensing) with its history.
-            cursor = self._run(
+            rows = self._run(
                 b"BEGIN; SELECT * FROM ledger.open_write(%s, %s, %d)"
                 % (
                     self._literal(prescription_id),
@@ -276,15 +277,22 @@ class PostgresLedger(Ledger):
                     _RESERVED,
                 )
             )
-            cursor.nextset()
-            rows = cursor.fetchall()
-            pos, prev = int(rows[0][0]), str(rows[0][1])
-            if rows[0][2]:
+            encoding = db.info.encoding
+            top = rows[0]
+            pos, prev = int(top[0] or b"0"), bytes(top[1] or b"").decode(encoding)
+            if top[2] == b"t":
                 db.execute("ROLLBACK")
                 return ()
-            reserved = [int(n) for n in rows[0][3]]
+            reserved = [int(n) for n in bytes(top[3] or b"{}")[1:-1].split(b",") if n]
             history = History(
-                prescription_id, tuple(_record(r[4:]) for r in rows if r[4] is not None)
+                prescription_id,
+                tuple(
+                    _record(
+                        (int(r[4]), *(None if v is None else v.decode(encoding) for v in r[5:]))
+                    )
+                    for r in rows
+                    if r[4] is not None
+                ),
             )
             new = list(change(history))
             if new:
@@ -364,15 +372,52 @@ class PostgresLedger(Ledger):
             raise
         return tuple(written)
 
-    # The two statements of a write go as one simple query each (no pipeline, no bind step),
-    # their values quoted by libpq (PQescapeLiteral): a fraction of the client's CPU that
-    # parameters or a pipeline take.
+    # A write's two round trips go as one simple query each (no pipeline, no bind step), their
+    # values quoted by libpq (PQescapeLiteral), straight through libpq: psycopg's cursors and
+    # pipelines cost the client more CPU than the rest of a dispensing.
 
-    def _run(self, query: bytes) -> Any:
-        """Send ``query`` (one or more statements, values already quoted) in one round trip."""
-        cursor = self._psycopg.ClientCursor(self._db)
-        cursor.execute(query)
-        return cursor
+    def _run(self, query: bytes) -> list[tuple[bytes | None, ...]]:
+        """Send ``query`` (statements whose values are already quoted) in one round trip; the
+        rows of its last result, as libpq gives them (text format). A statement's error
+        raises its psycopg exception (OperationalError when the connection is lost)."""
+        psycopg = self._psycopg
+        pq = psycopg.pq
+        pgconn = self._db.pgconn
+        rows: list[tuple[bytes | None, ...]] = []
+        error = None
+        try:
+            pgconn.send_query(query)
+            while pgconn.flush():
+                select.select([], [pgconn.socket], [])
+            while True:
+                pgconn.consume_input()
+                if not pgconn.is_busy():
+                    break
+                select.select([pgconn.socket], [], [])
+            while (result := pgconn.get_result()) is not None:
+                if result.status == pq.ExecStatus.TUPLES_OK:
+                    rows = [
+                        tuple(result.get_value(r, c) for c in range(result.nfields))
+                        for r in range(result.ntuples)
+                    ]
+                elif result.status != pq.ExecStatus.COMMAND_OK and error is None:
+                    error = psycopg.errors.error_from_result(result, self._db.info.encoding)
+        except psycopg.Error:
+            if pgconn.status != pq.ConnStatus.OK:
+                self._reset()
+            raise
+        except BaseException:
+            # Interrupted mid-query: closing the connection rolls the transaction back.
+            self._reset()
+            raise
+        if pgconn.status != pq.ConnStatus.OK:
+            self._reset()
+            raise psycopg.OperationalError(
+                str(error) if error is not None else "the connection to the server was lost"
+            )
+        if error is not None:
+            raise error
+        return rows
 
     def _literal(self, value: str) -> bytes:
         if "\x00" in value:
@@ -414,7 +459,7 @@ class PostgresLedger(Ledger):
 
     def _rollback(self) -> None:
         try:
-            if not self._db.closed:
+            if self._db is not None and not self._db.closed:
                 self._db.rollback()
         except self._psycopg.Error:
             self._reset()

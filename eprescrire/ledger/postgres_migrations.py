@@ -1048,13 +1048,18 @@ ALTER TABLE ledger.records
     ADD CONSTRAINT records_hash_check
         CHECK (length(hash) = 64 AND ltrim(hash, '0123456789abcdef') = '');
 
--- As version 2's, without a call to ledger.genesis (its own search_path and query) nor the
--- final query when there is no history.
+-- The statements of open_write and append are planned once per session (generic plans): with
+-- the default plan_cache_mode, those over generate_series or arrays keep a custom plan, made
+-- again at every call (the planner expects fewer rows from a custom plan).
+--
+-- open_write as version 2's, without a call to ledger.genesis (its own search_path and query)
+-- nor the final query when there is no history.
 CREATE OR REPLACE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer)
 RETURNS TABLE (head_pos integer, head_hash text, done boolean, seqs bigint[], seq bigint,
                kind text, prescription_id text, recorded_at text, body text, prev_hash text,
                hash text)
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger
+    SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     h_pos integer;
     h_hash text;
@@ -1116,7 +1121,8 @@ END $$;
 CREATE OR REPLACE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text,
     seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])
 RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger
+    SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n integer := cardinality(hashes);
     site ledger.sites;
