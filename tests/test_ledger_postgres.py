@@ -626,6 +626,59 @@ def test_upgrade_to_lanes_keeps_existing_records(
         pg.drop(url)
 
 
+def test_upgrade_to_append_only_writes_keeps_records_and_rules(
+    pg: Server, five: d.Presented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 3 (sites inserting records themselves, checked by
+    triggers), upgraded by `ledger init` to version 4: its records and chains kept, their
+    quantities counted against the totals by ledger.append, a site's own INSERT refused."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:3])
+        monkeypatch.setattr(postgres, "LATEST", 3)
+        assert postgres.initialise(url)[1] == 3
+        monkeypatch.undo()
+        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        pid = five.prescription.id
+        with _raw(a.url) as db:  # as a site could at version 3: straight into the table
+            first = first_sight(History(pid, ()), five)[0]
+            _insert_sql(db, pid, "prescription", dict(first.body))
+            dispensing = _dispensing(1, 4, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+            _insert_sql(db, pid, "dispensing", dispensing)
+            db.commit()
+        with _raw(url) as db:
+            ledger_id = db.execute("SELECT value FROM ledger.meta").fetchone()[0]  # type: ignore[index]
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (3, LATEST)
+        with _raw(url) as db:
+            kept = db.execute(
+                "SELECT kind, lane, line, quantity FROM ledger.records"
+                " WHERE prescription_id = %s ORDER BY pos",
+                (pid,),
+            ).fetchall()
+        assert kept == [("prescription", five.kid, None, None), ("dispensing", five.kid, 1, 4)]
+        with open_ledger(a.url) as ledger:
+            with pytest.raises(d.Refused):
+                d.dispense(ledger, five, request_a(line=1, quantity=2), NOW)  # 4 + 2 > 5
+            d.dispense(ledger, five, request_a(line=1, quantity=1), NOW)
+        one_more = _dispensing(1, 1, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+        refused = _refused(
+            a.url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", one_more)
+        )
+        assert refused.startswith("23514") and "6 times, 5 prescribed" in refused, refused
+        direct = _refused(a.url, lambda db: _insert_sql(db, pid, "dispensing", one_more))
+        assert direct.startswith("42501: permission denied"), direct
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 3 and report.schema == [], report
+    finally:
+        pg.drop(url)
+
+
 # --------------------------------------------------------------------------------------------
 # Concurrency: no global lock; one line serialises
 

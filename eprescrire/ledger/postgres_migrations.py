@@ -8,19 +8,24 @@ off: that is what the hash chains and the signed checkpoint are for):
 
 * ``ledger.records`` is append-only: no role holds UPDATE, DELETE or TRUNCATE on it, and
   triggers refuse them even for its owner.
-* A record is written in the session's own name: ``actor`` is forced to ``session_user``; a
+* A record gets in only through ``ledger.append`` (SECURITY DEFINER; version 4: no site, nor
+  the administrators' group, holds INSERT on ``ledger.records``), which checks every record
+  itself: it is written in the session's own name (``actor`` is ``session_user``; a
   dispensing's ``pharmacist`` / ``pharmacy`` and a consent's ``pharmacist`` must be the site's
-  registered RPPS / FINESS; a prescriber records only about their own prescriptions.
+  registered RPPS / FINESS; a prescriber records only about their own prescriptions), follows
+  its prescription's chain head, and takes its sequence number from ``ledger.record_seq``.
 * Reading goes through ``ledger.history(id)`` (SECURITY DEFINER): a site gets one
   prescription whose identifier it holds (from the paper), never a list; a prescriber only their
   own prescriptions, without any dispensing record when the patient opposed sharing. Sites hold
   no SELECT on the tables, so no role but the auditor and the administrator can list
   prescriptions (nor search them by patient).
 * No dispensing beyond a line's prescribed total (quantity x (renewals + 1)), none after the
-  prescriber's cancellation: a DEFERRABLE INITIALLY DEFERRED constraint trigger checks them at
-  commit, per lane (version 3: a prescription is keyed by identifier and signer, so another
-  signer's document under the same identifier never counts against the genuine one; a
-  prescriber reads only their own lanes and records consent only about them).
+  prescriber's cancellation, per lane (version 3: a prescription is keyed by identifier and
+  signer, so another signer's document under the same identifier never counts against the
+  genuine one; a prescriber reads only their own lanes and records consent only about them).
+  Until version 3 a deferred constraint trigger checked them at commit; since version 4
+  ``ledger.append`` checks them after locking the chain head (so every committed record of
+  the prescription is counted, and no other writer of it commits before this transaction).
 * A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
   reads back what it appended) with COMMIT.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
@@ -1067,25 +1072,39 @@ DECLARE
     h_done boolean;
     h_seqs bigint[];
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
-                   AND s.kind IN ('pharmacy', 'prescriber'))
-       AND NOT ledger.is_admin() THEN
-        RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
-            USING ERRCODE = '42501';
-    END IF;
     -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
     -- prescription waits on the insertion); an existing one is locked. Its genesis hash as
-    -- ledger.genesis computes it.
+    -- ledger.genesis computes it. The usual case, a site writing about a new prescription, is
+    -- this one statement.
     INSERT INTO ledger.chain_heads AS h
         SELECT pid, 0, NULL,
                encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
                              || convert_to(m.value || '/' || pid, 'UTF8')), 'hex')
-        FROM ledger.meta m WHERE m.key = 'ledger_id'
+        FROM ledger.meta m
+        WHERE m.key = 'ledger_id'
+          AND EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                      AND s.kind IN ('pharmacy', 'prescriber'))
         ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
         RETURNING h.pos, h.hash INTO h_pos, h_hash;
     IF NOT FOUND THEN
-        SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
-            WHERE h.prescription_id = pid FOR UPDATE;
+        IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                       AND s.kind IN ('pharmacy', 'prescriber')) THEN
+            IF NOT ledger.is_admin() THEN
+                RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+            INSERT INTO ledger.chain_heads AS h
+                SELECT pid, 0, NULL,
+                       encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+                                     || convert_to(m.value || '/' || pid, 'UTF8')), 'hex')
+                FROM ledger.meta m WHERE m.key = 'ledger_id'
+                ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+                RETURNING h.pos, h.hash INTO h_pos, h_hash;
+        END IF;
+        IF h_pos IS NULL THEN
+            SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
+                WHERE h.prescription_id = pid FOR UPDATE;
+        END IF;
     END IF;
     -- (A statement runs the executor even when its condition is false: only when needed.)
     h_done := false;

@@ -235,7 +235,7 @@ EXPECTED: dict[str, str] = {
     "function history(pid text)": "d31beb11106133ef",
     "function is_admin()": "8170c29ae43e6f68",
     "function jws_payload(token text)": "d59b3a049d12757b",
-    "function open_write(pid text, rid uuid, reserve integer)": "e5a7ad3845964928",
+    "function open_write(pid text, rid uuid, reserve integer)": "25410b65bf64d3a5",
     "function request_done(pid text, rid uuid)": "525f0a16c1636f38",
     "index chain_heads_pkey": "08c18215e42c27f7",
     "index checkpoint_leaves_pkey": "485d6ed7226c479c",
