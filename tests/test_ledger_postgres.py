@@ -158,6 +158,17 @@ def test_failed_change_writes_nothing(sites: dict[str, Site], five: d.Presented)
         assert len(a.history(five.prescription.id).records) == 2
 
 
+def test_write_after_the_sessions_prepared_statements_are_gone(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        a._db.execute("DEALLOCATE ALL")  # as DISCARD ALL or a pooler would
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        assert len(a.history(five.prescription.id).of_kind("dispensing")) == 2
+
+
 # --------------------------------------------------------------------------------------------
 # What the database itself refuses, as each role, in plain SQL
 

@@ -45,6 +45,13 @@ CONNECT_TIMEOUT_SECONDS = 10
 _RESERVED = 2  # sequence numbers taken with the history (unused ones leave gaps, as sequences do)
 _COLUMNS = "seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# A write's two statements, prepared once per session (parsed, resolved and planned once).
+_PREPARE = (
+    b"PREPARE eprescrire_open_write(text, uuid, integer) AS"
+    b" SELECT * FROM ledger.open_write($1, $2, $3);"
+    b" PREPARE eprescrire_append(text, uuid, integer, text, bigint[], text[], text, text[], text[])"
+    b" AS SELECT ledger.append($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 
 def redact(url: str) -> str:
@@ -137,6 +144,7 @@ class PostgresLedger(Ledger):
         self._db: Any = None
         self._escaping: Any = None
         self._escaping_for: Any = None
+        self._prepared_for: Any = None
         self._connect()
         version = self.schema_version()
         if version == 0:
@@ -269,19 +277,26 @@ class PostgresLedger(Ledger):
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
             # a dispensing) with its history.
-            rows = self._run(
-                b"BEGIN; SELECT * FROM ledger.open_write(%s, %s, %d)"
-                % (
-                    self._literal(prescription_id),
-                    self._uuid(request) if given else b"NULL",
-                    _RESERVED,
-                )
+            opening = b"BEGIN; EXECUTE eprescrire_open_write(%s, %s, %d)" % (
+                self._literal(prescription_id),
+                self._uuid(request) if given else b"NULL",
+                _RESERVED,
             )
+            if self._prepared_for is not db:
+                self._run(_PREPARE)
+                self._prepared_for = db
+            try:
+                rows = self._run(opening)
+            except psycopg.errors.InvalidSqlStatementName:
+                # The session's prepared statements were deallocated (psycopg does so after
+                # a ROLLBACK it runs, a pooler or DISCARD ALL may): prepared again.
+                self._run(b"ROLLBACK; " + _PREPARE)
+                rows = self._run(opening)
             encoding = db.info.encoding
             top = rows[0]
             pos, prev = int(top[0] or b"0"), bytes(top[1] or b"").decode(encoding)
             if top[2] == b"t":
-                db.execute("ROLLBACK")
+                self._run(b"ROLLBACK")
                 return ()
             reserved = [int(n) for n in bytes(top[3] or b"{}")[1:-1].split(b",") if n]
             history = History(
@@ -337,7 +352,7 @@ class PostgresLedger(Ledger):
                 # trigger or rule dropped or rewrote them; then COMMIT.
                 committing = True
                 self._run(
-                    b"SELECT ledger.append(%s, %s, %d, %s, ARRAY[%s]::bigint[], %s, %s, %s, %s);"
+                    b"EXECUTE eprescrire_append(%s, %s, %d, %s, ARRAY[%s]::bigint[], %s, %s, %s, %s);"
                     b" COMMIT"
                     % (
                         self._literal(prescription_id),
@@ -352,7 +367,7 @@ class PostgresLedger(Ledger):
                     )
                 )
             else:
-                db.execute("ROLLBACK")
+                self._run(b"ROLLBACK")
         except psycopg.OperationalError as e:
             if committing and written:
                 # The reply to COMMIT was lost: the request identifier says what happened.
