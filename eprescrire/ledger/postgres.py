@@ -440,7 +440,7 @@ class PostgresLedger(Ledger):
         if self._escaping is None or self._escaping_for is not self._db:
             self._escaping = self._psycopg.pq.Escaping(self._db.pgconn)
             self._escaping_for = self._db
-        quoted: bytes = self._escaping.escape_literal(value.encode("utf-8"))
+        quoted: bytes = self._escaping.escape_literal(value.encode(self._db.info.encoding))
         return quoted
 
     def _array(self, values: Sequence[str]) -> bytes:
