@@ -5,7 +5,6 @@ the schema's fitness for Citus."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import multiprocessing
@@ -159,6 +158,17 @@ def test_failed_change_writes_nothing(sites: dict[str, Site], five: d.Presented)
         assert len(a.history(five.prescription.id).records) == 2
 
 
+def test_write_after_the_sessions_prepared_statements_are_gone(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        a._db.execute("DEALLOCATE ALL")  # as DISCARD ALL or a pooler would
+        d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        assert len(a.history(five.prescription.id).of_kind("dispensing")) == 2
+
+
 # --------------------------------------------------------------------------------------------
 # What the database itself refuses, as each role, in plain SQL
 
@@ -168,14 +178,32 @@ def _raw(url: str) -> psycopg.Connection[Any]:
 
 
 def _append_sql(
+    db: psycopg.Connection[Any], ledger_id: str, pid: str, kind: str, body: dict[str, Any]
+) -> None:
+    """Append one record by hand, correctly chained (so that only the rule under test fails),
+    the only way a site has: ``ledger.append``."""
+    from eprescrire.ledger import chain
+
+    pos, prev = db.execute("SELECT pos, hash FROM ledger.begin_update(%s)", (pid,)).fetchone()  # type: ignore[misc]
+    seq = db.execute("SELECT nextval('ledger.record_seq')").fetchone()[0]  # type: ignore[index]
+    text = chain.body_text(body)
+    at = "2026-03-02T09:00:00.000000Z"
+    digest = chain.record_hash(prev, seq, kind, pid, at, text)
+    db.execute(
+        "SELECT ledger.append(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (pid, uuid.uuid4(), pos, prev, [seq], [kind], at, [text], [digest]),
+    )
+
+
+def _insert_sql(
     db: psycopg.Connection[Any],
-    ledger_id: str,
     pid: str,
     kind: str,
     body: dict[str, Any],
     actor: str | None = None,
 ) -> None:
-    """Append one record by hand, correctly chained (so that only the rule under test fails)."""
+    """Insert one record straight into ledger.records, correctly chained (how a client of
+    schema version 1 wrote, and what no site may do since version 4)."""
     from eprescrire.ledger import chain
 
     pos, prev = db.execute("SELECT pos, hash FROM ledger.begin_update(%s)", (pid,)).fetchone()  # type: ignore[misc]
@@ -228,8 +256,19 @@ def _prescriber_consent(rpps: str, lane: str | None, opposition: bool = False) -
     return body if lane is None else body | {"lane": lane}
 
 
+def _admin(pg: Server, ledger_url: str) -> str:
+    """A login role of the administrators' group (not the owner, not a superuser)."""
+    import secrets
+
+    database = ledger_url.rsplit("/", 1)[1]
+    role, password = f"{database}_admin", secrets.token_urlsafe(18)
+    with pg.admin() as db:
+        db.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}' IN ROLE eprescrire_admin")
+    return pg.url(database, role, password)
+
+
 def test_database_refusals_for_each_role(
-    sites: dict[str, Site], ledger_url: str, five: d.Presented
+    pg: Server, sites: dict[str, Site], ledger_url: str, five: d.Presented
 ) -> None:
     pid = five.prescription.id
     with open_ledger(sites["a"].url) as a:
@@ -250,6 +289,18 @@ def test_database_refusals_for_each_role(
         ),
         "pharmacy edits a chain head": _refused(
             a_url, lambda db: db.execute("UPDATE ledger.chain_heads SET pos = 0")
+        ),
+        "pharmacy INSERTs a record itself (in another site's name)": _refused(
+            b_url,
+            lambda db: _insert_sql(
+                db, pid, "consent", {"share_opposition": False}, actor=sites["a"].role
+            ),
+        ),
+        "administrator INSERTs a record itself": _refused(
+            _admin(pg, ledger_url),
+            lambda db: _insert_sql(
+                db, pid, "dispensing", _dispensing(1, 1, PHARMACIST_A, FINESS_A)
+            ),
         ),
         "pharmacy records in another pharmacist's name": _refused(
             a_url,
@@ -334,19 +385,22 @@ def test_database_refusals_for_each_role(
     assert "own name" in refusals["pharmacy records in another pharmacist's name"]
     assert "own name" in refusals["pharmacy records in another pharmacy's name"]
     assert "append-only" in refusals["administrator edits a record"]
+    for who in ("pharmacy", "administrator"):
+        what = next(k for k in refusals if k.startswith(f"{who} INSERTs"))
+        assert refusals[what].startswith("42501: permission denied"), refusals[what]
     assert (
         "own prescriptions"
         in refusals["prescriber records consent on another prescriber's prescription"]
     )
     assert "own name" in refusals["prescriber records consent in another prescriber's name"]
-    # A record claiming another site as its author is stored under its real author.
+    # A record is stored under its real author, the session's.
     with _raw(b_url) as db:
         consent = {
             "share_opposition": False,
             "at": "2026-03-02T10:00:00Z",
             "pharmacist": PHARMACIST_B,
         }
-        _append_sql(db, ledger_id, pid, "consent", consent, actor=sites["a"].role)
+        _append_sql(db, ledger_id, pid, "consent", consent)
         db.commit()
     with _raw(sites["auditor"].url) as db:
         actors = db.execute(
@@ -545,8 +599,8 @@ def test_upgrade_to_lanes_keeps_existing_records(
         with _raw(url) as db:  # as version 1's client wrote them
             ledger_id = db.execute("SELECT value FROM ledger.meta").fetchone()[0]  # type: ignore[index]
             first = first_sight(History(pid, ()), five)[0]
-            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
-            _append_sql(db, ledger_id, pid, "dispensing", _dispensing(1, 4, PHARMACIST_A, FINESS_A))
+            _insert_sql(db, pid, "prescription", dict(first.body))
+            _insert_sql(db, pid, "dispensing", _dispensing(1, 4, PHARMACIST_A, FINESS_A))
             db.commit()
         before, after, _ = postgres.initialise(url)
         assert (before, after) == (1, LATEST)
@@ -579,6 +633,59 @@ def test_upgrade_to_lanes_keeps_existing_records(
         with open_ledger(url) as admin:
             report = admin.verify()
         assert report.ok and report.records == 4, report
+    finally:
+        pg.drop(url)
+
+
+def test_upgrade_to_append_only_writes_keeps_records_and_rules(
+    pg: Server, five: d.Presented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 3 (sites inserting records themselves, checked by
+    triggers), upgraded by `ledger init` to version 4: its records and chains kept, their
+    quantities counted against the totals by ledger.append, a site's own INSERT refused."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:3])
+        monkeypatch.setattr(postgres, "LATEST", 3)
+        assert postgres.initialise(url)[1] == 3
+        monkeypatch.undo()
+        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        pid = five.prescription.id
+        with _raw(a.url) as db:  # as a site could at version 3: straight into the table
+            first = first_sight(History(pid, ()), five)[0]
+            _insert_sql(db, pid, "prescription", dict(first.body))
+            dispensing = _dispensing(1, 4, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+            _insert_sql(db, pid, "dispensing", dispensing)
+            db.commit()
+        with _raw(url) as db:
+            ledger_id = db.execute("SELECT value FROM ledger.meta").fetchone()[0]  # type: ignore[index]
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (3, LATEST)
+        with _raw(url) as db:
+            kept = db.execute(
+                "SELECT kind, lane, line, quantity FROM ledger.records"
+                " WHERE prescription_id = %s ORDER BY pos",
+                (pid,),
+            ).fetchall()
+        assert kept == [("prescription", five.kid, None, None), ("dispensing", five.kid, 1, 4)]
+        with open_ledger(a.url) as ledger:
+            with pytest.raises(d.Refused):
+                d.dispense(ledger, five, request_a(line=1, quantity=2), NOW)  # 4 + 2 > 5
+            d.dispense(ledger, five, request_a(line=1, quantity=1), NOW)
+        one_more = _dispensing(1, 1, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+        refused = _refused(
+            a.url, lambda db: _append_sql(db, ledger_id, pid, "dispensing", one_more)
+        )
+        assert refused.startswith("23514") and "6 times, 5 prescribed" in refused, refused
+        direct = _refused(a.url, lambda db: _insert_sql(db, pid, "dispensing", one_more))
+        assert direct.startswith("42501: permission denied"), direct
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 3 and report.schema == [], report
     finally:
         pg.drop(url)
 
@@ -672,35 +779,21 @@ def test_concurrent_sites_dispense_exactly_the_total(
 # Faults
 
 
-class _LostReply:
-    """A connection whose COMMIT succeeds on the server but whose reply never arrives."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.commit_sent = False
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        if sql == "COMMIT":
-            self.commit_sent = True
-        return self.inner.execute(sql, *args)
-
-    @contextlib.contextmanager
-    def pipeline(self) -> Iterator[Any]:
-        with self.inner.pipeline() as p:
-            yield p
-        if self.commit_sent:  # committed on the server; the client never hears it
-            self.inner.close()
-            raise psycopg.OperationalError("server closed the connection unexpectedly")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 def test_lost_commit_reply_is_recognised_not_recorded_twice(
-    sites: dict[str, Site], five: d.Presented
+    sites: dict[str, Site], five: d.Presented, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with open_ledger(sites["a"].url) as a:
-        a._db = _LostReply(a._db)
+        assert isinstance(a, PostgresLedger)
+        send = a._run
+
+        def lost_reply(query: bytes) -> Any:
+            cursor = send(query)
+            if query.endswith(b"COMMIT"):  # committed on the server; the client never hears it
+                a._db.close()
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return cursor
+
+        monkeypatch.setattr(a, "_run", lost_reply)
         outcome = d.dispense(a, five, request_a(line=1, quantity=2), NOW)
         assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
         history = a.history(five.prescription.id)  # reconnected

@@ -118,6 +118,10 @@ CASES = {
         "function append_only() altered",
     ),
     "dropped index": (("DROP INDEX ledger.records_by_seq",), "index records_by_seq is missing"),
+    "granted INSERT": (
+        ("GRANT INSERT ON ledger.records TO eprescrire_pharmacy",),
+        "privileges table records altered",
+    ),
     "dropped check": (
         ("ALTER TABLE ledger.records DROP CONSTRAINT records_pos_check",),
         "constraint records.records_pos_check is missing",

@@ -8,19 +8,24 @@ off: that is what the hash chains and the signed checkpoint are for):
 
 * ``ledger.records`` is append-only: no role holds UPDATE, DELETE or TRUNCATE on it, and
   triggers refuse them even for its owner.
-* A record is written in the session's own name: ``actor`` is forced to ``session_user``; a
+* A record gets in only through ``ledger.append`` (SECURITY DEFINER; version 4: no site, nor
+  the administrators' group, holds INSERT on ``ledger.records``), which checks every record
+  itself: it is written in the session's own name (``actor`` is ``session_user``; a
   dispensing's ``pharmacist`` / ``pharmacy`` and a consent's ``pharmacist`` must be the site's
-  registered RPPS / FINESS; a prescriber records only about their own prescriptions.
+  registered RPPS / FINESS; a prescriber records only about their own prescriptions), follows
+  its prescription's chain head, and takes its sequence number from ``ledger.record_seq``.
 * Reading goes through ``ledger.history(id)`` (SECURITY DEFINER): a site gets one
   prescription whose identifier it holds (from the paper), never a list; a prescriber only their
   own prescriptions, without any dispensing record when the patient opposed sharing. Sites hold
   no SELECT on the tables, so no role but the auditor and the administrator can list
   prescriptions (nor search them by patient).
 * No dispensing beyond a line's prescribed total (quantity x (renewals + 1)), none after the
-  prescriber's cancellation: a DEFERRABLE INITIALLY DEFERRED constraint trigger checks them at
-  commit, per lane (version 3: a prescription is keyed by identifier and signer, so another
-  signer's document under the same identifier never counts against the genuine one; a
-  prescriber reads only their own lanes and records consent only about them).
+  prescriber's cancellation, per lane (version 3: a prescription is keyed by identifier and
+  signer, so another signer's document under the same identifier never counts against the
+  genuine one; a prescriber reads only their own lanes and records consent only about them).
+  Until version 3 a deferred constraint trigger checked them at commit; since version 4
+  ``ledger.append`` checks them after locking the chain head (so every committed record of
+  the prescription is counted, and no other writer of it commits before this transaction).
 * A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
   reads back what it appended) with COMMIT.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
@@ -1024,10 +1029,404 @@ REVOKE ALL ON FUNCTION ledger.first_lane(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger.first_lane(text) TO eprescrire_admin;
 """
 
+# A write's checks in ``ledger.append`` alone (version 4). Sites lose INSERT on ledger.records:
+# the only way a record gets in, for every role but the owner and the superuser (who can switch
+# any trigger off anyway), is ``ledger.append`` (SECURITY DEFINER), which checks every record
+# itself; the row trigger and the deferred totals trigger are gone. The chain head is checked
+# and moved in one UPDATE for all the records of a call, and that UPDATE is the lock: the totals
+# and cancellations are then read in a fresh snapshot that sees every committed record of the
+# prescription, and no other writer of the prescription can commit before this one (what the
+# deferred trigger gave). A first dispensing reads nothing back from ledger.records but the
+# read-back.
+_V4 = r"""
+DROP TRIGGER records_before_insert ON ledger.records;
+DROP TRIGGER records_dispensing_allowed ON ledger.records;
+DROP FUNCTION ledger.records_before_insert();
+DROP FUNCTION ledger.dispensing_allowed();
+REVOKE INSERT ON ledger.records FROM eprescrire_pharmacy, eprescrire_prescriber, eprescrire_admin;
+-- The same hash checks, ten times cheaper (evaluated for every record written): the regular
+-- expression under the "C" collation, not the database's.
+ALTER TABLE ledger.records
+    DROP CONSTRAINT records_prev_hash_check,
+    DROP CONSTRAINT records_hash_check,
+    ADD CONSTRAINT records_prev_hash_check
+        CHECK (octet_length(prev_hash) = 64 AND prev_hash COLLATE "C" ~ '^[0-9a-f]+$'),
+    ADD CONSTRAINT records_hash_check
+        CHECK (octet_length(hash) = 64 AND hash COLLATE "C" ~ '^[0-9a-f]+$');
+
+-- The statements of open_write and append are planned once per session (generic plans): with
+-- the default plan_cache_mode, those over generate_series or arrays keep a custom plan, made
+-- again at every call (the planner expects fewer rows from a custom plan).
+--
+-- open_write as version 2's, without a call to ledger.genesis (its own search_path and query)
+-- nor the final query when there is no history.
+CREATE OR REPLACE FUNCTION ledger.open_write(pid text, rid uuid, reserve integer)
+RETURNS TABLE (head_pos integer, head_hash text, done boolean, seqs bigint[], seq bigint,
+               kind text, prescription_id text, recorded_at text, body text, prev_hash text,
+               hash text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger
+    SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    h_pos integer;
+    h_hash text;
+    h_done boolean;
+    h_seqs bigint[];
+BEGIN
+    -- A head this transaction creates is its own until COMMIT (a concurrent writer of the same
+    -- prescription waits on the insertion); an existing one is locked. Its genesis hash as
+    -- ledger.genesis computes it. The usual case, a site writing about a new prescription, is
+    -- this one statement.
+    INSERT INTO ledger.chain_heads AS h
+        SELECT pid, 0, NULL,
+               encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+                             || convert_to(m.value || '/' || pid, 'UTF8')), 'hex')
+        FROM ledger.meta m
+        WHERE m.key = 'ledger_id'
+          AND EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                      AND s.kind IN ('pharmacy', 'prescriber'))
+        ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+        RETURNING h.pos, h.hash INTO h_pos, h_hash;
+    IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT 1 FROM ledger.sites s WHERE s.role_name = session_user
+                       AND s.kind IN ('pharmacy', 'prescriber')) THEN
+            IF NOT ledger.is_admin() THEN
+                RAISE EXCEPTION 'eprescrire: % may not write to this ledger', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+            INSERT INTO ledger.chain_heads AS h
+                SELECT pid, 0, NULL,
+                       encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+                                     || convert_to(m.value || '/' || pid, 'UTF8')), 'hex')
+                FROM ledger.meta m WHERE m.key = 'ledger_id'
+                ON CONFLICT ON CONSTRAINT chain_heads_pkey DO NOTHING
+                RETURNING h.pos, h.hash INTO h_pos, h_hash;
+        END IF;
+        IF h_pos IS NULL THEN
+            SELECT h.pos, h.hash INTO h_pos, h_hash FROM ledger.chain_heads h
+                WHERE h.prescription_id = pid FOR UPDATE;
+        END IF;
+    END IF;
+    -- (A statement runs the executor even when its condition is false: only when needed.)
+    h_done := false;
+    IF rid IS NOT NULL AND h_pos > 0 THEN
+        h_done := EXISTS (SELECT 1 FROM ledger.records r
+                          WHERE r.prescription_id = pid AND r.request_id = rid
+                            AND (r.actor = session_user OR ledger.is_admin()));
+    END IF;
+    IF reserve = 2 THEN
+        h_seqs := ARRAY[nextval('ledger.record_seq'), nextval('ledger.record_seq')];
+    ELSE
+        h_seqs := ARRAY(SELECT nextval('ledger.record_seq')
+                        FROM generate_series(1, least(greatest(reserve, 0), 64)));
+    END IF;
+    IF NOT h_done AND h_pos > 0 THEN
+        RETURN QUERY SELECT h_pos, h_hash, h_done, h_seqs, r.seq, r.kind, r.prescription_id,
+            r.recorded_at, r.body, r.prev_hash, r.hash FROM ledger.history(pid) r;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+    END IF;
+    head_pos := h_pos;
+    head_hash := h_hash;
+    done := h_done;
+    seqs := h_seqs;
+    RETURN NEXT;
+END $$;
+
+-- Append records to a prescription's chain, as the session: every rule a record is subject to
+-- (the session's identity and what its site may record, the chain, the sequence numbers, the
+-- prescribed totals and cancellations per lane, the derived columns), then the records in one
+-- INSERT and the read-back (the chain head at the last record, this request's records exactly
+-- those: what a foreign trigger or rule dropping or rewriting records leaves).
+CREATE OR REPLACE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text,
+    seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger
+    SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    n integer := cardinality(hashes);
+    site ledger.sites;
+    admin boolean := false;
+    top bigint;
+    bs jsonb[];
+    payloads jsonb[];
+    b jsonb;
+    payload jsonb;
+    part text;
+    p_rpps text;
+    stage text;
+    lanes text[] := ARRAY[]::text[];
+    lines integer[] := ARRAY[]::integer[];
+    quantities integer[] := ARRAY[]::integer[];
+    lane text;
+    d_line integer;
+    d_qty integer;
+    known_kid text;          -- the prescription recorded by this call (its lane), if any
+    known_totals integer[];
+    known_first boolean;
+    line_totals integer[];
+    l jsonb;
+    p_kid text;
+    p_totals integer[];
+    p_first boolean;
+    given bigint;
+    cancelled boolean;
+    head_pos integer;
+    head_hash text;
+    got text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR cardinality(seqs) IS DISTINCT FROM n
+       OR cardinality(kinds) IS DISTINCT FROM n OR cardinality(bodies) IS DISTINCT FROM n
+       OR pid IS NULL OR rid IS NULL OR pos0 IS NULL OR pos0 < 0 OR head0 IS NULL
+       OR recorded_at IS NULL THEN
+        RAISE EXCEPTION 'eprescrire: append takes a prescription, a request, the chain head and as many sequence numbers, kinds and bodies as hashes'
+            USING ERRCODE = '22023';
+    END IF;
+    -- Who writes.
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        admin := ledger.is_admin();
+        IF NOT admin THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    ELSIF site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    -- Sequence numbers come from ledger.record_seq.
+    top := coalesce(pg_sequence_last_value('ledger.record_seq'::regclass), 0);
+    FOR i IN 1 .. n LOOP
+        IF seqs[i] IS NULL OR seqs[i] < 1 OR seqs[i] > top THEN
+            RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+                USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    -- The chain: the records follow the head (the first chained to it, each next one to the
+    -- one before, as the INSERT below writes them), and the head moves to the last, in one
+    -- statement that locks it until COMMIT (a concurrent writer of the prescription waits, then
+    -- finds the head moved and is refused).
+    UPDATE ledger.chain_heads h SET pos = pos0 + n, seq = seqs[n], hash = hashes[n]
+        WHERE h.prescription_id = pid AND h.pos = pos0 AND h.hash = head0;
+    IF NOT FOUND THEN
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h
+            WHERE h.prescription_id = pid FOR UPDATE;
+        IF NOT FOUND AND pos0 = 0 AND head0 = ledger.genesis(pid) THEN
+            INSERT INTO ledger.chain_heads VALUES (pid, n, seqs[n], hashes[n]);
+        ELSE
+            RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+                pos0 + 1, pid, coalesce(head_pos, 0) USING ERRCODE = '40001';
+        END IF;
+    END IF;
+    -- The bodies (JSON objects) and a prescription's signed payload, parsed once.
+    BEGIN
+        stage := 'body';
+        bs := bodies::jsonb[];
+        FOR i IN 1 .. n LOOP
+            stage := 'body';
+            IF jsonb_typeof(bs[i]) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION 'not an object';
+            END IF;
+            IF kinds[i] = 'prescription' THEN
+                stage := 'jws';
+                part := replace(replace(split_part(bs[i] ->> 'jws', '.', 2), '-', '+'), '_', '/');
+                payloads[i] := convert_from(decode(part || repeat('=', (4 - length(part) % 4) % 4),
+                                                   'base64'), 'UTF8')::jsonb;
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN others THEN
+        IF stage = 'jws' THEN
+            RAISE EXCEPTION 'eprescrire: the prescription record does not carry a readable JWS'
+                USING ERRCODE = '22023';
+        END IF;
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    FOR i IN 1 .. n LOOP
+        b := bs[i];
+        lane := NULL;
+        d_line := NULL;
+        d_qty := NULL;
+        IF kinds[i] = 'prescription' THEN
+            payload := payloads[i];
+            IF payload ->> 'id' IS DISTINCT FROM pid THEN
+                RAISE EXCEPTION 'eprescrire: the signed prescription is not %', pid
+                    USING ERRCODE = '22023';
+            END IF;
+            IF NOT admin AND site.kind = 'prescriber'
+               AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+            lane := b ->> 'kid';
+            IF lane IS NULL THEN
+                RAISE EXCEPTION 'eprescrire: a prescription record names the key that signed it (kid)'
+                    USING ERRCODE = '22023';
+            END IF;
+            -- Each line's total: quantity x (renewals + 1).
+            line_totals := ARRAY[]::integer[];
+            FOR k IN 0 .. coalesce(jsonb_array_length(payload -> 'lines'), 0) - 1 LOOP
+                l := payload -> 'lines' -> k;
+                line_totals := line_totals || ((l ->> 'quantity')::integer
+                                     * (coalesce((l ->> 'renewals')::integer, 0) + 1));
+            END LOOP;
+            INSERT INTO ledger.prescriptions AS x (prescription_id, prescriber_rpps, kid, totals,
+                                                   share_opposition, first_signer)
+            VALUES (
+                pid,
+                payload -> 'prescriber' ->> 'rpps',
+                lane,
+                line_totals,
+                coalesce((payload ->> 'share_opposition')::boolean, false),
+                NOT EXISTS (SELECT 1 FROM ledger.prescriptions y WHERE y.prescription_id = pid))
+            ON CONFLICT ON CONSTRAINT prescriptions_pkey DO NOTHING
+            RETURNING x.kid, x.totals, x.first_signer INTO known_kid, known_totals, known_first;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'eprescrire: prescription % signed by % is already recorded',
+                    pid, lane USING ERRCODE = '23514';
+            END IF;
+        ELSIF kinds[i] = 'dispensing' THEN
+            IF NOT admin THEN
+                IF site.kind <> 'pharmacy' THEN
+                    RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                        USING ERRCODE = '42501';
+                END IF;
+                IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                        session_user, site.rpps USING ERRCODE = '42501';
+                END IF;
+                IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                    RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                        session_user, site.finess USING ERRCODE = '42501';
+                END IF;
+            END IF;
+            -- Its lane (a dispensing without one: the first signer's), recorded by this call or
+            -- before.
+            lane := b ->> 'lane';
+            IF known_kid IS NOT NULL AND (lane = known_kid OR (lane IS NULL AND known_first)) THEN
+                p_kid := known_kid;
+                p_totals := known_totals;
+                p_first := known_first;
+            ELSE
+                SELECT x.kid, x.totals, x.first_signer INTO p_kid, p_totals, p_first
+                    FROM ledger.prescriptions x
+                    WHERE x.prescription_id = pid
+                      AND (x.kid = lane OR (lane IS NULL AND x.first_signer));
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                        USING ERRCODE = '23503';
+                END IF;
+            END IF;
+            lane := p_kid;
+            d_line := (b ->> 'line')::integer;
+            d_qty := (b ->> 'quantity')::integer;
+            IF d_line IS NULL OR d_qty IS NULL OR d_qty < 1 THEN
+                RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                    USING ERRCODE = '23514';
+            END IF;
+            IF d_line < 1 OR d_line > coalesce(array_length(p_totals, 1), 0) THEN
+                RAISE EXCEPTION 'eprescrire: prescription % has no line %', pid, d_line
+                    USING ERRCODE = '23514';
+            END IF;
+            -- The line's total and the lane's cancellation: what was committed before (read
+            -- after the head's lock, so nothing the prescription commits can be missed), then
+            -- what this call appends before it.
+            given := d_qty;
+            cancelled := false;
+            IF pos0 > 0 THEN
+                SELECT coalesce(sum(r.quantity) FILTER (
+                           WHERE r.kind = 'dispensing' AND r.line = d_line
+                             AND (r.lane = p_kid OR (r.lane IS NULL AND p_first))), 0),
+                       coalesce(bool_or(r.kind = 'cancellation'
+                                        AND r.body::jsonb ->> 'kid' = p_kid), false)
+                    INTO given, cancelled
+                    FROM ledger.records r WHERE r.prescription_id = pid;
+                given := given + d_qty;
+            END IF;
+            FOR j IN 1 .. i - 1 LOOP
+                IF kinds[j] = 'dispensing' AND lanes[j] = p_kid AND lines[j] = d_line THEN
+                    given := given + quantities[j];
+                ELSIF kinds[j] = 'cancellation' AND lanes[j] = p_kid THEN
+                    cancelled := true;
+                END IF;
+            END LOOP;
+            IF given > p_totals[d_line] THEN
+                RAISE EXCEPTION 'eprescrire: line % of prescription % would be dispensed % times, % prescribed',
+                    d_line, pid, given, p_totals[d_line] USING ERRCODE = '23514';
+            END IF;
+            IF cancelled THEN
+                RAISE EXCEPTION 'eprescrire: prescription % was cancelled before this dispensing',
+                    pid USING ERRCODE = '23514';
+            END IF;
+        ELSIF kinds[i] = 'consent' THEN
+            lane := b ->> 'lane';  -- NULL: about every lane of the identifier
+            IF NOT admin THEN
+                IF site.kind = 'pharmacy' THEN
+                    IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only in its own name',
+                            session_user USING ERRCODE = '42501';
+                    END IF;
+                ELSE
+                    -- The prescriber: in their own name, about their own prescription only.
+                    IF b ->> 'actor' IS DISTINCT FROM 'prescriber'
+                       OR b ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only in their own name (prescriber %)',
+                            session_user, site.rpps USING ERRCODE = '42501';
+                    END IF;
+                    IF NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                                   WHERE x.prescription_id = pid
+                                     AND (lane IS NULL OR x.kid = lane))
+                       OR EXISTS (SELECT 1 FROM ledger.prescriptions x
+                                  WHERE x.prescription_id = pid
+                                    AND (lane IS NULL OR x.kid = lane)
+                                    AND x.prescriber_rpps IS DISTINCT FROM site.rpps) THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only for their own prescriptions',
+                            session_user USING ERRCODE = '42501';
+                    END IF;
+                END IF;
+            END IF;
+        ELSIF kinds[i] = 'cancellation' THEN
+            lane := b ->> 'kid';
+            IF NOT admin AND site.kind = 'prescriber' THEN
+                SELECT x.prescriber_rpps INTO p_rpps FROM ledger.prescriptions x
+                    WHERE x.prescription_id = pid
+                      AND (x.kid = lane OR (lane IS NULL AND x.first_signer));
+                IF FOUND AND p_rpps IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                        USING ERRCODE = '42501';
+                END IF;
+            END IF;
+        END IF;
+        lanes := lanes || lane;
+        lines := lines || d_line;
+        quantities := quantities || d_qty;
+    END LOOP;
+    -- The records, in order, in the session's name (the table's checks apply: kind, hashes).
+    INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,
+                                hash, actor, request_id, line, quantity, lane)
+        SELECT pid, pos0 + i, seqs[i], kinds[i], recorded_at, bodies[i],
+               CASE WHEN i = 1 THEN head0 ELSE hashes[i - 1] END, hashes[i], session_user, rid,
+               lines[i], quantities[i], lanes[i]
+        FROM generate_series(1, n) AS i ORDER BY i;
+    -- The read-back: what a foreign trigger or rule dropping or rewriting records leaves.
+    SELECT h.pos, h.hash,
+           (SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[])
+            FROM ledger.records r WHERE r.prescription_id = pid AND r.request_id = rid)
+        INTO head_pos, head_hash, got
+        FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+    IF head_pos IS DISTINCT FROM pos0 + n OR head_hash IS DISTINCT FROM hashes[n]
+       OR got IS DISTINCT FROM hashes THEN
+        RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to prescription % (found %, chain head at position % instead of %): nothing was recorded; run `eprescrire ledger verify`',
+            n, pid, cardinality(got), head_pos, pos0 + n USING ERRCODE = 'XX001';
+    END IF;
+    RETURN head_pos;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "per-prescription hash chains, sites, database-enforced rules", _V1),
     Migration(2, "a write in two round trips: open_write, then append with its read-back", _V2),
     Migration(3, "prescriptions per identifier and signer (lanes); the prescriber's consent", _V3),
+    Migration(4, "every check of a write in ledger.append, the only way in", _V4),
 )
 
 LATEST = MIGRATIONS[-1].version

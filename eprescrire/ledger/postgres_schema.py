@@ -73,6 +73,29 @@ _QUERIES = (
               || ' check ' || coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '')
        FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
        WHERE c.relnamespace = %(ns)s::regnamespace""",
+    # Privileges on the tables, sequences and functions, but their owner's: since version 4 the
+    # only way a site writes a record is ledger.append, because no site may INSERT itself.
+    """SELECT 'privileges', CASE WHEN c.relkind = 'S' THEN 'sequence ' ELSE 'table ' END
+                             || c.relname,
+              coalesce(string_agg(x.granted, ', ' ORDER BY x.granted), '')
+       FROM pg_class c LEFT JOIN LATERAL (
+           SELECT CASE WHEN a.grantee = 0 THEN 'public' ELSE a.grantee::regrole::text END
+                  || ' ' || a.privilege_type AS granted
+           FROM aclexplode(coalesce(c.relacl, acldefault(
+                    CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) a
+           WHERE a.grantee <> c.relowner) x ON true
+       WHERE c.relnamespace = %(ns)s::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+       GROUP BY c.relname, c.relkind""",
+    """SELECT 'privileges', 'function ' || p.proname || '('
+                            || pg_get_function_identity_arguments(p.oid) || ')',
+              coalesce(string_agg(x.granted, ', ' ORDER BY x.granted), '')
+       FROM pg_proc p LEFT JOIN LATERAL (
+           SELECT CASE WHEN a.grantee = 0 THEN 'public' ELSE a.grantee::regrole::text END
+                  || ' ' || a.privilege_type AS granted
+           FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+           WHERE a.grantee <> p.proowner) x ON true
+       WHERE p.pronamespace = %(ns)s::regnamespace
+       GROUP BY p.oid, p.proname""",
     # Functions and procedures.
     """SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
               l.lanname || ' ' || p.prokind::text || ' ' || p.provolatile::text || ' '
@@ -90,7 +113,7 @@ def _digest(text: str) -> str:
 def _canonical(kind: str, definition: str) -> str:
     """What is compared: readable for a table, a column and a trigger's state, a digest of the
     full definition otherwise."""
-    if kind in ("table", "column", "sequence"):
+    if kind in ("table", "column", "sequence", "privileges"):
         return definition
     if kind == "trigger":
         state, _, text = definition.partition(" ")
@@ -120,7 +143,7 @@ def problems(db: Any) -> list[str]:
         kind = key.split(" ", 1)[0]
         if kind == "trigger" and got.rsplit(" ", 1)[1] == wanted.rsplit(" ", 1)[1]:
             found.append(f"{key} is {got.rsplit(' ', 1)[0]}")
-        elif kind in ("table", "column", "sequence"):
+        elif kind in ("table", "column", "sequence", "privileges"):
             found.append(f"{key} altered: {got or '(none)'} instead of {wanted or '(none)'}")
         else:
             found.append(f"{key} altered (its definition differs from the migrations')")
@@ -192,12 +215,11 @@ EXPECTED: dict[str, str] = {
     "constraint imported_records.imported_records_pkey": "39556f99d1a13d89",
     "constraint meta.meta_pkey": "7483afa65f6d0ea8",
     "constraint prescriptions.prescriptions_pkey": "23ea3c36f5d74887",
-    "constraint records.records_dispensing_allowed": "698fc09045e7267e",
-    "constraint records.records_hash_check": "07b829f581e4050f",
+    "constraint records.records_hash_check": "91921c811b54db65",
     "constraint records.records_kind_check": "8d4a118e239433fa",
     "constraint records.records_pkey": "768ee89a5f0fd3c7",
     "constraint records.records_pos_check": "67b496ad835c7a14",
-    "constraint records.records_prev_hash_check": "cd7356f5db83980c",
+    "constraint records.records_prev_hash_check": "30371b5248820069",
     "constraint schema_migrations.schema_migrations_pkey": "51b255af119395e0",
     "constraint sites.sites_check": "19219ba6eec8f0d4",
     "constraint sites.sites_check1": "9558a61651adb827",
@@ -205,17 +227,15 @@ EXPECTED: dict[str, str] = {
     "constraint sites.sites_kind_check": "c098b46a45d04ee2",
     "constraint sites.sites_pkey": "f220177ac2be4216",
     "constraint sites.sites_rpps_check": "10c4d87cfefdff33",
-    "function append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])": "1b9b61ddd0f21fea",
+    "function append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])": "ca506b368b33eb0f",
     "function append_only()": "53118db968e48f8d",
     "function begin_update(pid text, OUT pos integer, OUT hash text)": "c80a3fb29983ccc8",
-    "function dispensing_allowed()": "3cf9a51842c0b7e1",
     "function first_lane(pid text)": "413414712aad841d",
     "function genesis(pid text)": "fbcd697eec3f24f1",
     "function history(pid text)": "d31beb11106133ef",
     "function is_admin()": "8170c29ae43e6f68",
     "function jws_payload(token text)": "d59b3a049d12757b",
-    "function open_write(pid text, rid uuid, reserve integer)": "b08222e7e7690504",
-    "function records_before_insert()": "0184b1c316291eb9",
+    "function open_write(pid text, rid uuid, reserve integer)": "25410b65bf64d3a5",
     "function request_done(pid text, rid uuid)": "525f0a16c1636f38",
     "index chain_heads_pkey": "08c18215e42c27f7",
     "index checkpoint_leaves_pkey": "485d6ed7226c479c",
@@ -228,6 +248,27 @@ EXPECTED: dict[str, str] = {
     "index records_pkey": "00aa56dd1743f48c",
     "index schema_migrations_pkey": "ec500ac4f59f8c86",
     "index sites_pkey": "62d41e33085e98c0",
+    "privileges function append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])": "eprescrire_admin EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function append_only()": "eprescrire_admin EXECUTE",
+    "privileges function begin_update(pid text, OUT pos integer, OUT hash text)": "eprescrire_admin EXECUTE, eprescrire_auditor EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function first_lane(pid text)": "eprescrire_admin EXECUTE",
+    "privileges function genesis(pid text)": "eprescrire_admin EXECUTE, eprescrire_auditor EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function history(pid text)": "eprescrire_admin EXECUTE, eprescrire_auditor EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function is_admin()": "eprescrire_admin EXECUTE, eprescrire_auditor EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function jws_payload(token text)": "eprescrire_admin EXECUTE",
+    "privileges function open_write(pid text, rid uuid, reserve integer)": "eprescrire_admin EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges function request_done(pid text, rid uuid)": "eprescrire_admin EXECUTE, eprescrire_auditor EXECUTE, eprescrire_pharmacy EXECUTE, eprescrire_prescriber EXECUTE",
+    "privileges sequence record_seq": "eprescrire_admin SELECT, eprescrire_admin UPDATE, eprescrire_admin USAGE, eprescrire_pharmacy USAGE, eprescrire_prescriber USAGE",
+    "privileges table chain_heads": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_admin UPDATE, eprescrire_auditor SELECT",
+    "privileges table checkpoint_leaves": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT",
+    "privileges table checkpoints": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT",
+    "privileges table imported_ledgers": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT",
+    "privileges table imported_records": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT",
+    "privileges table meta": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT, eprescrire_pharmacy SELECT, eprescrire_prescriber SELECT",
+    "privileges table prescriptions": "eprescrire_admin INSERT, eprescrire_admin SELECT",
+    "privileges table records": "eprescrire_admin SELECT, eprescrire_auditor SELECT",
+    "privileges table schema_migrations": "eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_auditor SELECT, eprescrire_pharmacy SELECT, eprescrire_prescriber SELECT",
+    "privileges table sites": "eprescrire_admin DELETE, eprescrire_admin INSERT, eprescrire_admin SELECT, eprescrire_admin UPDATE, eprescrire_auditor SELECT",
     "sequence record_seq": "",
     "table chain_heads": "row level security off",
     "table checkpoint_leaves": "row level security off",
@@ -242,8 +283,6 @@ EXPECTED: dict[str, str] = {
     "trigger imported_no_update on imported_records": "enabled d057d680ba3cedff",
     "trigger prescriptions_no_truncate on prescriptions": "enabled b9c9eb67e9149710",
     "trigger prescriptions_no_update on prescriptions": "enabled 6d4da6d30e574bd0",
-    "trigger records_before_insert on records": "enabled 43558d66be7e1d53",
-    "trigger records_dispensing_allowed on records": "enabled 98ef2d13426aa063",
     "trigger records_no_truncate on records": "enabled 9e1598ba35490c93",
     "trigger records_no_update on records": "enabled 9b00d137e5320a10",
 }
