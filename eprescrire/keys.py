@@ -60,14 +60,24 @@ def der_base64(certificate: x509.Certificate) -> str:
 
 
 def certificate_from_base64(text: str) -> x509.Certificate:
-    """The inverse of :func:`der_base64`. On failure, raises ``ValueError``."""
+    """The inverse of :func:`der_base64`. On failure, raises ``ValueError``: also for a serial
+    number that is zero or negative, which RFC 5280 forbids (cryptography only warns today)."""
     import base64
     import binascii
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
 
     try:
-        return x509.load_der_x509_certificate(base64.b64decode(text, validate=True))
+        der = base64.b64decode(text, validate=True)
     except binascii.Error as e:
         raise ValueError(f"not base64: {e}") from e
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CryptographyDeprecationWarning)
+        try:
+            return x509.load_der_x509_certificate(der)
+        except CryptographyDeprecationWarning as e:
+            raise ValueError(f"not an RFC 5280 certificate: {e}") from e
 
 
 def fingerprint(certificate: x509.Certificate) -> bytes:
