@@ -258,6 +258,78 @@ def throughput(count: int, runs: int, levels: list[int]) -> int:
     return 0
 
 
+def _backend_cpu(pid: int) -> float:
+    """A server backend's CPU time so far (utime + stime, seconds), from /proc."""
+    import os
+
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu(count: int, runs: int) -> int:
+    """CPU time per dispensing, one client: the client's (``time.process_time``) and its
+    server backend's (utime + stime from /proc; the server runs on this machine), library then
+    raw INSERTs of the same rows, medians of ``runs``."""
+    import psycopg
+
+    pg = server()
+    print(f"PostgreSQL ({_settings(pg)}); one client, {count} dispensings per run")
+    figures: dict[str, list[tuple[float, float, float]]] = {"library": [], "raw": []}
+    warm = 20
+    for _ in range(runs):
+        url = pg.fresh_ledger()
+        raw_url = pg.url(pg.create_database())
+        try:
+            site_url, pharmacist, finess = _sites(pg, url)[0]
+            documents = prescriptions(count + warm)
+            ledger = open_ledger(site_url)
+            request = d.Request(pharmacist, line=1, quantity=1, pharmacy=finess)
+            for document in documents[:warm]:
+                d.dispense(ledger, document, request, NOW)
+            backend = ledger._db.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+            s0, c0, w0 = _backend_cpu(backend), time.process_time(), time.perf_counter()
+            written = [d.dispense(ledger, doc, request, NOW).records for doc in documents[warm:]]
+            w1, c1, s1 = time.perf_counter(), time.process_time(), _backend_cpu(backend)
+            figures["library"].append(((c1 - c0) / count, (s1 - s0) / count, (w1 - w0) / count))
+            ledger.close()
+            rows = [
+                (r.prescription_id, i + 1, r.seq, r.kind, r.recorded_at, chain.body_text(r.body),
+                 r.prev_hash, r.hash)
+                for records in written for i, r in enumerate(records)
+            ]  # fmt: skip
+            with psycopg.connect(raw_url, autocommit=True) as db:
+                db.execute(_RAW_TABLE)
+                backend = db.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+                s0, c0, w0 = _backend_cpu(backend), time.process_time(), time.perf_counter()
+                for i in range(0, len(rows), 2):
+                    request_id = uuid.uuid4()
+                    with db.transaction(), db.cursor() as cursor:
+                        cursor.executemany(
+                            "INSERT INTO raw_records VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            [(*row, request_id) for row in rows[i : i + 2]],
+                        )
+                w1, c1, s1 = time.perf_counter(), time.process_time(), _backend_cpu(backend)
+                figures["raw"].append(((c1 - c0) / count, (s1 - s0) / count, (w1 - w0) / count))
+        finally:
+            pg.drop(url)
+            pg.drop(raw_url)
+        lib, raw = figures["library"][-1], figures["raw"][-1]
+        print(
+            f"run: library client {lib[0] * 1e3:.3f} ms, server {lib[1] * 1e3:.3f} ms, wall "
+            f"{lib[2] * 1e3:.3f} ms; raw client {raw[0] * 1e3:.3f} ms, server "
+            f"{raw[1] * 1e3:.3f} ms, wall {raw[2] * 1e3:.3f} ms"
+        )
+    print(f"load average after: {_load()}")
+    for name, values in figures.items():
+        client, backend_cpu, wall = (median([v[i] for v in values]) * 1e3 for i in range(3))
+        print(
+            f"{name:7s} per dispensing, median of {runs}: client CPU {client:.3f} ms, server CPU "
+            f"{backend_cpu:.3f} ms, wall {wall:.3f} ms"
+        )
+    return 0
+
+
 # ----------------------------------------------------------------------------- crash
 
 

@@ -9,6 +9,7 @@ inserts the same two rows (same bodies and hashes) per transaction, with no read
 
     .venv/bin/python bench/ledger_throughput.py [--count 500] [--runs 5]
     .venv/bin/python bench/ledger_throughput.py --backend postgresql [--clients 1 4 16]
+    .venv/bin/python bench/ledger_throughput.py --backend postgresql --cpu [--count 400]
 """
 
 from __future__ import annotations
@@ -74,10 +75,17 @@ def main() -> None:
     parser.add_argument(
         "--backend", choices=["sqlite", "postgresql"], default="sqlite", help="Ledger backend."
     )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="postgresql: CPU time per dispensing of one client and of its server backend",
+    )
     args = parser.parse_args()
     if args.backend == "postgresql":
         import ledger_pg
 
+        if args.cpu:
+            raise SystemExit(ledger_pg.cpu(args.count, args.runs))
         raise SystemExit(ledger_pg.throughput(args.count, args.runs, args.clients))
     lib_rates, raw_rates = [], []
     with tempfile.TemporaryDirectory(dir=Path.home()) as tmp:

@@ -179,3 +179,24 @@ def test_dispense_with_a_planted_trigger_fails_and_writes_nothing(
         assert db.execute("SELECT count(*) FROM ledger.chain_heads WHERE pos > 0").fetchone() == (
             0,
         )
+
+
+def test_prescription_bodies_are_stored_with_lz4_where_the_server_has_it(
+    ledger_url: str, run_cli: Any, rx: Path
+) -> None:
+    with psycopg.connect(ledger_url, autocommit=True) as db:
+        try:
+            db.execute("CREATE TEMP TABLE lz4_probe (x text COMPRESSION lz4)")
+            expected = ("l", "lz4")
+        except psycopg.errors.FeatureNotSupported:
+            expected = ("", "pglz")  # a server built without lz4 keeps the default
+    assert _dispense(run_cli, rx, ledger_url, "--line", "1").code == 0
+    with psycopg.connect(ledger_url) as db:
+        column = db.execute(
+            "SELECT attcompression FROM pg_attribute"
+            " WHERE attrelid = 'ledger.records'::regclass AND attname = 'body'"
+        ).fetchone()[0]  # type: ignore[index]
+        stored = db.execute(
+            "SELECT pg_column_compression(body) FROM ledger.records WHERE kind = 'prescription'"
+        ).fetchone()[0]  # type: ignore[index]
+    assert (column.strip("\x00"), stored) == expected

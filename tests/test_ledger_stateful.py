@@ -138,6 +138,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert LINES[request.line - 1].get("substitutable", True)  # type: ignore[index]
         after = outcome.state
         assert after is not None
+        assert after == self.state()  # folded on from the rules' state: the ledger's own
         gained = sum(
             a.dispensed - b.dispensed for a, b in zip(after.lines, before.lines, strict=True)
         )

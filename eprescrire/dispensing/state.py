@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -194,11 +195,44 @@ def state_of(prescription: model.Prescription, kid: str, history: History) -> St
         ) from e
 
 
+def state_after(state: State, before: History, written: Sequence[Record]) -> State:
+    """``state_of(prescription, kid, before + written)``, where ``state`` is the state of
+    ``before``: in the usual case (one signer, every record in its lane, so the lane is the
+    whole history before and after) the fold goes on from ``state`` over ``written`` only
+    (the same fold, the same result, without reading ``before`` again)."""
+    from eprescrire.dispensing.lanes import lane
+
+    after = History(before.prescription_id, before.records + tuple(written))
+    if lane(after, state.kid) is not after:
+        return state_of(state.prescription, state.kid, after)
+    try:
+        return _fold(state, written)
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise LedgerError(
+            f"the ledger record of prescription {state.prescription.id} is corrupt "
+            f"({e.__class__.__name__}); run `ledger verify`"
+        ) from e
+
+
 def _state_of(prescription: model.Prescription, kid: str, history: History) -> State:
-    lines: list[list[Dispensed]] = [[] for _ in prescription.lines]
-    cancellation = None
-    opposition = prescription.share_opposition
-    for record in history.records:
+    empty = State(
+        prescription=prescription,
+        kid=kid,
+        lines=tuple(LineState(n, line, ()) for n, line in enumerate(prescription.lines, start=1)),
+        opposition=prescription.share_opposition,
+    )
+    return _fold(empty, history.records)
+
+
+def _fold(state: State, records: Sequence[Record]) -> State:
+    """``state`` after ``records`` (of its lane, in order)."""
+    if not records:
+        return state
+    lines: list[list[Dispensed]] = [list(ls.events) for ls in state.lines]
+    cancellation = state.cancellation
+    opposition = state.opposition
+    kid = state.kid
+    for record in records:
         if record.kind == "dispensing":
             body = DispensingBody.from_json(record.body)
             if not 1 <= body.line <= len(lines):
@@ -223,13 +257,13 @@ def _state_of(prescription: model.Prescription, kid: str, history: History) -> S
         elif record.kind == "consent":
             opposition = ConsentBody.from_json(record.body).share_opposition
     return State(
-        prescription=prescription,
+        prescription=state.prescription,
         kid=kid,
         lines=tuple(
-            LineState(n, line, tuple(events))
-            for n, (line, events) in enumerate(zip(prescription.lines, lines, strict=True), start=1)
+            LineState(ls.number, ls.line, tuple(events))
+            for ls, events in zip(state.lines, lines, strict=True)
         ),
         cancellation=cancellation,
         opposition=opposition,
-        last_recorded_at=history.records[-1].recorded_at if history.records else None,
+        last_recorded_at=records[-1].recorded_at,
     )

@@ -22,7 +22,7 @@ from eprescrire.dispensing.records import (
     _iso,
     recorded_prescription,
 )
-from eprescrire.dispensing.state import State, state_of
+from eprescrire.dispensing.state import State, state_after, state_of
 from eprescrire.errors import InputError
 from eprescrire.ledger import History, Ledger, NewRecord, Record
 
@@ -46,24 +46,25 @@ def dispense(
 ) -> Outcome:
     """Record a dispensing of a verified prescription; the rules and the write are one
     transaction. On refusal, raises :class:`Refused` and records nothing."""
-    seen: list[History] = []
+    seen: list[tuple[History, State]] = []
     left_out: list[tuple[int, Code, str]] = []
 
     def change(history: History) -> list[NewRecord]:
-        seen.append(history)
         new = first_sight(history, presented)
         state = state_of(presented.prescription, presented.kid, history)
+        seen.append((history, state))
         planned = plan(state, request, at)
         left_out[:] = skipped(state, planned, at) if request.line is None else []
         return new + [NewRecord(r.kind, lanes.tagged(r.body, presented.kid)) for r in planned]
 
     # Recorded at the time the rules decided at (the real clock, given by the caller).
     written = ledger.update(presented.prescription.id, change, now=at)
-    after = History(presented.prescription.id, seen[-1].records + written)
+    before, state = seen[-1]
+    after = History(presented.prescription.id, before.records + written)
     conflict = lanes.conflict(after, presented.kid)
     return Outcome(
         written,
-        state_of(presented.prescription, presented.kid, after),
+        state_after(state, before, written),
         () if conflict is None else (conflict,),
         skipped=tuple(left_out),
     )

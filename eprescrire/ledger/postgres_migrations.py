@@ -1053,6 +1053,15 @@ ALTER TABLE ledger.records
         CHECK (octet_length(prev_hash) = 64 AND prev_hash COLLATE "C" ~ '^[0-9a-f]+$'),
     ADD CONSTRAINT records_hash_check
         CHECK (octet_length(hash) = 64 AND hash COLLATE "C" ~ '^[0-9a-f]+$');
+-- A prescription record's body (about 3.4 KB) is compressed when stored: with lz4, 30 µs a
+-- body, against 70 µs with the default pglz. Only on a server built with lz4 (most packaged
+-- ones are); one built without it keeps pglz (the same data, read back the same).
+DO $lz4$
+BEGIN
+    ALTER TABLE ledger.records ALTER COLUMN body SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END $lz4$;
 
 -- The statements of open_write and append are planned once per session (generic plans): with
 -- the default plan_cache_mode, those over generate_series or arrays keep a custom plan, made

@@ -1,0 +1,123 @@
+"""Parts of a shared-ledger dispensing, measured alone (one process, CPU-bound, no lock needed
+for relative figures; medians of --runs):
+
+- ``fold``: the state a first dispensing returns, folded again from the whole history against
+  folded on from the rules' state over the records written (``state_after``);
+- ``compression``: rows holding the bench's prescription body inserted into a column compressed
+  with pglz against lz4 (the server's time, one statement of --rows rows);
+- ``expressions``: PL/pgSQL assignments, one against 20 distinct ones, a COMMIT after each
+  iteration (an expression's set-up is per transaction).
+
+    .venv/bin/python bench/ledger_pg_parts.py [--runs 3] [--rows 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import ledger_pg
+from ledger_common import NOW, d, median, prescriptions
+
+from eprescrire.dispensing.state import state_after
+from eprescrire.ledger import History, open_ledger
+
+
+def fold(runs: int) -> None:
+    documents = prescriptions(300)
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = open_ledger(str(Path(tmp) / "ledger.sqlite3"))
+        request = d.Request("10003456786", line=1, quantity=1)
+        cases = []
+        for doc in documents:
+            written = d.dispense(ledger, doc, request, NOW).records
+            before = History(doc.prescription.id, ())
+            cases.append((doc, before, d.state_of(doc.prescription, doc.kid, before), written))
+        ledger.close()
+    again, on = [], []
+    for _ in range(runs):
+        started = time.process_time()
+        for doc, before, _state, written in cases:
+            after = History(doc.prescription.id, before.records + written)
+            d.state_of(doc.prescription, doc.kid, after)
+        again.append((time.process_time() - started) / len(cases))
+        started = time.process_time()
+        for _doc, before, state, written in cases:
+            state_after(state, before, written)
+        on.append((time.process_time() - started) / len(cases))
+    print(
+        f"fold after a first dispensing: whole history again {median(again) * 1e6:.1f} us, "
+        f"folded on {median(on) * 1e6:.1f} us"
+    )
+
+
+def server_parts(runs: int, rows: int) -> None:
+    import psycopg
+
+    pg = ledger_pg.server()
+    url = pg.fresh_ledger()
+    try:
+        site, pharmacist, finess = ledger_pg._sites(pg, url)[0]
+        with open_ledger(site) as ledger:
+            request = d.Request(pharmacist, line=1, quantity=1, pharmacy=finess)
+            d.dispense(ledger, prescriptions(1)[0], request, NOW)
+        with psycopg.connect(url, autocommit=True) as db:
+            body = db.execute(
+                "SELECT body FROM ledger.records WHERE kind = 'prescription'"
+            ).fetchone()[0]  # type: ignore[index]
+            times: dict[str, list[float]] = {"pglz": [], "lz4": []}
+            for method in times:
+                db.execute(f"CREATE TABLE parts_{method} (h text, b text COMPRESSION {method})")
+            for _ in range(runs):
+                for method, values in times.items():
+                    started = time.perf_counter()
+                    db.execute(
+                        f"INSERT INTO parts_{method} SELECT repeat('a', 200), %s || i"
+                        " FROM generate_series(1, %s) i",
+                        (body, rows),
+                    )
+                    values.append((time.perf_counter() - started) / rows)
+            stored = {
+                m: db.execute(
+                    f"SELECT pg_column_compression(b), pg_column_size(b) FROM parts_{m} LIMIT 1"
+                ).fetchone()
+                for m in times
+            }
+            print(
+                f"a row with the prescription body ({len(body)} bytes): "
+                + ", ".join(
+                    f"{m} {median(v) * 1e6:.1f} us (stored {stored[m]})" for m, v in times.items()
+                )
+            )
+            notes: list[str] = []
+            db.add_notice_handler(lambda n: notes.append(n.message_primary or ""))
+            for name, count in (("1 assignment", 1), ("20 distinct assignments", 20)):
+                statements = " ".join(f"x := x + {k};" for k in range(1, count + 1))
+                figures = []
+                for _ in range(runs):
+                    db.execute(
+                        "DO $d$ DECLARE x integer := 0; s timestamptz; BEGIN"
+                        " s := clock_timestamp();"
+                        f" FOR i IN 1..3000 LOOP {statements} COMMIT; END LOOP;"
+                        " RAISE NOTICE '%', extract(epoch FROM clock_timestamp() - s) / 3000;"
+                        " END $d$"
+                    )
+                    figures.append(float(notes[-1]))
+                print(f"PL/pgSQL, {name} then COMMIT: {median(figures) * 1e6:.2f} us")
+    finally:
+        pg.drop(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=4000)
+    args = parser.parse_args()
+    fold(args.runs)
+    server_parts(args.runs, args.rows)
+
+
+if __name__ == "__main__":
+    main()
