@@ -35,8 +35,8 @@ test: install system-deps postgres-test
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: install
-	$(BIN)/ruff check eprescrire tests
-	$(BIN)/ruff format --check eprescrire tests
+	$(BIN)/ruff check eprescrire tests bench scripts
+	$(BIN)/ruff format --check eprescrire tests bench scripts
 	$(BIN)/mypy
 
 bench: install

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import random
+import sys
 import time
 import uuid
 from typing import Any
@@ -19,10 +20,8 @@ from ledger_common import NOW, ROOT, d, median, prescriptions
 from eprescrire.ledger import chain, open_ledger
 from eprescrire.ledger.postgres import PostgresLedger
 
-import sys  # noqa: E402  (tests/ holds the cluster support)
-
 sys.path.insert(0, str(ROOT))
-from tests.postgres_support import Server, server, start, stop_immediately  # noqa: E402
+from tests.postgres_support import Server, server, start, stop_immediately
 
 PHARMACIST_A, FINESS_A = "10000000007", "750001232"
 PHARMACIST_B, FINESS_B = "10000000015", "750001240"
