@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +19,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from eprescrire.errors import KeyFileError, UsageError
 from eprescrire.jws import SigningKey
+
+# cryptography warns, and will refuse in a future release, when it parses a certificate whose
+# serial number is zero or negative. For the certificates this module reads (from signed files
+# and ledger records), that warning is an error, raised where it is made: a filter set once,
+# for this module's calls only, costs nothing per certificate (a catch_warnings block would).
+warnings.filterwarnings("error", category=CryptographyDeprecationWarning, module=__name__)
 
 KDF_ROUNDS = 600_000
 RPPS_PREFIX = "8"  # IGC-Santé convention: the national identifier is 8 + RPPS
@@ -64,20 +72,18 @@ def certificate_from_base64(text: str) -> x509.Certificate:
     number that is zero or negative, which RFC 5280 forbids (cryptography only warns today)."""
     import base64
     import binascii
-    import warnings
-
-    from cryptography.utils import CryptographyDeprecationWarning
 
     try:
         der = base64.b64decode(text, validate=True)
     except binascii.Error as e:
         raise ValueError(f"not base64: {e}") from e
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CryptographyDeprecationWarning)
-        try:
-            return x509.load_der_x509_certificate(der)
-        except CryptographyDeprecationWarning as e:
-            raise ValueError(f"not an RFC 5280 certificate: {e}") from e
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except CryptographyDeprecationWarning as e:  # the filter below made it an error
+        raise ValueError(f"not an RFC 5280 certificate: {e}") from e
+    if certificate.serial_number <= 0:  # should the filter have been reset by the caller
+        raise ValueError("not an RFC 5280 certificate: its serial number is not positive")
+    return certificate
 
 
 def fingerprint(certificate: x509.Certificate) -> bytes:

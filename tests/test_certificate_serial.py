@@ -4,6 +4,7 @@ negative (RFC 5280 §4.1.2.2 forbids both) is refused when it is read, not loade
 from __future__ import annotations
 
 import base64
+import warnings
 from pathlib import Path
 
 import pytest
@@ -38,12 +39,25 @@ def test_a_certificate_as_issued_is_read() -> None:
     assert read.serial_number == serial
 
 
-def test_a_negative_serial_number_is_refused() -> None:
+def _negative_serial_base64() -> str:
     der, serial = _prescriber_der()
     # The serial's first byte with its sign bit set: the same length, a negative number.
-    altered = _with_serial_content(der, serial, 0x80)
+    return base64.b64encode(_with_serial_content(der, serial, 0x80)).decode("ascii")
+
+
+@pytest.mark.filterwarnings("error::cryptography.utils.CryptographyDeprecationWarning")
+def test_a_negative_serial_number_is_refused_where_cryptography_warns() -> None:
+    # As in the CLI, where keys.py turns cryptography's warning into an error.
     with pytest.raises(ValueError, match="RFC 5280"):
-        keys.certificate_from_base64(base64.b64encode(altered).decode("ascii"))
+        keys.certificate_from_base64(_negative_serial_base64())
+
+
+def test_a_negative_serial_number_is_refused_with_warnings_ignored() -> None:
+    # A caller that reset the warning filters: the serial number is checked after loading.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match="serial number is not positive"):
+            keys.certificate_from_base64(_negative_serial_base64())
 
 
 def test_not_base64_is_refused() -> None:
