@@ -78,7 +78,7 @@ class Server:
         return psycopg.connect(self.url("postgres"), autocommit=True)
 
     def create_database(self) -> str:
-        name = "ept_" + uuid.uuid4().hex[:12]
+        name = f"ept_{os.getpid()}_{uuid.uuid4().hex[:10]}"
         with self.admin() as db:
             db.execute(f'CREATE DATABASE "{name}"')
         return name
@@ -147,6 +147,33 @@ class Server:
         with self.admin() as db:
             self._drop_roles(db, name)  # a session ended above may have made one meanwhile
         postgres.initialise(self.url(name))
+
+    def sweep_orphans(self) -> list[str]:
+        """Drop the test databases (and their roles) whose making process is gone: a run
+        killed before its exit handlers leaves them behind, and thousands of them make the
+        cluster's crash recovery outlast any start-up timeout. The process id is in the name
+        (``ept_<pid>_…``); names in any other form are left alone."""
+        dropped = []
+        with self.admin() as db:
+            names = [
+                name
+                for (name,) in db.execute(
+                    "SELECT datname FROM pg_database WHERE datname ~ '^ept_[0-9]+_'"
+                ).fetchall()
+            ]
+            for name in names:
+                if _alive(int(name.split("_")[1])):
+                    continue
+                with contextlib.suppress(psycopg.Error):
+                    db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    dropped.append(name)
+            for (role,) in db.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname ~ '^ept_[0-9]+_'"
+            ).fetchall():
+                if not _alive(int(role.split("_")[1])):
+                    with contextlib.suppress(psycopg.Error):
+                        db.execute(f'DROP ROLE IF EXISTS "{role}"')
+        return dropped
 
     def close(self) -> None:
         """Drop the databases kept for reuse."""
@@ -305,9 +332,20 @@ def server() -> Server:
             # A cluster made again since the password file was written: the script sets it.
             subprocess.run(["bash", str(SCRIPT)], check=True, stdin=subprocess.DEVNULL)
             candidate = _local()
+        candidate.sweep_orphans()  # only on the local cluster: the ids are this host's
     _SERVER = candidate
     atexit.register(_SERVER.close)
     return _SERVER
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _local() -> Server:
@@ -337,4 +375,8 @@ def stop_immediately() -> None:
 
 
 def start() -> None:
-    subprocess.run(["pg_ctlcluster", _version(), CLUSTER, "start"], check=True, capture_output=True)
+    subprocess.run(
+        ["pg_ctlcluster", _version(), CLUSTER, "start", "--", "-t", "300"],
+        check=True,
+        capture_output=True,
+    )
