@@ -324,5 +324,6 @@ def test_stated_hand_over_times_never_move_the_rules_clock(
         finally:
             stated_ledger.close()
             real_ledger.close()
+            factory.cleanup()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
