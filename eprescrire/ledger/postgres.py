@@ -315,12 +315,10 @@ class PostgresLedger(Ledger):
         recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
         written, query = self._appending(prescription_id, request, 0, prev, new, seqs, recorded_at)
         try:
-            self._prepare()
             try:
-                self._run(b"BEGIN; " + query)
+                self._run(self._preparing() + b"BEGIN; " + query)
             except psycopg.errors.InvalidSqlStatementName:
                 self._run(b"ROLLBACK; " + _PREPARE)
-                self._prepared_for = self._db
                 self._run(b"BEGIN; " + query)
         except psycopg.errors.SerializationFailure:
             # The chain is not empty: nothing was written, the numbers are still free.
@@ -343,10 +341,13 @@ class PostgresLedger(Ledger):
         self._writes += 1
         return tuple(written)
 
-    def _prepare(self) -> None:
-        if self._prepared_for is not self._db:
-            self._run(_PREPARE)
-            self._prepared_for = self._db
+    def _preparing(self) -> bytes:
+        """The statements preparing a write's two statements, to send before the first write
+        of a connection (in the same round trip); nothing once they were sent."""
+        if self._prepared_for is self._db:
+            return b""
+        self._prepared_for = self._db
+        return _PREPARE + b"; "
 
     def _appending(
         self,
@@ -416,14 +417,16 @@ class PostgresLedger(Ledger):
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
             # a dispensing) with its history.
-            opening = pending + b"BEGIN; EXECUTE eprescrire_open_write(%s, %s, %d)" % (
-                self._literal(prescription_id),
-                self._uuid(request) if given else b"NULL",
-                _RESERVED + spare,
+            opening = (
+                pending
+                + self._preparing()
+                + b"BEGIN; EXECUTE eprescrire_open_write(%s, %s, %d)"
+                % (
+                    self._literal(prescription_id),
+                    self._uuid(request) if given else b"NULL",
+                    _RESERVED + spare,
+                )
             )
-            if self._prepared_for is not db:
-                self._run(_PREPARE)
-                self._prepared_for = db
             try:
                 rows = self._run(opening)
             except psycopg.errors.InvalidSqlStatementName:
