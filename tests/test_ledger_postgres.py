@@ -256,7 +256,8 @@ def test_first_write_on_a_chain_already_written_reads_the_history(
         assert [r.kind for r in outcome.records] == ["dispensing"]
         assert sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
         assert sent[1].startswith(b"ROLLBACK; BEGIN; EXECUTE eprescrire_open_write")
-        assert a._spare[: len(spare)] == spare  # the refused attempt's numbers are kept
+        assert a._spare[: len(spare)] == spare  # the refused attempts' numbers are kept
+        a._hits = 1.0  # (two misses in a row: the session would read the history first)
         first = d.dispense(a, warm[2], request_a(line=1), NOW)
         assert [r.seq for r in first.records] == spare[:2]
         state = d.state_of(five.prescription, five.kid, a.history(five.prescription.id))
@@ -266,6 +267,39 @@ def test_first_write_on_a_chain_already_written_reads_the_history(
     with open_ledger(sites["auditor"].url) as auditor:
         report = auditor.verify()
         assert report.ok and report.records == 10, report
+
+
+def test_a_session_whose_first_writes_miss_stops_trying_then_probes(
+    sites: dict[str, Site],
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Renewals: every one-round-trip attempt would find the chain written; after two misses
+    the session reads the history first, but for a probe every few writes; probes that hit
+    bring the attempts back."""
+    renewals = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(12)]
+    new = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(32)]
+    with open_ledger(sites["b"].url) as b:
+        for document in renewals:
+            d.dispense(b, document, request_b(line=1, quantity=1), NOW)
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        _warm(a, new[:2], request_a(line=1))
+        sent = _counting(a, monkeypatch)
+        tried = []
+        for document in renewals:
+            del sent[:]
+            d.dispense(a, document, request_a(line=1, quantity=1), NOW)
+            tried.append(sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append"))
+        assert tried[:2] == [True, True] and 1 <= sum(tried[2:]) <= 4, tried
+        one_trip = []
+        for document in new[2:]:
+            del sent[:]
+            d.dispense(a, document, request_a(line=1, quantity=1), NOW)
+            one_trip.append(len(sent) == 1)
+        assert not all(one_trip) and all(one_trip[-5:]), one_trip
+    with open_ledger(sites["auditor"].url) as auditor:
+        assert auditor.verify().ok
 
 
 def test_append_at_position_zero_creates_only_an_empty_chain(
@@ -868,6 +902,7 @@ def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
             d.dispense(ledger, five, request_a(line=1, quantity=1), NOW)
             assert sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
             del sent[:]
+            ledger._hits = 1.0  # (after two misses the session would read the history first)
             d.dispense(ledger, documents[2], request_a(line=1), NOW)
             assert len(sent) == 1 and sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
         with open_ledger(url) as admin:
