@@ -152,6 +152,7 @@ class PostgresLedger(Ledger):
         self._db: Any = None
         self._escaping: Any = None
         self._escaping_for: Any = None
+        self._encoding = "utf-8"
         self._prepared_for: Any = None
         # Sequence numbers reserved (through open_write) and not used yet: a first write
         # (:meth:`_first_write`) takes its own from them, without a round trip.
@@ -398,10 +399,10 @@ class PostgresLedger(Ledger):
                 first_pos,
                 self._literal(first_prev),
                 b",".join(b"%d" % r.seq for r in written),
-                self._array([r.kind for r in written]),
+                self._plain_array([r.kind for r in written]),
                 self._literal(recorded_at),
                 self._array(texts),
-                self._array([r.hash for r in written]),
+                self._plain_array([r.hash for r in written]),
             )
         )
         return written, query
@@ -554,14 +555,20 @@ class PostgresLedger(Ledger):
     def _literal(self, value: str) -> bytes:
         if "\x00" in value:
             raise LedgerError("a value holds a NUL character, which the ledger cannot store")
-        if self._escaping is None or self._escaping_for is not self._db:
+        if self._escaping_for is not self._db:
             self._escaping = self._psycopg.pq.Escaping(self._db.pgconn)
+            self._encoding = self._db.info.encoding
             self._escaping_for = self._db
-        quoted: bytes = self._escaping.escape_literal(value.encode(self._db.info.encoding))
+        quoted: bytes = self._escaping.escape_literal(value.encode(self._encoding))
         return quoted
 
     def _array(self, values: Sequence[str]) -> bytes:
         return b"ARRAY[%s]::text[]" % b",".join(self._literal(v) for v in values)
+
+    @staticmethod
+    def _plain_array(values: Sequence[str]) -> bytes:
+        """Values that need no quoting (record kinds, hexadecimal hashes), as a text array."""
+        return b"ARRAY['%s']::text[]" % "','".join(values).encode("ascii")
 
     @staticmethod
     def _uuid(value: uuid.UUID) -> bytes:
