@@ -27,7 +27,9 @@ off: that is what the hash chains and the signed checkpoint are for):
   ``ledger.append`` checks them after locking the chain head (so every committed record of
   the prescription is counted, and no other writer of it commits before this transaction).
 * A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
-  reads back what it appended) with COMMIT.
+  reads back what it appended) with COMMIT; a prescription's first write is one (version 5):
+  ``ledger.append`` at position 0 creates the chain head itself, refusing (40001) a chain that
+  is not empty.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
