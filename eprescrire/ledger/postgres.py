@@ -308,11 +308,12 @@ class PostgresLedger(Ledger):
     ) -> tuple[Record, ...] | None:
         """Append what ``change`` records on an empty history, in one round trip
         (``BEGIN; EXECUTE eprescrire_append(…); COMMIT``): ``ledger.append`` creates the chain
-        head at position 0 (or takes it while still empty) and otherwise raises 40001, and
-        nothing is written. Returns the records written, or None when the write must read the
-        history first (the change refused or recorded no prescription on an empty history,
-        the chain is not empty, the session has no sequence numbers left); then the
-        transaction is left to be rolled back."""
+        head at position 0 (or takes it while still empty); on a chain that has records it
+        writes nothing and returns NULL (40001 when another writer created them meanwhile: the
+        transaction is then left to be rolled back). Returns the records written, or None when
+        the write must read the history first (the change refused or recorded no prescription
+        on an empty history, the chain is not empty, the session has too few sequence
+        numbers left)."""
         psycopg = self._psycopg
         try:
             new = list(change(History(prescription_id, ())))
@@ -327,12 +328,18 @@ class PostgresLedger(Ledger):
         written, query = self._appending(prescription_id, request, 0, prev, new, seqs, recorded_at)
         try:
             try:
-                self._run(self._preparing() + b"BEGIN; " + query)
+                rows = self._run(self._preparing() + b"BEGIN; " + query)
             except psycopg.errors.InvalidSqlStatementName:
                 self._run(b"ROLLBACK; " + _PREPARE)
-                self._run(b"BEGIN; " + query)
+                rows = self._run(b"BEGIN; " + query)
+            if not rows or rows[0][0] is None:
+                # The chain has records: append wrote nothing (and COMMIT ended an empty
+                # transaction); the numbers are still free.
+                self._spare[:0] = seqs
+                self._hits *= 1 - _WEIGHT
+                return None
         except psycopg.errors.SerializationFailure:
-            # The chain is not empty: nothing was written, the numbers are still free.
+            # Another writer created the chain meanwhile: nothing was written either.
             self._spare[:0] = seqs
             self._aborted = True
             self._hits *= 1 - _WEIGHT

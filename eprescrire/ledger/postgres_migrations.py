@@ -28,8 +28,8 @@ off: that is what the hash chains and the signed checkpoint are for):
   the prescription is counted, and no other writer of it commits before this transaction).
 * A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
   reads back what it appended) with COMMIT; a prescription's first write is one (version 5):
-  ``ledger.append`` at position 0 creates the chain head itself, refusing (40001) a chain that
-  is not empty.
+  ``ledger.append`` at position 0 creates the chain head itself, and appends nothing to a chain
+  that has records (it returns NULL).
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
@@ -1437,8 +1437,9 @@ END $$;
 # prescription it is about to record: it appends the prescription record and its dispensing to
 # an empty chain (chained to the genesis hash, with sequence numbers its session reserved
 # earlier through open_write), and ledger.append creates the chain head in the same statement
-# that checks it was empty. When the chain is not empty after all, append raises 40001 as
-# before, and the client takes the two round trips (open_write, then append).
+# that checks it was empty. When the chain has records, append writes nothing and returns NULL
+# (or raises 40001 when another writer created them meanwhile), and the client takes the two
+# round trips (open_write, then append).
 _V5 = r"""
 -- Every statement of a write or a read looks up one prescription by its key: planned while
 -- the tables are small (a new ledger; a session keeps its plans), they would scan the whole
@@ -1520,10 +1521,19 @@ BEGIN
     -- statement that locks it until COMMIT (a concurrent writer of the prescription waits, then
     -- finds the head moved and is refused).
     IF pos0 = 0 THEN
+        -- A chain that has records already: nothing is appended and NULL returned (the caller
+        -- reads the history and appends after it). Not an error: a first write tried in one
+        -- round trip that finds the prescription recorded is routine, and the server logs a
+        -- failed statement with its text, which holds the prescription.
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+        IF head_pos > 0 THEN
+            RETURN NULL;
+        END IF;
         -- A new chain (a first write in one round trip, without open_write): the head is
         -- created at the last record if the first is chained to the prescription's genesis
         -- hash; an existing head is taken only while it is still empty. Either way the row
-        -- is this transaction's until COMMIT (a concurrent writer of the prescription waits).
+        -- is this transaction's until COMMIT (a concurrent writer of the prescription waits,
+        -- then finds the head moved: 40001 below).
         INSERT INTO ledger.chain_heads AS h
             SELECT pid, n, seqs[n], hashes[n] FROM ledger.meta m
             WHERE m.key = 'ledger_id'

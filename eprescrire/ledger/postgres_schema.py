@@ -227,7 +227,7 @@ EXPECTED: dict[str, str] = {
     "constraint sites.sites_kind_check": "c098b46a45d04ee2",
     "constraint sites.sites_pkey": "f220177ac2be4216",
     "constraint sites.sites_rpps_check": "10c4d87cfefdff33",
-    "function append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])": "66923e48eba631d2",
+    "function append(pid text, rid uuid, pos0 integer, head0 text, seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])": "5a657d4cf99149e8",
     "function append_only()": "53118db968e48f8d",
     "function begin_update(pid text, OUT pos integer, OUT hash text)": "c80a3fb29983ccc8",
     "function first_lane(pid text)": "413414712aad841d",
