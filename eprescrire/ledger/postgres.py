@@ -160,8 +160,9 @@ class PostgresLedger(Ledger):
         self._writes = 0
         self._aborted = False
         # How often the session's recent one-round-trip attempts found the chain empty
-        # (weighted average): a miss costs about five times what a hit saves, so a session
-        # whose writes are mostly renewals or second pharmacies only tries now and then.
+        # (weighted average): a miss costs more than a hit saves (the rules run and the
+        # records built for nothing, one round trip more), so a session whose writes are
+        # mostly renewals or second pharmacies only tries now and then.
         self._hits = 1.0
         self._connect()
         version = self.schema_version()
