@@ -6,9 +6,14 @@ for relative figures; medians of --runs):
 - ``compression``: rows holding the bench's prescription body inserted into a column compressed
   with pglz against lz4 (the server's time, one statement of --rows rows);
 - ``expressions``: PL/pgSQL assignments, one against 20 distinct ones, a COMMIT after each
-  iteration (an expression's set-up is per transaction).
+  iteration (an expression's set-up is per transaction);
+- ``--first-writes N`` (alone): CPU per dispensing (client ``time.process_time``, its server
+  backend's utime + stime) of a warm session's one-round-trip first write when the chain is
+  empty (hit) and when another pharmacy wrote it first (miss: every attempt made), against the
+  same dispensings reading the history first (the attempt switched off), medians of --runs.
 
     .venv/bin/python bench/ledger_pg_parts.py [--runs 3] [--rows 4000]
+    .venv/bin/python bench/ledger_pg_parts.py --first-writes 200 [--runs 5]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ledger_common import NOW, d, median, prescriptions
 
 from eprescrire.dispensing.state import state_after
 from eprescrire.ledger import History, open_ledger
+from eprescrire.ledger.postgres import PostgresLedger
 
 
 def fold(runs: int) -> None:
@@ -110,11 +116,57 @@ def server_parts(runs: int, rows: int) -> None:
         pg.drop(url)
 
 
+def first_writes(runs: int, count: int) -> None:
+    pg = ledger_pg.server()
+    cases = ("hit", "first, history read first", "miss", "renewal, history read first")
+    figures: dict[str, list[tuple[float, float]]] = {case: [] for case in cases}
+    for _ in range(runs):
+        url = pg.fresh_ledger()
+        try:
+            (url_a, rpps_a, finess_a), (url_b, rpps_b, finess_b) = ledger_pg._sites(pg, url)
+            documents = prescriptions(4 * count + 4)
+            a, b = open_ledger(url_a), open_ledger(url_b)
+            assert isinstance(a, PostgresLedger)
+            request_a = d.Request(rpps_a, line=1, quantity=1, pharmacy=finess_a)
+            request_b = d.Request(rpps_b, line=1, quantity=1, pharmacy=finess_b)
+            for document in documents[:4]:  # the session now has spare sequence numbers
+                d.dispense(a, document, request_a, NOW)
+            batches = [documents[4 + i * count : 4 + (i + 1) * count] for i in range(4)]
+            for document in batches[2] + batches[3]:  # written first by pharmacy B
+                d.dispense(b, document, request_b, NOW)
+            backend = a._db.execute("SELECT pg_backend_pid()").fetchone()[0]
+            for case, batch in zip(cases, batches, strict=True):
+                if "history read first" in case:  # the attempt switched off
+                    setattr(a, "_first_write", lambda *args: None)  # noqa: B010
+                server0, client0 = ledger_pg._backend_cpu(backend), time.process_time()
+                for document in batch:
+                    a._hits = 1.0  # every attempt made (a session would stop after misses)
+                    d.dispense(a, document, request_a, NOW)
+                client1, server1 = time.process_time(), ledger_pg._backend_cpu(backend)
+                vars(a).pop("_first_write", None)
+                figures[case].append(((client1 - client0) / count, (server1 - server0) / count))
+            a.close()
+            b.close()
+        finally:
+            pg.drop(url)
+    for case, values in figures.items():
+        client = median([v[0] for v in values]) * 1e3
+        server = median([v[1] for v in values]) * 1e3
+        print(
+            f"{case:28s} client CPU {client:.3f} ms, server CPU {server:.3f} ms, "
+            f"total {client + server:.3f} ms"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--first-writes", type=int, metavar="N", help="only this part")
     args = parser.parse_args()
+    if args.first_writes:
+        first_writes(args.runs, args.first_writes)
+        return
     fold(args.runs)
     server_parts(args.runs, args.rows)
 

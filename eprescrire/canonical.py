@@ -19,11 +19,15 @@ class StrictJSONError(ValueError):
     """The text is not strict JSON as eprescrire accepts it."""
 
 
+# One encoder for every call (json.dumps with these options builds a new one each time).
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def dumps(value: Any) -> bytes:
     """Canonical UTF-8 bytes of a JSON value."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -21,7 +22,10 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@functools.lru_cache(maxsize=256)
 def local_date(moment: dt.datetime) -> dt.date:
+    """The Paris calendar date of ``moment`` (kept for the few moments a decision looks at
+    several times: the prescription's issue and the dispensing time)."""
     return moment.astimezone(PARIS).date()
 
 

@@ -170,6 +170,178 @@ def test_write_after_the_sessions_prepared_statements_are_gone(
 
 
 # --------------------------------------------------------------------------------------------
+# A prescription's first write in one round trip
+
+
+_LEDGER_ID = "SELECT value FROM ledger.meta WHERE key = 'ledger_id'"
+
+
+def _counting(ledger: PostgresLedger, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The queries the ledger sends from now on (each one round trip)."""
+    sent: list[bytes] = []
+    send = ledger._run
+
+    def run(query: bytes) -> Any:
+        sent.append(query)
+        return send(query)
+
+    monkeypatch.setattr(ledger, "_run", run)
+    return sent
+
+
+def _warm(ledger: PostgresLedger, documents: list[d.Presented], request: d.Request) -> None:
+    """Two writes: the second reserves the sequence numbers of the session's first writes."""
+    for document in documents:
+        d.dispense(ledger, document, request, NOW)
+    assert ledger._spare
+
+
+def test_first_write_of_a_prescription_is_one_round_trip(
+    sites: dict[str, Site],
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(5)]
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        one = d.dispense(a, documents[0], request_a(line=1), NOW)  # a session's first write
+        assert a._spare == []  # reserves nothing more: a command that writes once wastes none
+        _warm(a, documents[1:2], request_a(line=1))
+        spare = list(a._spare)
+        assert len(spare) == 62 and spare == sorted(spare) and spare[0] > one.records[-1].seq
+        sent = _counting(a, monkeypatch)
+        outcomes = [d.dispense(a, doc, request_a(line=1, quantity=2), NOW) for doc in documents[2:]]
+        assert len(sent) == 3 and all(
+            q.startswith(b"BEGIN; EXECUTE eprescrire_append") for q in sent
+        )
+        assert [r.seq for o in outcomes for r in o.records] == spare[:6]
+        for document, outcome in zip(documents[2:], outcomes, strict=True):
+            assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
+            assert outcome.records[0].prev_hash == postgres.genesis(
+                a.ledger_id, document.prescription.id
+            )
+            history = a.history(document.prescription.id)
+            assert history.records == outcome.records
+            assert outcome.state == d.state_of(document.prescription, document.kid, history)
+            assert outcome.state is not None and outcome.state.lines[0].dispensed == 2
+        # The next write of such a chain takes numbers drawn after its head's lock.
+        later = d.dispense(a, documents[2], request_a(line=1, quantity=1), NOW)
+        assert later.records[0].seq > max(spare)
+    with open_ledger(sites["auditor"].url) as auditor:
+        report = auditor.verify()
+        assert report.ok and report.records == 11, report
+
+
+def test_first_write_on_a_chain_already_written_reads_the_history(
+    sites: dict[str, Site],
+    five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another pharmacy dispensed the paper first: the one-round-trip write is refused by the
+    database (nothing written), the rules decide again on the real history, and the sequence
+    numbers the attempt took are used by the next first write."""
+    warm = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(3)]
+    with open_ledger(sites["b"].url) as b:
+        d.dispense(b, five, request_b(line=1, quantity=4), NOW)
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        _warm(a, warm[:2], request_a(line=1))
+        spare = list(a._spare)
+        sent = _counting(a, monkeypatch)
+        with pytest.raises(d.Refused) as refused:  # 4 + 2 > 5, seen on the real history
+            d.dispense(a, five, request_a(line=1, quantity=2), NOW)
+        assert refused.value.code == d.Code.QUANTITY_EXCEEDED
+        outcome = d.dispense(a, five, request_a(line=1, quantity=1), NOW)
+        assert [r.kind for r in outcome.records] == ["dispensing"]
+        assert sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
+        assert sent[1].startswith(b"BEGIN; EXECUTE eprescrire_open_write")
+        assert a._spare[: len(spare)] == spare  # the refused attempts' numbers are kept
+        a._hits = 1.0  # (two misses in a row: the session would read the history first)
+        first = d.dispense(a, warm[2], request_a(line=1), NOW)
+        assert [r.seq for r in first.records] == spare[:2]
+        state = d.state_of(five.prescription, five.kid, a.history(five.prescription.id))
+        assert state.lines[0].dispensed == 5
+        # A consent on a prescription the ledger knows is not tried on an empty history.
+        d.set_consent(a, five.prescription.id, True, NOW, PHARMACIST_A)
+    with open_ledger(sites["auditor"].url) as auditor:
+        report = auditor.verify()
+        assert report.ok and report.records == 10, report
+
+
+def test_a_session_whose_first_writes_miss_stops_trying_then_probes(
+    sites: dict[str, Site],
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Renewals: every one-round-trip attempt would find the chain written; after two misses
+    the session reads the history first, but for a probe every few writes; probes that hit
+    bring the attempts back."""
+    renewals = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(12)]
+    new = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(32)]
+    with open_ledger(sites["b"].url) as b:
+        for document in renewals:
+            d.dispense(b, document, request_b(line=1, quantity=1), NOW)
+    with open_ledger(sites["a"].url) as a:
+        assert isinstance(a, PostgresLedger)
+        _warm(a, new[:2], request_a(line=1))
+        sent = _counting(a, monkeypatch)
+        tried = []
+        for document in renewals:
+            del sent[:]
+            d.dispense(a, document, request_a(line=1, quantity=1), NOW)
+            tried.append(sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append"))
+        assert tried[:2] == [True, True] and 1 <= sum(tried[2:]) <= 4, tried
+        one_trip = []
+        for document in new[2:]:
+            del sent[:]
+            d.dispense(a, document, request_a(line=1, quantity=1), NOW)
+            one_trip.append(len(sent) == 1)
+        assert not all(one_trip) and all(one_trip[-5:]), one_trip
+    with open_ledger(sites["auditor"].url) as auditor:
+        assert auditor.verify().ok
+
+
+def test_append_at_position_zero_creates_only_an_empty_chain(
+    sites: dict[str, Site], five: d.Presented
+) -> None:
+    """In plain SQL as a site: a write at position 0 must chain to the prescription's genesis
+    hash (40001 otherwise), and appends nothing once the chain has records (NULL, not an
+    error: the server does not log the statement, which holds the prescription)."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History, chain
+
+    pid = five.prescription.id
+    body = chain.body_text(first_sight(History(pid, ()), five)[0].body)
+    at = "2026-03-02T09:00:00.000000Z"
+    with _raw(sites["a"].url) as db:
+        ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
+
+    def first(head: str) -> Callable[[psycopg.Connection[Any]], Any]:
+        def append(db: psycopg.Connection[Any]) -> Any:
+            seq = db.execute("SELECT seqs[1] FROM ledger.open_write('x', NULL, 1)").fetchone()[0]  # type: ignore[index]
+            db.execute("ROLLBACK")  # a sequence number outlives the transaction
+            digest = chain.record_hash(head, seq, "prescription", pid, at, body)
+            return db.execute(
+                "SELECT ledger.append(%s, %s, 0, %s, %s, %s, %s, %s, %s)",
+                (pid, uuid.uuid4(), head, [seq], ["prescription"], at, [body], [digest]),
+            ).fetchone()[0]  # type: ignore[index]
+
+        return append
+
+    refused = _refused(sites["a"].url, first("0" * 64))
+    assert refused.startswith("40001") and "does not follow its chain head" in refused, refused
+    with _raw(sites["a"].url) as db:
+        assert first(postgres.genesis(ledger_id, pid))(db) == 1
+        db.commit()
+        assert first(postgres.genesis(ledger_id, pid))(db) is None
+        db.commit()
+    with open_ledger(sites["auditor"].url) as auditor:
+        report = auditor.verify()
+        assert report.ok and report.records == 1, report
+
+
+# --------------------------------------------------------------------------------------------
 # What the database itself refuses, as each role, in plain SQL
 
 
@@ -690,6 +862,57 @@ def test_upgrade_to_append_only_writes_keeps_records_and_rules(
         pg.drop(url)
 
 
+def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
+    pg: Server,
+    five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A ledger written at schema version 4, upgraded by `ledger init` to version 5: its
+    records and chains kept and counted; a session's first writes then go in one round trip,
+    and one on the chain written at version 4 reads its history."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:4])
+        monkeypatch.setattr(postgres, "LATEST", 4)
+        assert postgres.initialise(url)[1] == 4
+        monkeypatch.undo()
+        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        with _raw(url) as db:
+            ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
+        pid = five.prescription.id
+        with _raw(a.url) as db:  # as version 4's client wrote: through ledger.append
+            first = first_sight(History(pid, ()), five)[0]
+            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
+            dispensing = _dispensing(1, 4, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+            _append_sql(db, ledger_id, pid, "dispensing", dispensing)
+            db.commit()
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (4, LATEST) and LATEST == 5
+        documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(3)]
+        with open_ledger(a.url) as ledger:
+            assert isinstance(ledger, PostgresLedger)
+            _warm(ledger, documents[:2], request_a(line=1))
+            sent = _counting(ledger, monkeypatch)
+            with pytest.raises(d.Refused):
+                d.dispense(ledger, five, request_a(line=1, quantity=2), NOW)  # 4 + 2 > 5
+            d.dispense(ledger, five, request_a(line=1, quantity=1), NOW)
+            assert sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
+            del sent[:]
+            ledger._hits = 1.0  # (after two misses the session would read the history first)
+            d.dispense(ledger, documents[2], request_a(line=1), NOW)
+            assert len(sent) == 1 and sent[0].startswith(b"BEGIN; EXECUTE eprescrire_append")
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 9 and report.schema == [], report
+    finally:
+        pg.drop(url)
+
+
 # --------------------------------------------------------------------------------------------
 # Concurrency: no global lock; one line serialises
 
@@ -734,12 +957,23 @@ def test_one_open_transaction_does_not_block_another_prescription(
     assert not errors
 
 
-def _race(url: str, document: d.Presented, pharmacist: str, pharmacy: str, results: Any) -> None:
+def _race(
+    url: str,
+    document: d.Presented,
+    pharmacist: str,
+    pharmacy: str,
+    results: Any,
+    warm: tuple[d.Presented, ...] = (),
+    start: Any = None,
+) -> None:
     try:
         with open_ledger(url) as ledger:
-            d.dispense(
-                ledger, document, d.Request(pharmacist, line=1, quantity=1, pharmacy=pharmacy), NOW
-            )
+            request = d.Request(pharmacist, line=1, quantity=1, pharmacy=pharmacy)
+            for other in warm:  # sessions with spare sequence numbers: first writes in one trip
+                d.dispense(ledger, other, request, NOW)
+            if start is not None:
+                start.wait(60)
+            d.dispense(ledger, document, request, NOW)
         results.put("ok")
     except d.Refused:
         results.put("refused")
@@ -747,18 +981,31 @@ def _race(url: str, document: d.Presented, pharmacist: str, pharmacy: str, resul
         results.put(f"error: {e}")
 
 
+@pytest.mark.parametrize("sessions", ["new", "warm"])
 def test_concurrent_sites_dispense_exactly_the_total(
-    sites: dict[str, Site], five: d.Presented
+    sites: dict[str, Site],
+    five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+    sessions: str,
 ) -> None:
+    """Ten sessions race on a new prescription: new sessions read the history first; warm
+    ones (which have written before) each try the one-round-trip first write, one wins."""
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
+    start = ctx.Barrier(10) if sessions == "warm" else None
+    warm = [
+        tuple(presented(issue_document(data=FIVE, now=NOW)) for _ in range(2))
+        if sessions == "warm"
+        else ()
+        for _ in range(10)
+    ]
     procs = [
         ctx.Process(
             target=_race,
             args=(
-                (sites["a"].url, five, PHARMACIST_A, FINESS_A, results)
+                (sites["a"].url, five, PHARMACIST_A, FINESS_A, results, warm[i], start)
                 if i % 2
-                else (sites["b"].url, five, PHARMACIST_B, FINESS_B, results)
+                else (sites["b"].url, five, PHARMACIST_B, FINESS_B, results, warm[i], start)
             ),
         )
         for i in range(10)
@@ -779,14 +1026,24 @@ def test_concurrent_sites_dispense_exactly_the_total(
 # Faults
 
 
+@pytest.mark.parametrize("write", ["history first", "one round trip"])
 def test_lost_commit_reply_is_recognised_not_recorded_twice(
-    sites: dict[str, Site], five: d.Presented, monkeypatch: pytest.MonkeyPatch
+    sites: dict[str, Site],
+    five: d.Presented,
+    issue_document: Callable[..., signing.SignedDocument],
+    monkeypatch: pytest.MonkeyPatch,
+    write: str,
 ) -> None:
     with open_ledger(sites["a"].url) as a:
         assert isinstance(a, PostgresLedger)
+        if write == "one round trip":
+            _warm(a, [presented(issue_document(data=FIVE, now=NOW)) for _ in range(2)], request_a())
         send = a._run
 
+        sent: list[bytes] = []
+
         def lost_reply(query: bytes) -> Any:
+            sent.append(query)
             cursor = send(query)
             if query.endswith(b"COMMIT"):  # committed on the server; the client never hears it
                 a._db.close()
@@ -796,6 +1053,7 @@ def test_lost_commit_reply_is_recognised_not_recorded_twice(
         monkeypatch.setattr(a, "_run", lost_reply)
         outcome = d.dispense(a, five, request_a(line=1, quantity=2), NOW)
         assert [r.kind for r in outcome.records] == ["prescription", "dispensing"]
+        assert len(sent) == (1 if write == "one round trip" else 2), sent
         history = a.history(five.prescription.id)  # reconnected
         assert len(history.of_kind("dispensing")) == 1
         assert len(history.records) == 2

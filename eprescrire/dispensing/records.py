@@ -9,6 +9,7 @@ error); ``to_json`` writes it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,13 @@ from eprescrire import canonical, jws, model
 from eprescrire.errors import InputError, VerificationError
 from eprescrire.keys import certificate_from_base64, der_base64
 from eprescrire.ledger import History
+
+
+@functools.lru_cache(maxsize=64)
+def _der_base64(certificate: x509.Certificate) -> str:
+    """:func:`der_base64`, kept for the few certificates a counter sees again and again (the
+    same prescribers): encoding a certificate is a good part of recording a prescription."""
+    return der_base64(certificate)
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -160,7 +168,7 @@ class Presented:
     certificate: x509.Certificate | None = None
 
     def record_body(self) -> dict[str, Any]:
-        der = None if self.certificate is None else der_base64(self.certificate)
+        der = None if self.certificate is None else _der_base64(self.certificate)
         return PrescriptionBody(self.kid, der, self.token).to_json()
 
 

@@ -87,6 +87,7 @@ def record_cancellation(
 
     def change(history: History) -> list[NewRecord]:
         seen.append(history)
+        notes.clear()  # a ledger may call it again with another history: the last call counts
         new: list[NewRecord] = []
         if presented is not None:
             if presented.kid != cancellation.kid:

@@ -133,6 +133,10 @@ class Ledger(ABC):
         other writer can interleave with; each record is hash-chained to the one before in
         that same transaction. If ``change`` raises, nothing is written and the exception
         propagates. On a storage failure, raises :class:`LedgerError`.
+
+        ``change`` decides from the history it is given alone: a backend may call it more than
+        once in one update (the PostgreSQL ledger first tries a prescription's first write on
+        an empty history), and what the last call returned is what is written.
         """
 
     @abstractmethod

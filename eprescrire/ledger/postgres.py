@@ -37,12 +37,20 @@ from eprescrire.ledger.interface import (
     History,
     Ledger,
     LedgerError,
+    NewRecord,
     Record,
 )
 from eprescrire.ledger.postgres_migrations import LATEST, MIGRATIONS
 
 CONNECT_TIMEOUT_SECONDS = 10
 _RESERVED = 2  # sequence numbers taken with the history (unused ones leave gaps, as sequences do)
+_SPARE = 62  # more of them, kept by a session that writes again for its next first writes
+# A first write is tried in one round trip while at least this share of the session's recent
+# attempts found the chain empty (an average weighting the last attempt by _WEIGHT), and
+# otherwise once every _PROBE writes, to notice when they would again.
+_SPECULATE = 0.8
+_WEIGHT = 0.2
+_PROBE = 4
 _COLUMNS = "seq, kind, prescription_id, recorded_at, body, prev_hash, hash"
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # A write's two statements, prepared once per session (parsed, resolved and planned once).
@@ -144,7 +152,18 @@ class PostgresLedger(Ledger):
         self._db: Any = None
         self._escaping: Any = None
         self._escaping_for: Any = None
+        self._encoding = "utf-8"
         self._prepared_for: Any = None
+        # Sequence numbers reserved (through open_write) and not used yet: a first write
+        # (:meth:`_first_write`) takes its own from them, without a round trip.
+        self._spare: list[int] = []
+        self._writes = 0
+        self._aborted = False
+        # How often the session's recent one-round-trip attempts found the chain empty
+        # (weighted average): a miss costs more than a hit saves (the rules run and the
+        # records built for nothing, one round trip more), so a session whose writes are
+        # mostly renewals or second pharmacies only tries now and then.
+        self._hits = 1.0
         self._connect()
         version = self.schema_version()
         if version == 0:
@@ -265,26 +284,170 @@ class PostgresLedger(Ledger):
         request: uuid.UUID | None = None,
     ) -> tuple[Record, ...]:
         """As :meth:`Ledger.update`; ``request`` (random by default) identifies the write: a
-        request already committed is not written again (its records are not returned)."""
+        request already committed is not written again (its records are not returned).
+
+        A write that records the prescription itself (its first dispensing, as far as the
+        session can tell) is tried first in one round trip, on an empty chain
+        (:meth:`_first_write`); when the chain is not empty, ``change`` is called again with
+        the real history (so it may be called twice: it must not keep what an earlier call
+        decided)."""
         given = request is not None
         request = request or uuid.uuid4()
+        self._ensure()
+        if not given and self._spare and (self._hits >= _SPECULATE or self._writes % _PROBE == 0):
+            self._aborted = False
+            first = self._first_write(prescription_id, change, request, now)
+            if first is not None:
+                return first
+        # The first write's aborted transaction is rolled back with the next query.
+        pending = b"ROLLBACK; " if self._aborted else b""
+        self._aborted = False
+        return self._write(prescription_id, change, request, given, now, pending)
+
+    def _first_write(
+        self, prescription_id: str, change: Change, request: uuid.UUID, now: dt.datetime | None
+    ) -> tuple[Record, ...] | None:
+        """Append what ``change`` records on an empty history, in one round trip
+        (``BEGIN; EXECUTE eprescrire_append(…); COMMIT``): ``ledger.append`` creates the chain
+        head at position 0 (or takes it while still empty); on a chain that has records it
+        writes nothing and returns NULL (40001 when another writer created them meanwhile: the
+        transaction is then left to be rolled back). Returns the records written, or None when
+        the write must read the history first (the change refused or recorded no prescription
+        on an empty history, the chain is not empty, the session has too few sequence
+        numbers left)."""
+        psycopg = self._psycopg
+        try:
+            new = list(change(History(prescription_id, ())))
+        except Exception:
+            return None  # decided again on the real history, which may differ
+        if not new or new[0].kind != "prescription" or len(new) > len(self._spare):
+            return None
+        seqs = self._spare[: len(new)]
+        del self._spare[: len(new)]
+        prev = genesis(self.ledger_id, prescription_id)
+        recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
+        written, query = self._appending(prescription_id, request, 0, prev, new, seqs, recorded_at)
+        try:
+            try:
+                rows = self._run(self._preparing() + b"BEGIN; " + query)
+            except psycopg.errors.InvalidSqlStatementName:
+                self._run(b"ROLLBACK; " + _PREPARE)
+                rows = self._run(b"BEGIN; " + query)
+            if not rows or rows[0][0] is None:
+                # The chain has records: append wrote nothing (and COMMIT ended an empty
+                # transaction); the numbers are still free.
+                self._spare[:0] = seqs
+                self._hits *= 1 - _WEIGHT
+                return None
+        except psycopg.errors.SerializationFailure:
+            # Another writer created the chain meanwhile: nothing was written either.
+            self._spare[:0] = seqs
+            self._aborted = True
+            self._hits *= 1 - _WEIGHT
+            return None
+        except psycopg.OperationalError as e:
+            if self._committed_after_reconnect(prescription_id, request):
+                return tuple(written)
+            raise LedgerError(
+                f"the connection to the ledger {self.location} was lost while committing; "
+                f"the dispensing was not recorded ({_one_line(e)})"
+            ) from e
+        except psycopg.Error as e:
+            self._rollback()
+            raise self._fail("the write was refused by the ledger", e) from e
+        except BaseException:
+            self._rollback()
+            raise
+        self._writes += 1
+        self._hits = self._hits * (1 - _WEIGHT) + _WEIGHT
+        return tuple(written)
+
+    def _preparing(self) -> bytes:
+        """The statements preparing a write's two statements, to send before the first write
+        of a connection (in the same round trip); nothing once they were sent."""
+        if self._prepared_for is self._db:
+            return b""
+        self._prepared_for = self._db
+        return _PREPARE + b"; "
+
+    def _appending(
+        self,
+        prescription_id: str,
+        request: uuid.UUID,
+        pos: int,
+        prev: str,
+        new: Sequence[NewRecord],
+        seqs: Sequence[int],
+        recorded_at: str,
+    ) -> tuple[list[Record], bytes]:
+        """The records ``new`` chained after ``(pos, prev)``, and the statement appending them
+        then committing: ``ledger.append`` checks and writes them and reads them back in the
+        same transaction (the chain head moved to the last one, this request's records all
+        there), raising when a rule refuses them or a foreign trigger or rule dropped or
+        rewrote them."""
+        written: list[Record] = []
+        texts: list[str] = []
+        first_pos, first_prev = pos, prev
+        for item, seq in zip(new, seqs, strict=False):
+            if item.kind not in KINDS:
+                raise ValueError(f"unknown record kind {item.kind!r}")
+            text = chain.body_text(item.body)
+            digest = chain.record_hash(prev, seq, item.kind, prescription_id, recorded_at, text)
+            texts.append(text)
+            written.append(
+                Record(seq, item.kind, prescription_id, recorded_at, json.loads(text), prev, digest)
+            )
+            prev = digest
+        query = (
+            b"EXECUTE eprescrire_append(%s, %s, %d, %s, ARRAY[%s]::bigint[], %s, %s, %s, %s);"
+            b" COMMIT"
+            % (
+                self._literal(prescription_id),
+                self._uuid(request),
+                first_pos,
+                self._literal(first_prev),
+                b",".join(b"%d" % r.seq for r in written),
+                self._plain_array([r.kind for r in written]),
+                self._literal(recorded_at),
+                self._array(texts),
+                self._plain_array([r.hash for r in written]),
+            )
+        )
+        return written, query
+
+    def _write(
+        self,
+        prescription_id: str,
+        change: Change,
+        request: uuid.UUID,
+        given: bool,
+        now: dt.datetime | None,
+        pending: bytes,
+    ) -> tuple[Record, ...]:
+        """A write in two round trips: the chain head taken with the history, then the
+        records appended and committed."""
         psycopg = self._psycopg
         written: list[Record] = []
         committing = False
-        self._ensure()
         db = self._db
+        # Sequence numbers for the session's next first writes (one round trip each) are
+        # reserved with the history, once the session has written (a command that writes
+        # once reserves none).
+        spare = _SPARE if self._writes and len(self._spare) < _RESERVED else 0
         try:
             # One round trip: take the prescription's chain head (recognising a retried
             # request, reserving sequence numbers for the usual case: a prescription record and
             # a dispensing) with its history.
-            opening = b"BEGIN; EXECUTE eprescrire_open_write(%s, %s, %d)" % (
-                self._literal(prescription_id),
-                self._uuid(request) if given else b"NULL",
-                _RESERVED,
+            opening = (
+                pending
+                + self._preparing()
+                + b"BEGIN; EXECUTE eprescrire_open_write(%s, %s, %d)"
+                % (
+                    self._literal(prescription_id),
+                    self._uuid(request) if given else b"NULL",
+                    _RESERVED + spare,
+                )
             )
-            if self._prepared_for is not db:
-                self._run(_PREPARE)
-                self._prepared_for = db
             try:
                 rows = self._run(opening)
             except psycopg.errors.InvalidSqlStatementName:
@@ -295,10 +458,10 @@ class PostgresLedger(Ledger):
             encoding = db.info.encoding
             top = rows[0]
             pos, prev = int(top[0] or b"0"), bytes(top[1] or b"").decode(encoding)
+            reserved = [int(n) for n in bytes(top[3] or b"{}")[1:-1].split(b",") if n]
             if top[2] == b"t":
                 self._run(b"ROLLBACK")
                 return ()
-            reserved = [int(n) for n in bytes(top[3] or b"{}")[1:-1].split(b",") if n]
             history = History(
                 prescription_id,
                 tuple(
@@ -320,52 +483,15 @@ class PostgresLedger(Ledger):
                         ).fetchall()
                     ]
                 recorded_at = _timestamp(now or dt.datetime.now(dt.UTC))
-                first_pos, first_prev = pos, prev
-                kinds, texts, hashes, seqs = [], [], [], []
-                for item, seq in zip(new, reserved, strict=False):
-                    if item.kind not in KINDS:
-                        raise ValueError(f"unknown record kind {item.kind!r}")
-                    pos += 1
-                    text = chain.body_text(item.body)
-                    digest = chain.record_hash(
-                        prev, seq, item.kind, prescription_id, recorded_at, text
-                    )
-                    kinds.append(item.kind)
-                    texts.append(text)
-                    hashes.append(digest)
-                    seqs.append(seq)
-                    written.append(
-                        Record(
-                            seq,
-                            item.kind,
-                            prescription_id,
-                            recorded_at,
-                            json.loads(text),
-                            prev,
-                            digest,
-                        )
-                    )
-                    prev = digest
-                # One round trip: ledger.append checks and writes the records and reads them
-                # back in the same transaction (the chain head moved to the last one, this
-                # request's records all there), raising when a rule refuses them or a foreign
-                # trigger or rule dropped or rewrote them; then COMMIT.
-                committing = True
-                self._run(
-                    b"EXECUTE eprescrire_append(%s, %s, %d, %s, ARRAY[%s]::bigint[], %s, %s, %s, %s);"
-                    b" COMMIT"
-                    % (
-                        self._literal(prescription_id),
-                        self._uuid(request),
-                        first_pos,
-                        self._literal(first_prev),
-                        b",".join(b"%d" % n for n in seqs),
-                        self._array(kinds),
-                        self._literal(recorded_at),
-                        self._array(texts),
-                        self._array(hashes),
-                    )
+                written, query = self._appending(
+                    prescription_id, request, pos, prev, new, reserved, recorded_at
                 )
+                committing = True
+                self._run(query)
+                # Numbers drawn after the head was locked, so greater than any of this
+                # prescription's: whichever chain they start, its sequence numbers increase.
+                self._spare += reserved[len(new) :]
+                self._writes += 1
             else:
                 self._run(b"ROLLBACK")
         except psycopg.OperationalError as e:
@@ -437,14 +563,20 @@ class PostgresLedger(Ledger):
     def _literal(self, value: str) -> bytes:
         if "\x00" in value:
             raise LedgerError("a value holds a NUL character, which the ledger cannot store")
-        if self._escaping is None or self._escaping_for is not self._db:
+        if self._escaping_for is not self._db:
             self._escaping = self._psycopg.pq.Escaping(self._db.pgconn)
+            self._encoding = self._db.info.encoding
             self._escaping_for = self._db
-        quoted: bytes = self._escaping.escape_literal(value.encode(self._db.info.encoding))
+        quoted: bytes = self._escaping.escape_literal(value.encode(self._encoding))
         return quoted
 
     def _array(self, values: Sequence[str]) -> bytes:
         return b"ARRAY[%s]::text[]" % b",".join(self._literal(v) for v in values)
+
+    @staticmethod
+    def _plain_array(values: Sequence[str]) -> bytes:
+        """Values that need no quoting (record kinds, hexadecimal hashes), as a text array."""
+        return b"ARRAY['%s']::text[]" % "','".join(values).encode("ascii")
 
     @staticmethod
     def _uuid(value: uuid.UUID) -> bytes:

@@ -27,7 +27,9 @@ off: that is what the hash chains and the signed checkpoint are for):
   ``ledger.append`` checks them after locking the chain head (so every committed record of
   the prescription is counted, and no other writer of it commits before this transaction).
 * A write is two round trips (version 2): ``ledger.open_write`` then ``ledger.append`` (which
-  reads back what it appended) with COMMIT.
+  reads back what it appended) with COMMIT; a prescription's first write is one (version 5):
+  ``ledger.append`` at position 0 creates the chain head itself, and appends nothing to a chain
+  that has records (it returns NULL).
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
@@ -1431,11 +1433,335 @@ BEGIN
 END $$;
 """
 
+# A first write in one round trip (version 5). The client does not ask for the history of a
+# prescription it is about to record: it appends the prescription record and its dispensing to
+# an empty chain (chained to the genesis hash, with sequence numbers its session reserved
+# earlier through open_write), and ledger.append creates the chain head in the same statement
+# that checks it was empty. When the chain has records, append writes nothing and returns NULL
+# (or raises 40001 when another writer created them meanwhile), and the client takes the two
+# round trips (open_write, then append).
+_V5 = r"""
+-- Every statement of a write or a read looks up one prescription by its key: planned while
+-- the tables are small (a new ledger; a session keeps its plans), they would scan the whole
+-- tables as these grow. They are planned without sequential scans.
+ALTER FUNCTION ledger.open_write(text, uuid, integer) SET enable_seqscan = off;
+ALTER FUNCTION ledger.history(text) SET enable_seqscan = off;
+ALTER FUNCTION ledger.request_done(text, uuid) SET enable_seqscan = off;
+
+-- ledger.append as version 4's, but for a write at position 0 (a new chain): the chain head is
+-- created, or taken while still empty (after open_write), in one statement, instead of an
+-- UPDATE, a SELECT ... FOR UPDATE and an INSERT; the records inserted from their arrays in
+-- order (unnest) rather than through generate_series and a sort.
+CREATE OR REPLACE FUNCTION ledger.append(pid text, rid uuid, pos0 integer, head0 text,
+    seqs bigint[], kinds text[], recorded_at text, bodies text[], hashes text[])
+RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, ledger
+    SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $$
+DECLARE
+    n integer := cardinality(hashes);
+    site ledger.sites;
+    admin boolean := false;
+    top bigint;
+    bs jsonb[];
+    payloads jsonb[];
+    b jsonb;
+    payload jsonb;
+    part text;
+    p_rpps text;
+    stage text;
+    lanes text[] := ARRAY[]::text[];
+    lines integer[] := ARRAY[]::integer[];
+    quantities integer[] := ARRAY[]::integer[];
+    lane text;
+    d_line integer;
+    d_qty integer;
+    known_kid text;          -- the prescription recorded by this call (its lane), if any
+    known_totals integer[];
+    known_first boolean;
+    line_totals integer[];
+    l jsonb;
+    p_kid text;
+    p_totals integer[];
+    p_first boolean;
+    given bigint;
+    cancelled boolean;
+    head_pos integer;
+    head_hash text;
+    got text[];
+BEGIN
+    IF n IS NULL OR n < 1 OR cardinality(seqs) IS DISTINCT FROM n
+       OR cardinality(kinds) IS DISTINCT FROM n OR cardinality(bodies) IS DISTINCT FROM n
+       OR pid IS NULL OR rid IS NULL OR pos0 IS NULL OR pos0 < 0 OR head0 IS NULL
+       OR recorded_at IS NULL THEN
+        RAISE EXCEPTION 'eprescrire: append takes a prescription, a request, the chain head and as many sequence numbers, kinds and bodies as hashes'
+            USING ERRCODE = '22023';
+    END IF;
+    -- Who writes.
+    SELECT * INTO site FROM ledger.sites s WHERE s.role_name = session_user;
+    IF NOT FOUND THEN
+        admin := ledger.is_admin();
+        IF NOT admin THEN
+            RAISE EXCEPTION 'eprescrire: % is not a site of this ledger', session_user
+                USING ERRCODE = '42501';
+        END IF;
+    ELSIF site.kind NOT IN ('pharmacy', 'prescriber') THEN
+        RAISE EXCEPTION 'eprescrire: a % site does not write records', site.kind
+            USING ERRCODE = '42501';
+    END IF;
+    -- Sequence numbers come from ledger.record_seq.
+    top := coalesce(pg_sequence_last_value('ledger.record_seq'::regclass), 0);
+    FOR i IN 1 .. n LOOP
+        IF seqs[i] IS NULL OR seqs[i] < 1 OR seqs[i] > top THEN
+            RAISE EXCEPTION 'eprescrire: a record''s sequence number comes from ledger.record_seq'
+                USING ERRCODE = '22023';
+        END IF;
+    END LOOP;
+    -- The chain: the records follow the head (the first chained to it, each next one to the
+    -- one before, as the INSERT below writes them), and the head moves to the last, in one
+    -- statement that locks it until COMMIT (a concurrent writer of the prescription waits, then
+    -- finds the head moved and is refused).
+    IF pos0 = 0 THEN
+        -- A chain that has records already: nothing is appended and NULL returned (the caller
+        -- reads the history and appends after it). Not an error: a first write tried in one
+        -- round trip that finds the prescription recorded is routine, and the server logs a
+        -- failed statement with its text, which holds the prescription.
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+        IF head_pos > 0 THEN
+            RETURN NULL;
+        END IF;
+        -- A new chain (a first write in one round trip, without open_write): the head is
+        -- created at the last record if the first is chained to the prescription's genesis
+        -- hash; an existing head is taken only while it is still empty. Either way the row
+        -- is this transaction's until COMMIT (a concurrent writer of the prescription waits,
+        -- then finds the head moved: 40001 below).
+        INSERT INTO ledger.chain_heads AS h
+            SELECT pid, n, seqs[n], hashes[n] FROM ledger.meta m
+            WHERE m.key = 'ledger_id'
+              AND head0 = encode(sha256(convert_to('eprescrire-ledger/1', 'UTF8') || '\x00'::bytea
+                                        || convert_to(m.value || '/' || pid, 'UTF8')), 'hex')
+            ON CONFLICT ON CONSTRAINT chain_heads_pkey DO UPDATE
+                SET pos = excluded.pos, seq = excluded.seq, hash = excluded.hash
+                WHERE h.pos = 0 AND h.hash = head0;
+    ELSE
+        UPDATE ledger.chain_heads h SET pos = pos0 + n, seq = seqs[n], hash = hashes[n]
+            WHERE h.prescription_id = pid AND h.pos = pos0 AND h.hash = head0;
+    END IF;
+    IF NOT FOUND THEN
+        SELECT h.pos INTO head_pos FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+        RAISE EXCEPTION 'eprescrire: record % of prescription % does not follow its chain head (%)',
+            pos0 + 1, pid, coalesce(head_pos, 0) USING ERRCODE = '40001';
+    END IF;
+    -- The bodies (JSON objects) and a prescription's signed payload, parsed once.
+    BEGIN
+        stage := 'body';
+        bs := bodies::jsonb[];
+        FOR i IN 1 .. n LOOP
+            stage := 'body';
+            IF jsonb_typeof(bs[i]) IS DISTINCT FROM 'object' THEN
+                RAISE EXCEPTION 'not an object';
+            END IF;
+            IF kinds[i] = 'prescription' THEN
+                stage := 'jws';
+                part := replace(replace(split_part(bs[i] ->> 'jws', '.', 2), '-', '+'), '_', '/');
+                payloads[i] := convert_from(decode(part || repeat('=', (4 - length(part) % 4) % 4),
+                                                   'base64'), 'UTF8')::jsonb;
+            END IF;
+        END LOOP;
+    EXCEPTION WHEN others THEN
+        IF stage = 'jws' THEN
+            RAISE EXCEPTION 'eprescrire: the prescription record does not carry a readable JWS'
+                USING ERRCODE = '22023';
+        END IF;
+        RAISE EXCEPTION 'eprescrire: a record body is a JSON object' USING ERRCODE = '22023';
+    END;
+    FOR i IN 1 .. n LOOP
+        b := bs[i];
+        lane := NULL;
+        d_line := NULL;
+        d_qty := NULL;
+        IF kinds[i] = 'prescription' THEN
+            payload := payloads[i];
+            IF payload ->> 'id' IS DISTINCT FROM pid THEN
+                RAISE EXCEPTION 'eprescrire: the signed prescription is not %', pid
+                    USING ERRCODE = '22023';
+            END IF;
+            IF NOT admin AND site.kind = 'prescriber'
+               AND payload -> 'prescriber' ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+                RAISE EXCEPTION 'eprescrire: % records only their own prescriptions', session_user
+                    USING ERRCODE = '42501';
+            END IF;
+            lane := b ->> 'kid';
+            IF lane IS NULL THEN
+                RAISE EXCEPTION 'eprescrire: a prescription record names the key that signed it (kid)'
+                    USING ERRCODE = '22023';
+            END IF;
+            -- Each line's total: quantity x (renewals + 1).
+            line_totals := ARRAY[]::integer[];
+            FOR k IN 0 .. coalesce(jsonb_array_length(payload -> 'lines'), 0) - 1 LOOP
+                l := payload -> 'lines' -> k;
+                line_totals := line_totals || ((l ->> 'quantity')::integer
+                                     * (coalesce((l ->> 'renewals')::integer, 0) + 1));
+            END LOOP;
+            INSERT INTO ledger.prescriptions AS x (prescription_id, prescriber_rpps, kid, totals,
+                                                   share_opposition, first_signer)
+            VALUES (
+                pid,
+                payload -> 'prescriber' ->> 'rpps',
+                lane,
+                line_totals,
+                coalesce((payload ->> 'share_opposition')::boolean, false),
+                NOT EXISTS (SELECT 1 FROM ledger.prescriptions y WHERE y.prescription_id = pid))
+            ON CONFLICT ON CONSTRAINT prescriptions_pkey DO NOTHING
+            RETURNING x.kid, x.totals, x.first_signer INTO known_kid, known_totals, known_first;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'eprescrire: prescription % signed by % is already recorded',
+                    pid, lane USING ERRCODE = '23514';
+            END IF;
+        ELSIF kinds[i] = 'dispensing' THEN
+            IF NOT admin THEN
+                IF site.kind <> 'pharmacy' THEN
+                    RAISE EXCEPTION 'eprescrire: only a pharmacy records dispensings'
+                        USING ERRCODE = '42501';
+                END IF;
+                IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacist %)',
+                        session_user, site.rpps USING ERRCODE = '42501';
+                END IF;
+                IF site.finess IS NOT NULL AND b ->> 'pharmacy' IS DISTINCT FROM site.finess THEN
+                    RAISE EXCEPTION 'eprescrire: % records dispensings only in its own name (pharmacy %)',
+                        session_user, site.finess USING ERRCODE = '42501';
+                END IF;
+            END IF;
+            -- Its lane (a dispensing without one: the first signer's), recorded by this call or
+            -- before.
+            lane := b ->> 'lane';
+            IF known_kid IS NOT NULL AND (lane = known_kid OR (lane IS NULL AND known_first)) THEN
+                p_kid := known_kid;
+                p_totals := known_totals;
+                p_first := known_first;
+            ELSE
+                SELECT x.kid, x.totals, x.first_signer INTO p_kid, p_totals, p_first
+                    FROM ledger.prescriptions x
+                    WHERE x.prescription_id = pid
+                      AND (x.kid = lane OR (lane IS NULL AND x.first_signer));
+                IF NOT FOUND THEN
+                    RAISE EXCEPTION 'eprescrire: a dispensing of an unrecorded prescription'
+                        USING ERRCODE = '23503';
+                END IF;
+            END IF;
+            lane := p_kid;
+            d_line := (b ->> 'line')::integer;
+            d_qty := (b ->> 'quantity')::integer;
+            IF d_line IS NULL OR d_qty IS NULL OR d_qty < 1 THEN
+                RAISE EXCEPTION 'eprescrire: a dispensing names a line and a positive quantity'
+                    USING ERRCODE = '23514';
+            END IF;
+            IF d_line < 1 OR d_line > coalesce(array_length(p_totals, 1), 0) THEN
+                RAISE EXCEPTION 'eprescrire: prescription % has no line %', pid, d_line
+                    USING ERRCODE = '23514';
+            END IF;
+            -- The line's total and the lane's cancellation: what was committed before (read
+            -- after the head's lock, so nothing the prescription commits can be missed), then
+            -- what this call appends before it.
+            given := d_qty;
+            cancelled := false;
+            IF pos0 > 0 THEN
+                SELECT coalesce(sum(r.quantity) FILTER (
+                           WHERE r.kind = 'dispensing' AND r.line = d_line
+                             AND (r.lane = p_kid OR (r.lane IS NULL AND p_first))), 0),
+                       coalesce(bool_or(r.kind = 'cancellation'
+                                        AND r.body::jsonb ->> 'kid' = p_kid), false)
+                    INTO given, cancelled
+                    FROM ledger.records r WHERE r.prescription_id = pid;
+                given := given + d_qty;
+            END IF;
+            FOR j IN 1 .. i - 1 LOOP
+                IF kinds[j] = 'dispensing' AND lanes[j] = p_kid AND lines[j] = d_line THEN
+                    given := given + quantities[j];
+                ELSIF kinds[j] = 'cancellation' AND lanes[j] = p_kid THEN
+                    cancelled := true;
+                END IF;
+            END LOOP;
+            IF given > p_totals[d_line] THEN
+                RAISE EXCEPTION 'eprescrire: line % of prescription % would be dispensed % times, % prescribed',
+                    d_line, pid, given, p_totals[d_line] USING ERRCODE = '23514';
+            END IF;
+            IF cancelled THEN
+                RAISE EXCEPTION 'eprescrire: prescription % was cancelled before this dispensing',
+                    pid USING ERRCODE = '23514';
+            END IF;
+        ELSIF kinds[i] = 'consent' THEN
+            lane := b ->> 'lane';  -- NULL: about every lane of the identifier
+            IF NOT admin THEN
+                IF site.kind = 'pharmacy' THEN
+                    IF site.rpps IS NOT NULL AND b ->> 'pharmacist' IS DISTINCT FROM site.rpps THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only in its own name',
+                            session_user USING ERRCODE = '42501';
+                    END IF;
+                ELSE
+                    -- The prescriber: in their own name, about their own prescription only.
+                    IF b ->> 'actor' IS DISTINCT FROM 'prescriber'
+                       OR b ->> 'rpps' IS DISTINCT FROM site.rpps THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only in their own name (prescriber %)',
+                            session_user, site.rpps USING ERRCODE = '42501';
+                    END IF;
+                    IF NOT EXISTS (SELECT 1 FROM ledger.prescriptions x
+                                   WHERE x.prescription_id = pid
+                                     AND (lane IS NULL OR x.kid = lane))
+                       OR EXISTS (SELECT 1 FROM ledger.prescriptions x
+                                  WHERE x.prescription_id = pid
+                                    AND (lane IS NULL OR x.kid = lane)
+                                    AND x.prescriber_rpps IS DISTINCT FROM site.rpps) THEN
+                        RAISE EXCEPTION 'eprescrire: % records consent only for their own prescriptions',
+                            session_user USING ERRCODE = '42501';
+                    END IF;
+                END IF;
+            END IF;
+        ELSIF kinds[i] = 'cancellation' THEN
+            lane := b ->> 'kid';
+            IF NOT admin AND site.kind = 'prescriber' THEN
+                SELECT x.prescriber_rpps INTO p_rpps FROM ledger.prescriptions x
+                    WHERE x.prescription_id = pid
+                      AND (x.kid = lane OR (lane IS NULL AND x.first_signer));
+                IF FOUND AND p_rpps IS DISTINCT FROM site.rpps THEN
+                    RAISE EXCEPTION 'eprescrire: % cancels only their own prescriptions', session_user
+                        USING ERRCODE = '42501';
+                END IF;
+            END IF;
+        END IF;
+        lanes := lanes || lane;
+        lines := lines || d_line;
+        quantities := quantities || d_qty;
+    END LOOP;
+    -- The records, in order, in the session's name (the table's checks apply: kind, hashes).
+    INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body, prev_hash,
+                                hash, actor, request_id, line, quantity, lane)
+        SELECT pid, pos0 + r.i, r.seq, r.kind, recorded_at, r.body,
+               CASE WHEN r.i = 1 THEN head0 ELSE hashes[r.i - 1] END, r.hash, session_user, rid,
+               r.line, r.quantity, r.lane
+        FROM unnest(seqs, kinds, bodies, hashes, lines, quantities, lanes)
+             WITH ORDINALITY AS r (seq, kind, body, hash, line, quantity, lane, i);
+    -- The read-back: what a foreign trigger or rule dropping or rewriting records leaves.
+    SELECT h.pos, h.hash,
+           (SELECT coalesce(array_agg(r.hash ORDER BY r.pos), ARRAY[]::text[])
+            FROM ledger.records r WHERE r.prescription_id = pid AND r.request_id = rid)
+        INTO head_pos, head_hash, got
+        FROM ledger.chain_heads h WHERE h.prescription_id = pid;
+    IF head_pos IS DISTINCT FROM pos0 + n OR head_hash IS DISTINCT FROM hashes[n]
+       OR got IS DISTINCT FROM hashes THEN
+        RAISE EXCEPTION 'eprescrire: the ledger did not keep the % record(s) just appended to prescription % (found %, chain head at position % instead of %): nothing was recorded; run `eprescrire ledger verify`',
+            n, pid, cardinality(got), head_pos, pos0 + n USING ERRCODE = 'XX001';
+    END IF;
+    RETURN head_pos;
+END $$;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "per-prescription hash chains, sites, database-enforced rules", _V1),
     Migration(2, "a write in two round trips: open_write, then append with its read-back", _V2),
     Migration(3, "prescriptions per identifier and signer (lanes); the prescriber's consent", _V3),
     Migration(4, "every check of a write in ledger.append, the only way in", _V4),
+    Migration(5, "a first write in one round trip; lookups by key planned as such", _V5),
 )
 
 LATEST = MIGRATIONS[-1].version
