@@ -210,10 +210,10 @@ def assembled(
     _check_signature_size(alg, signature)
     text = header + b64url_encode(payload)
     signing_input = text.encode("ascii")
-    token = Token(
+    parsed = Token(
         kid=kid, payload=payload, signature=signature, signing_input=signing_input, alg=alg
     )
-    return text + "." + b64url_encode(signature), token
+    return text + "." + b64url_encode(signature), parsed
 
 
 def _encoded_header(kid: str, alg: str) -> str | None:

@@ -371,3 +371,23 @@ def test_every_key_the_decoder_computes_passes_its_check(
     if model._INS.fullmatch(number):
         model._ins(number)
     model._cip13(qr._cip13_text(cip13))
+
+
+_DIGITISH = st.text(st.sampled_from("0123456789٣²a 3"), min_size=0, max_size=14)
+
+
+@given(body=_DIGITISH)
+@example(body="3400936501935")
+@example(body="3400٣36501935")
+@example(body="10003456786")
+@example(body="1234567²")
+def test_identifier_shapes_are_the_patterns(body: str) -> None:
+    """The shapes ``as_signed`` checks with str methods are the module's patterns."""
+    for value in (body, "3400" + body):
+        assert (len(value) == 13 and value.startswith("3400") and value[4:].isdecimal()) == bool(
+            model._CIP13.fullmatch(value)
+        )
+        assert (len(value) == 8 and value.isdecimal()) == bool(model._CIS.fullmatch(value))
+        assert (len(value) == 11 and value.isascii() and value.isdigit()) == bool(
+            model._RPPS_DIGITS.fullmatch(value)
+        )

@@ -131,11 +131,14 @@ def without_ledger(verdict: Verdict, at: dt.datetime) -> Verdict:
     presented after its treatment period, say), as ``dispense`` would refuse it."""
     if verdict.reasons or verdict.signer is None or verdict.prescription is None:
         return verdict  # not authentic, or already refused
-    from eprescrire.dispensing import gives_at_first_sight, state_of
-    from eprescrire.ledger import History
+    # Modules, not packages: no importlib code runs for these once they are loaded.
+    from eprescrire.dispensing.engine import gives_at_first_sight
 
     if gives_at_first_sight(verdict.prescription, at):
         return verdict
+    from eprescrire.dispensing.state import state_of
+    from eprescrire.ledger.interface import History
+
     assert verdict.id is not None
     state = state_of(verdict.prescription, verdict.signer.kid, History(verdict.id, ()))
     reasons = _what_dispense_decides(state, at, [])
