@@ -282,7 +282,25 @@ def _checked(
 
 def check_key(alg: str, public_key: object) -> None:
     """Refuse a key that does not match ``alg``: ES256 needs P-256, PS256/RS256 an RSA key of
-    2048 to 4096 bits. Raises :class:`VerificationError` (``signature_invalid``)."""
+    2048 to 4096 bits. Raises :class:`VerificationError` (``signature_invalid``).
+
+    A key object that passed for ``alg`` is remembered (held, so that its id is not reused):
+    a verifier meets the same few signer keys again and again."""
+    known = _KEYS_PASSED.get(id(public_key))
+    if known is not None and known[0] is public_key and known[1] == alg:
+        return
+    _check_key(alg, public_key)
+    if len(_KEYS_PASSED) >= 256:
+        _KEYS_PASSED.clear()
+    _KEYS_PASSED[id(public_key)] = (public_key, alg)
+
+
+_KEYS_PASSED: dict[int, tuple[object, str]] = {}
+#: ECDSA with SHA-256: a parameter object, the same for every ES256 check.
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
+def _check_key(alg: str, public_key: object) -> None:
     if alg == ALGORITHM:
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
             public_key.curve, ec.SECP256R1
@@ -317,9 +335,7 @@ def verify(token: Token, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKe
             assert isinstance(public_key, ec.EllipticCurvePublicKey)
             r = int.from_bytes(token.signature[:32], "big")
             s = int.from_bytes(token.signature[32:], "big")
-            public_key.verify(
-                encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256())
-            )
+            public_key.verify(encode_dss_signature(r, s), token.signing_input, _ES256)
     except InvalidSignature as e:
         raise VerificationError(
             Reason.SIGNATURE_INVALID, "signature does not match the content"

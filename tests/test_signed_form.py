@@ -296,10 +296,17 @@ def test_the_json_text_of_a_verdict_is_its_json(demo_credentials: Any, store: Tr
     late = verifying.verify_text("scan", texts[0], store, AT + dt.timedelta(days=400))
     assert [v.status for v in verdicts] == ["valid", "rejected", "rejected", "unreadable"]
     assert late.status == "rejected" and late.authentic
-    for verdict in [*verdicts, late]:
+    annotated = dataclasses.replace(
+        verdicts[0],
+        input='scan "n°1"\\',
+        warnings=['« CRL » "due"'],
+        dispensing={"lines": [{"line": 1, "available_now": 1}], "cancelled": None},
+    )
+    for verdict in [*verdicts, late, annotated]:
         text = verdict.to_json_text()
         assert "\n" not in text
         assert json.loads(text) == verdict.to_json()
+        assert verdict.to_json_bytes() == text.encode("utf-8")
     # The prescription is written as the signed bytes, for that prescription only.
     assert model.signed_bytes(p).decode() in verdicts[0].to_json_text()
     other = dataclasses.replace(verdicts[0], prescription=broken)
