@@ -52,8 +52,8 @@ def main() -> None:
         for text in texts:
             (verdict,) = session.check(text.encode())
             line = (
-                verdict.to_json_text()
-                if hasattr(verdict, "to_json_text")
+                verdict.to_json_bytes()  # what counter --json writes
+                if hasattr(verdict, "to_json_bytes")
                 else json.dumps(verdict.to_json(), ensure_ascii=False, separators=(",", ":"))
             )
             if verdict.status != "valid" or not line:

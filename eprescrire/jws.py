@@ -201,14 +201,54 @@ def assembled(
     """``(assemble(kid, payload, signature, alg), parse(that, allowed))`` for parts a verifier
     rebuilt itself (the QR form), with the same checks and errors as :func:`parse`, without
     reading back the base64url it has just written."""
-    if alg not in ALGORITHMS or not _KID.match(kid):
+    header = _encoded_header(kid, alg)
+    if header is None:
         token = assemble(kid, payload, signature, alg)  # an unusual kid: parse decides
         return token, parse(token, allowed)
-    signing_input = (b64url_encode(header_bytes(kid, alg)) + "." + b64url_encode(payload)).encode(
-        "ascii"
+    # _checked's checks: the header {"alg", "kid"} has no other field, and its kid has the shape.
+    _check_allowed(alg, allowed)
+    _check_signature_size(alg, signature)
+    text = header + b64url_encode(payload)
+    signing_input = text.encode("ascii")
+    parsed = Token(
+        kid=kid, payload=payload, signature=signature, signing_input=signing_input, alg=alg
     )
-    parsed = _checked({"alg": alg, "kid": kid}, payload, signature, signing_input, allowed)
-    return signing_input.decode("ascii") + "." + b64url_encode(signature), parsed
+    return text + "." + b64url_encode(signature), parsed
+
+
+def _encoded_header(kid: str, alg: str) -> str | None:
+    """``b64url_encode(header_bytes(kid, alg)) + "."`` for a kid of the canonical shape and a
+    known algorithm (remembered for the few signers a verifier meets), else None."""
+    known = _ENCODED_HEADERS.get((kid, alg))
+    if known is not None:
+        return known
+    if alg not in ALGORITHMS or not _KID.match(kid):
+        return None
+    encoded = b64url_encode(header_bytes(kid, alg)) + "."
+    if len(_ENCODED_HEADERS) >= 256:
+        _ENCODED_HEADERS.clear()
+    _ENCODED_HEADERS[(kid, alg)] = encoded
+    return encoded
+
+
+_ENCODED_HEADERS: dict[tuple[str, str], str] = {}
+
+
+def _check_allowed(alg: object, allowed: frozenset[str]) -> None:
+    if alg not in allowed:
+        # Pinned: 'none', HS256 keyed with a public key and friends never reach a verifier.
+        raise VerificationError(
+            Reason.SIGNATURE_INVALID, f"signature algorithm {str(alg)[:20]!r} is not allowed"
+        )
+
+
+def _check_signature_size(alg: object, signature: bytes) -> None:
+    if alg == ALGORITHM and len(signature) != SIGNATURE_BYTES:
+        raise VerificationError(Reason.SIGNATURE_INVALID, "ES256 signature must be 64 bytes")
+    if alg in RSA_ALGORITHMS and not MIN_RSA_BITS // 8 <= len(signature) <= MAX_RSA_BITS // 8:
+        raise VerificationError(
+            Reason.SIGNATURE_INVALID, f"{alg} signature must come from an RSA key of 2048+ bits"
+        )
 
 
 def _checked(
@@ -220,11 +260,7 @@ def _checked(
 ) -> Token:
     """The :class:`Token` of a decoded JWS header and parts, or :class:`VerificationError`."""
     alg = header.get("alg")
-    if alg not in allowed:
-        # Pinned: 'none', HS256 keyed with a public key and friends never reach a verifier.
-        raise VerificationError(
-            Reason.SIGNATURE_INVALID, f"signature algorithm {str(alg)[:20]!r} is not allowed"
-        )
+    _check_allowed(alg, allowed)
     embedded = _FORBIDDEN_HEADERS.intersection(header)
     if embedded:
         raise VerificationError(
@@ -238,12 +274,7 @@ def _checked(
     kid = header.get("kid")
     if not isinstance(kid, str) or not _KID.match(kid):
         raise VerificationError(Reason.UNKNOWN_SIGNER, "JWS kid is not a certificate key id")
-    if alg == ALGORITHM and len(signature) != SIGNATURE_BYTES:
-        raise VerificationError(Reason.SIGNATURE_INVALID, "ES256 signature must be 64 bytes")
-    if alg in RSA_ALGORITHMS and not MIN_RSA_BITS // 8 <= len(signature) <= MAX_RSA_BITS // 8:
-        raise VerificationError(
-            Reason.SIGNATURE_INVALID, f"{alg} signature must come from an RSA key of 2048+ bits"
-        )
+    _check_signature_size(alg, signature)
     return Token(
         kid=kid, payload=payload, signature=signature, signing_input=signing_input, alg=str(alg)
     )
@@ -251,7 +282,25 @@ def _checked(
 
 def check_key(alg: str, public_key: object) -> None:
     """Refuse a key that does not match ``alg``: ES256 needs P-256, PS256/RS256 an RSA key of
-    2048 to 4096 bits. Raises :class:`VerificationError` (``signature_invalid``)."""
+    2048 to 4096 bits. Raises :class:`VerificationError` (``signature_invalid``).
+
+    A key object that passed for ``alg`` is remembered (held, so that its id is not reused):
+    a verifier meets the same few signer keys again and again."""
+    known = _KEYS_PASSED.get(id(public_key))
+    if known is not None and known[0] is public_key and known[1] == alg:
+        return
+    _check_key(alg, public_key)
+    if len(_KEYS_PASSED) >= 256:
+        _KEYS_PASSED.clear()
+    _KEYS_PASSED[id(public_key)] = (public_key, alg)
+
+
+_KEYS_PASSED: dict[int, tuple[object, str]] = {}
+#: ECDSA with SHA-256: a parameter object, the same for every ES256 check.
+_ES256 = ec.ECDSA(hashes.SHA256())
+
+
+def _check_key(alg: str, public_key: object) -> None:
     if alg == ALGORITHM:
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
             public_key.curve, ec.SECP256R1
@@ -286,9 +335,7 @@ def verify(token: Token, public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKe
             assert isinstance(public_key, ec.EllipticCurvePublicKey)
             r = int.from_bytes(token.signature[:32], "big")
             s = int.from_bytes(token.signature[32:], "big")
-            public_key.verify(
-                encode_dss_signature(r, s), token.signing_input, ec.ECDSA(hashes.SHA256())
-            )
+            public_key.verify(encode_dss_signature(r, s), token.signing_input, _ES256)
     except InvalidSignature as e:
         raise VerificationError(
             Reason.SIGNATURE_INVALID, "signature does not match the content"

@@ -766,9 +766,9 @@ def as_signed(p: Prescription, size: int, *, keys_computed: bool = False) -> boo
     FINESS, INS and CIP13 were computed from the rest of them by whoever built it (the QR
     decoder, which never carries them): only their shapes are checked, not that arithmetic.
     """
-    from eprescrire import canonical
+    from eprescrire.canonical import MAX_DOCUMENT_BYTES  # a module: no importlib code runs
 
-    if size > canonical.MAX_DOCUMENT_BYTES or type(p) is not Prescription:
+    if size > MAX_DOCUMENT_BYTES or type(p) is not Prescription:
         return False
     issued, prescriber, patient, lines = p.issued_at, p.prescriber, p.patient, p.lines
     if not (
@@ -808,13 +808,20 @@ def as_signed(p: Prescription, size: int, *, keys_computed: bool = False) -> boo
     ):
         if value is not None:
             texts.append((value, longest))
+    cip13s: list[str] = []
+    ciss: list[str] = []
     for line in lines:
         if type(line) is not Line or not _line_as_signed(line):
             return False
         texts += ((line.label, 200), (line.posology, 500))
-        for optional, longest in ((line.unit, 40), (line.cip13, 13), (line.cis, 8)):
-            if optional is not None:
-                texts.append((optional, longest))
+        if line.unit is not None:
+            texts.append((line.unit, 40))
+        if line.cip13 is not None:
+            texts.append((line.cip13, 13))
+            cip13s.append(line.cip13)
+        if line.cis is not None:
+            texts.append((line.cis, 8))
+            ciss.append(line.cis)
     for field_text, longest in texts:
         if (
             type(field_text) is not str
@@ -827,26 +834,34 @@ def as_signed(p: Prescription, size: int, *, keys_computed: bool = False) -> boo
     joined = "".join([t for t, _ in texts]).encode("utf-8", "surrogatepass")  # type: ignore[misc]
     if len(joined.translate(None, _CONTROL_BYTES)) != len(joined):
         return False
+    # Every text is a str from here on. The shapes below are those of the patterns named,
+    # written with str methods (isdecimal: \d, Unicode category Nd; isascii and isdigit:
+    # [0-9]).
     if keys_computed:
         # What the keys were computed from has the shape the checks below read them in.
+        rpps = prescriber.rpps
         identifiers = (
-            _RPPS_DIGITS.fullmatch(prescriber.rpps) is not None
+            len(rpps) == 11  # _RPPS_DIGITS
+            and rpps.isascii()
+            and rpps.isdigit()
             and (facility.finess is None or _FINESS_AS_PRINTED.fullmatch(facility.finess))
             and (patient.ins is None or _INS.fullmatch(patient.ins) is not None)
-            and all(line.cip13 is None or _CIP13.fullmatch(line.cip13) for line in lines)
+            and all(  # _CIP13
+                len(c) == 13 and c.startswith("3400") and c[4:].isdecimal() for c in cip13s
+            )
         )
     else:
         identifiers = (
             _passes(ids.check_rpps, prescriber.rpps)
             and (facility.finess is None or _passes(_finess, facility.finess))
             and (patient.ins is None or _passes(_ins, patient.ins))
-            and all(line.cip13 is None or _passes(_cip13, line.cip13) for line in lines)
+            and all(_passes(_cip13, c) for c in cip13s)
         )
     return bool(
         identifiers
         and (facility.phone is None or _PHONE.fullmatch(facility.phone) is not None)
         and _patient_as_signed(patient)
-        and all(line.cis is None or _CIS.fullmatch(line.cis) is not None for line in lines)
+        and all(len(c) == 8 and c.isdecimal() for c in ciss)  # _CIS
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import functools
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -22,11 +21,40 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@functools.lru_cache(maxsize=256)
 def local_date(moment: dt.datetime) -> dt.date:
-    """The Paris calendar date of ``moment`` (kept for the few moments a decision looks at
-    several times: the prescription's issue and the dispensing time)."""
-    return moment.astimezone(PARIS).date()
+    """The Europe/Paris date of ``moment``.
+
+    One verification asks it several times of the same two moments (the verification time,
+    the issue time) through different rules: it is remembered per datetime *object* (held, so
+    that its id is not reused while remembered), never by value, so that nothing is carried
+    from one prescription to the next."""
+    known = _LOCAL_DATES.get(id(moment))
+    if known is not None and known[0] is moment:
+        return known[1]
+    day = moment.astimezone(PARIS).date()
+    if len(_LOCAL_DATES) >= _REMEMBERED:
+        _LOCAL_DATES.clear()
+    _LOCAL_DATES[id(moment)] = (moment, day)
+    return day
+
+
+#: How many moments :func:`local_date` and the deadlines remember (a handful is used at once).
+_REMEMBERED = 16
+_LOCAL_DATES: dict[int, tuple[dt.datetime, dt.date]] = {}
+_DEADLINES: dict[tuple[int, int], tuple[dt.datetime, dt.date]] = {}
+
+
+def _deadline(issued_at: dt.datetime, months: int) -> dt.date:
+    """``add_months(local_date(issued_at), months)``, remembered as :func:`local_date` is."""
+    key = (id(issued_at), months)
+    known = _DEADLINES.get(key)
+    if known is not None and known[0] is issued_at:
+        return known[1]
+    day = add_months(local_date(issued_at), months)
+    if len(_DEADLINES) >= _REMEMBERED:
+        _DEADLINES.clear()
+    _DEADLINES[key] = (issued_at, day)
+    return day
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
@@ -41,7 +69,7 @@ def add_months(day: dt.date, months: int) -> dt.date:
 
 def first_dispensing_deadline(issued_at: dt.datetime) -> dt.date:
     """Last local date on which a first dispensing is allowed (inclusive)."""
-    return add_months(local_date(issued_at), FIRST_DISPENSING_MONTHS)
+    return _deadline(issued_at, FIRST_DISPENSING_MONTHS)
 
 
 def within_first_window(issued_at: dt.datetime, at: dt.datetime) -> bool:
@@ -60,7 +88,7 @@ RENEWAL_TOLERANCE_MAX_DAYS = 3
 
 def treatment_deadline(issued_at: dt.datetime) -> dt.date:
     """Last local date on which any dispensing is allowed: 12 months after issue (inclusive)."""
-    return add_months(local_date(issued_at), TREATMENT_MONTHS)
+    return _deadline(issued_at, TREATMENT_MONTHS)
 
 
 def within_treatment(issued_at: dt.datetime, at: dt.datetime) -> bool:

@@ -12,7 +12,7 @@ import functools
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from eprescrire import canonical, jws, model, rules
+from eprescrire import canonical, identity, jws, model, rules
 from eprescrire.document import (
     DOCUMENT_FORMAT,
     MAX_CERTIFICATES,
@@ -176,7 +176,7 @@ def _verify_parsed(
         verdict.reject(Reason.UNKNOWN_SIGNER, f"no known certificate for key id {parsed.kid}")
         return verdict
     public_key, rpps, name = _signer_facts(certificate)
-    verdict.signer = Signer(rpps=rpps, name=name, kid=parsed.kid)
+    verdict.signer = _signer(rpps, name, parsed.kid)
     try:
         jws.verify(parsed, public_key)
     except VerificationError as e:
@@ -227,8 +227,6 @@ def _verify_parsed(
         )
     check_dates(verdict, prescription, at)
     if verdict.authentic:
-        from eprescrire import identity
-
         for warning in (
             identity.name_mismatch(name, prescription),
             identity.expired_since_signing(certificate, prescription.issued_at, at),
@@ -236,6 +234,20 @@ def _verify_parsed(
             if warning is not None:
                 verdict.warnings.append(warning)
     return verdict
+
+
+def _signer(rpps: str | None, name: str, kid: str) -> Signer:
+    """``Signer(rpps, name, kid)``: the same (immutable) object for every verdict of a signer."""
+    key = (rpps, name, kid)
+    known = _SIGNERS.get(key)
+    if known is None:
+        if len(_SIGNERS) >= 256:
+            _SIGNERS.clear()
+        known = _SIGNERS[key] = Signer(rpps=rpps, name=name, kid=kid)
+    return known
+
+
+_SIGNERS: dict[tuple[str | None, str, str], Signer] = {}
 
 
 def _signer_facts(

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import operator
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,8 +177,8 @@ def parse_crl(data: bytes, name: str) -> x509.CertificateRevocationList:
 _CHAIN_CACHE_SIZE = 4096
 
 
-def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+def _same_objects(a: Sequence[object], b: Sequence[object]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def crl_problem(crl: x509.CertificateRevocationList) -> str | None:
@@ -258,7 +259,10 @@ class _Passed:
     crls: tuple[x509.CertificateRevocationList, ...]
     grace: dt.timedelta
     chain: tuple[x509.Certificate, ...]
-    periods: tuple[tuple[dt.datetime, dt.datetime], ...]
+    # Every certificate of the chain is valid strictly between the latest start and the
+    # earliest end of their validity periods, and nowhere else.
+    valid_after: dt.datetime
+    valid_before: dt.datetime
     renew_by: dt.datetime  # the earliest next update of its CRLs, plus the grace
 
 
@@ -275,7 +279,7 @@ class TrustStore:
     # What does not change from one code to the next in a long session (`counter`): the CRL
     # chosen for an authority, as long as the list of CRLs is the same objects; a chain built
     # for a signer, as long as the authorities are the same objects (see _known_chain).
-    _crl_cache: dict[bytes, tuple[tuple[x509.CertificateRevocationList, ...], Any]] = field(
+    _crl_cache: dict[bytes, tuple[tuple[x509.CertificateRevocationList, ...], Any, Any]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
     _chain_cache: dict[tuple[bytes, ...], tuple[tuple[x509.Certificate, ...], list[Any]]] = field(
@@ -374,15 +378,20 @@ class TrustStore:
         Remembered per authority for as long as :attr:`crls` holds the same CRL objects (a CRL
         file is read once, when the store is opened; ``add_crl`` changes the list): a CRL's
         signature is checked once, not twice per code verified."""
+        return self._crl_and_due(authority)[0]
+
+    def _crl_and_due(
+        self, authority: x509.Certificate
+    ) -> tuple[x509.CertificateRevocationList | None, dt.datetime | None]:
+        """:meth:`crl_for` and that CRL's next update (None for none), remembered together."""
         key = self._fingerprint(authority)
-        crls = tuple(self.crls)
         known = self._crl_cache.get(key)
-        if known is not None and _same_objects(known[0], crls):
-            best: x509.CertificateRevocationList | None = known[1]
-            return best
+        if known is not None and _same_objects(known[0], self.crls):
+            return known[1], known[2]
         best = self._newest_crl(authority)
-        self._crl_cache[key] = (crls, best)
-        return best
+        due = None if best is None else best.next_update_utc
+        self._crl_cache[key] = (tuple(self.crls), best, due)
+        return best, due
 
     def _newest_crl(self, authority: x509.Certificate) -> x509.CertificateRevocationList | None:
         best: x509.CertificateRevocationList | None = None
@@ -502,11 +511,11 @@ class TrustStore:
             known is None
             or known.grace != self.crl_grace
             or when > known.renew_by
-            or not _same_objects(known.authorities, tuple(self.authorities))
-            or not _same_objects(known.crls, tuple(self.crls))
+            or not _same_objects(known.authorities, self.authorities)
+            or not _same_objects(known.crls, self.crls)
         ):
             return None
-        if all(start < at < end for start, end in known.periods):
+        if known.valid_after < at < known.valid_before:
             return list(known.chain)
         return None
 
@@ -522,7 +531,8 @@ class TrustStore:
             crls=tuple(self.crls),
             grace=self.crl_grace,
             chain=tuple(chain),
-            periods=tuple((c.not_valid_before_utc, c.not_valid_after_utc) for c in chain),
+            valid_after=max(c.not_valid_before_utc for c in chain),
+            valid_before=min(c.not_valid_after_utc for c in chain),
             renew_by=min(dues) + self.crl_grace,
         )
 
@@ -537,7 +547,7 @@ class TrustStore:
         are the same objects. Revocation is not cached here: :meth:`validate` checks it every
         time against :meth:`crl_for`."""
         known = self._chain_cache.get(key)
-        if known is None or not _same_objects(known[0], tuple(self.authorities)):
+        if known is None or not _same_objects(known[0], self.authorities):
             return None
         chain = known[1]
         if all(c.not_valid_before_utc < at < c.not_valid_after_utc for c in chain):
@@ -586,11 +596,11 @@ class TrustStore:
         (offline). The verdict still stands on the CRL we have."""
         warnings = []
         for authority in chain[1:]:
-            crl = self.crl_for(authority)
-            if crl is not None and crl.next_update_utc is not None and crl.next_update_utc < now:
+            crl, due = self._crl_and_due(authority)
+            if crl is not None and due is not None and due < now:
                 warnings.append(
                     f"the CRL of {common_name(authority)!r} was due for renewal on "
-                    f"{crl.next_update_utc:%Y-%m-%d}: install a newer one (trust crl)"
+                    f"{due:%Y-%m-%d}: install a newer one (trust crl)"
                 )
         return warnings
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -40,6 +41,11 @@ class Signer:
     name: str
     kid: str
 
+    @functools.cached_property
+    def json_text(self) -> str:
+        """The compact JSON of the verdict's ``signer`` field (written once per signer)."""
+        return _dumps({"rpps": self.rpps, "name": self.name, "kid": self.kid})
+
 
 @dataclass
 class Verdict:
@@ -67,11 +73,7 @@ class Verdict:
 
     @property
     def exit_code(self) -> ExitCode:
-        return {
-            "valid": ExitCode.OK,
-            "rejected": ExitCode.REJECTED,
-            "unreadable": ExitCode.UNREADABLE,
-        }[self.status]
+        return _EXIT_CODES[self.status]
 
     @property
     def authentic(self) -> bool:
@@ -99,12 +101,36 @@ class Verdict:
         """The compact JSON text of :meth:`to_json` (an NDJSON line without its end), the
         prescription written as its signed bytes: the same JSON value, its keys in canonical
         order, without serialising the prescription again."""
-        authentic = self.authentic
         signed = self.signed
-        if not authentic or signed is None or signed[0] is not self.prescription:
+        if signed is None or signed[0] is not self.prescription or not self.authentic:
             return _dumps(self.to_json())
-        head, tail = _dumps(self._head(authentic)), _dumps(self._tail(authentic))
-        return f'{head[:-1]},"prescription":{signed[1].decode("utf-8")},{tail[1:]}'
+        return "".join(self._signed_line(signed[1].decode("utf-8")))
+
+    def to_json_bytes(self) -> bytes:
+        """:meth:`to_json_text` in UTF-8, the signed bytes copied in as they are."""
+        signed = self.signed
+        if signed is None or signed[0] is not self.prescription or not self.authentic:
+            return _dumps(self.to_json()).encode("utf-8")
+        head, _, tail = self._signed_line("")
+        return b"".join((head.encode("utf-8"), signed[1], tail.encode("utf-8")))
+
+    def _signed_line(self, prescription: str) -> tuple[str, str, str]:
+        """(head, ``prescription``, tail) of the line of an authentic verdict: the keys and
+        values of :meth:`to_json` in its order, written by the same encoder."""
+        reasons = self.reasons
+        signer = self.signer
+        dispensing = self.dispensing
+        head = (
+            f'{{"input":{_dumps(self.input)},"status":"{self.status}","id":{_dumps(self.id)},'
+            f'"reasons":{_dumps([reason(r.code, r.message) for r in reasons]) if reasons else "[]"},'
+            '"prescription":'
+        )
+        tail = (
+            f',"signer":{"null" if signer is None else signer.json_text},'
+            f'"dispensing":{"null" if dispensing is None else _dumps(dispensing)},'
+            f'"warnings":{_dumps(self.warnings) if self.warnings else "[]"}}}'
+        )
+        return head, prescription, tail
 
     def _head(self, authentic: bool) -> dict[str, Any]:
         return {
@@ -125,6 +151,12 @@ class Verdict:
             "warnings": self.warnings,
         }
 
+
+_EXIT_CODES = {
+    "valid": ExitCode.OK,
+    "rejected": ExitCode.REJECTED,
+    "unreadable": ExitCode.UNREADABLE,
+}
 
 #: Compact JSON as every ``--json`` line is written (:func:`eprescrire.cli._output.emit_json`),
 #: one encoder for every verdict rather than one made at each ``json.dumps`` call.

@@ -71,3 +71,43 @@ def test_add_months_clamps_to_the_end_of_the_month(day: dt.date, months: int) ->
     year, month = day.year + index // 12, index % 12 + 1
     expected = dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
     assert rules.add_months(day, months) == expected
+
+
+@given(
+    narcotics=st.lists(st.booleans(), min_size=1, max_size=4),
+    durations=st.lists(st.integers(1, 28), min_size=4, max_size=4),
+    renewals=st.lists(st.integers(0, 3), min_size=4, max_size=4),
+    per=st.one_of(st.none(), st.integers(1, 28)),
+    issued_minutes=st.integers(-60 * 24 * 3, 60 * 24 * 3),
+    minutes=st.integers(-60 * 24, 60 * 24 * 400),
+)
+def test_first_sight_agrees_with_nothing_left(
+    narcotics: list[bool],
+    durations: list[int],
+    renewals: list[int],
+    per: int | None,
+    issued_minutes: int,
+    minutes: int,
+) -> None:
+    """``gives_at_first_sight`` never says a prescription may give something when
+    ``nothing_left`` on its state without records says otherwise (around the clock skew, the
+    first-dispensing window, the treatment period, Paris midnight and DST changes)."""
+    p = model.from_input(load_example(), now=ISSUED)
+    issued = dt.datetime(2026, 3, 28, 23, 0, tzinfo=dt.UTC) + dt.timedelta(minutes=issued_minutes)
+    lines = tuple(
+        dataclasses.replace(
+            p.lines[n % len(p.lines)],
+            narcotic=narcotic,
+            duration_days=durations[n],
+            renewals=0 if narcotic else renewals[n],
+            days_per_dispensing=None if per is None else min(per, durations[n]),
+        )
+        for n, narcotic in enumerate(narcotics)
+    )
+    p = dataclasses.replace(p, issued_at=issued, lines=lines)
+    at = issued + dt.timedelta(minutes=minutes)
+    decided = engine.nothing_left(state_of(p, "kid", History(p.id, ())), at)
+    if engine.gives_at_first_sight(p, at):
+        assert decided is None
+    else:  # left to nothing_left: only when something may stop it
+        assert decided is not None or any(narcotics) or not rules.within_first_window(issued, at)

@@ -296,10 +296,17 @@ def test_the_json_text_of_a_verdict_is_its_json(demo_credentials: Any, store: Tr
     late = verifying.verify_text("scan", texts[0], store, AT + dt.timedelta(days=400))
     assert [v.status for v in verdicts] == ["valid", "rejected", "rejected", "unreadable"]
     assert late.status == "rejected" and late.authentic
-    for verdict in [*verdicts, late]:
+    annotated = dataclasses.replace(
+        verdicts[0],
+        input='scan "n°1"\\',
+        warnings=['« CRL » "due"'],
+        dispensing={"lines": [{"line": 1, "available_now": 1}], "cancelled": None},
+    )
+    for verdict in [*verdicts, late, annotated]:
         text = verdict.to_json_text()
         assert "\n" not in text
         assert json.loads(text) == verdict.to_json()
+        assert verdict.to_json_bytes() == text.encode("utf-8")
     # The prescription is written as the signed bytes, for that prescription only.
     assert model.signed_bytes(p).decode() in verdicts[0].to_json_text()
     other = dataclasses.replace(verdicts[0], prescription=broken)
@@ -371,3 +378,23 @@ def test_every_key_the_decoder_computes_passes_its_check(
     if model._INS.fullmatch(number):
         model._ins(number)
     model._cip13(qr._cip13_text(cip13))
+
+
+_DIGITISH = st.text(st.sampled_from("0123456789٣²a 3"), min_size=0, max_size=14)
+
+
+@given(body=_DIGITISH)
+@example(body="3400936501935")
+@example(body="3400٣36501935")
+@example(body="10003456786")
+@example(body="1234567²")
+def test_identifier_shapes_are_the_patterns(body: str) -> None:
+    """The shapes ``as_signed`` checks with str methods are the module's patterns."""
+    for value in (body, "3400" + body):
+        assert (len(value) == 13 and value.startswith("3400") and value[4:].isdecimal()) == bool(
+            model._CIP13.fullmatch(value)
+        )
+        assert (len(value) == 8 and value.isdecimal()) == bool(model._CIS.fullmatch(value))
+        assert (len(value) == 11 and value.isascii() and value.isdigit()) == bool(
+            model._RPPS_DIGITS.fullmatch(value)
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,6 @@ def counter(
     """
     from eprescrire import config, dispensing, results, wording
     from eprescrire.cli import _verify
-    from eprescrire.cli._output import emit_json_text
     from eprescrire.errors import ExitCode, UsageError
     from eprescrire.services import counter
 
@@ -90,6 +90,7 @@ def counter(
     refusals = 0
     # What start-up built (Typer, the modules, the trust store) lives as long as the session:
     # moved out of the collector's way, so that collections scan only what codes allocate.
+    write_line = _line_writer()
     gc.freeze()
     try:
         for raw in counter.read_lines(sys.stdin.buffer):
@@ -108,10 +109,10 @@ def counter(
                 if not quiet:
                     _show_dispensing(out, done.result)
                 continue
-            for verdict in session.check(raw):
+            for verdict in session.check(text):
                 exits.add(verdict.exit_code)
                 if json_output:
-                    emit_json_text(verdict.to_json_text())
+                    write_line(verdict.to_json_bytes())
                 if not quiet:
                     _verify.show_verdict(verdict, to_stderr=json_output)
     except KeyboardInterrupt:
@@ -129,6 +130,37 @@ def counter(
     if refusals and code != ExitCode.REJECTED:
         code = ExitCode.REJECTED
     raise typer.Exit(int(code))
+
+
+def _line_writer() -> Any:
+    """A function writing one NDJSON line (bytes, without its end) to stdout at once: one
+    ``write`` system call on the standard output's descriptor, after what went through
+    ``sys.stdout`` before; through ``sys.stdout`` when it has no descriptor (a test runner's).
+    When the reader has gone, the rest is thrown away and the session carries on (as
+    :func:`eprescrire.cli._output.emit_json_text`)."""
+    from eprescrire.cli._output import emit_json_text
+
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return lambda line: emit_json_text(line.decode("utf-8"))
+    flush = sys.stdout.flush
+
+    def write(line: bytes) -> None:
+        data = memoryview(line + b"\n")
+        try:
+            flush()  # anything printed through sys.stdout goes first
+            while data:
+                data = data[os.write(fd, data) :]
+        except BrokenPipeError:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            except OSError:
+                pass
+
+    return write
 
 
 def _show_dispensing(out: Any, result: dict[str, Any]) -> None:

@@ -488,6 +488,29 @@ def skipped(state: State, records: list[NewRecord], at: dt.datetime) -> list[tup
 _FINAL_PRIORITY = (Code.NARCOTIC_WINDOW, Code.EXPIRED, Code.QUANTITY_EXCEEDED)
 
 
+def gives_at_first_sight(prescription: model.Prescription, at: dt.datetime) -> bool:
+    """True when a prescription the ledger has never seen may give something at ``at``:
+    ``nothing_left(state_of(prescription, kid, History(id, ())), at) is None``, decided
+    without building that state, in the usual case; False leaves it to :func:`nothing_left`.
+
+    For a state with no record, :func:`prescription_refusal` says nothing when the prescription
+    is not issued after ``at`` (clock skew allowed) and ``at`` is within its treatment period
+    and its first-dispensing window (no cancellation, nothing dispensed); then :func:`allow`
+    gives a line that is not a narcotic, never dispensed and owed something, a whole first
+    dispensing of at least one unit, so :func:`nothing_left` returns None when it reaches that
+    line, if not before (``tests/test_first_allowance.py`` checks both ways agree)."""
+    issued = prescription.issued_at
+    return (
+        issued <= at + model.CLOCK_SKEW
+        and rules.within_treatment(issued, at)
+        and rules.within_first_window(issued, at)
+        and any(
+            not line.narcotic and line.units_per_dispensing * (line.renewals + 1) > 0
+            for line in prescription.lines
+        )
+    )
+
+
 def nothing_left(state: State, at: dt.datetime) -> Refused | None:
     """Why nothing of the prescription may be dispensed at ``at`` nor later (what ``verify``
     reports instead of VALID), or None when some line may still give something, now or once

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from eprescrire import ids, signing, verifying
+from eprescrire import ids, rules, signing, verifying
 from eprescrire.errors import Error, Reason, VerificationError
+from eprescrire.services.verification import without_ledger
 from eprescrire.signing import Verdict
 
 if TYPE_CHECKING:
@@ -138,8 +139,6 @@ class Session:
     _recorded: Any = None
 
     def now(self) -> dt.datetime:
-        from eprescrire import rules
-
         return self.at if self.at is not None else rules.now()
 
     # ----------------------------------------------------------------------------------------
@@ -170,8 +169,6 @@ class Session:
             except LedgerError as e:
                 problem = str(e)
         if self.ledger is None or problem is not None:
-            from eprescrire.services.verification import without_ledger
-
             verdicts = [without_ledger(v, at) for v in verdicts]
         if problem is not None:
             warning = LEDGER_UNAVAILABLE.format(problem)

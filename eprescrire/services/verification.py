@@ -129,12 +129,17 @@ def without_ledger(verdict: Verdict, at: dt.datetime) -> Verdict:
     """The verdict of a prescription the ledger has never seen (``verify`` without
     ``--ledger``): rejected when even a first dispensing could give nothing (a narcotic
     presented after its treatment period, say), as ``dispense`` would refuse it."""
-    from eprescrire.dispensing import state_of
-    from eprescrire.ledger import History
+    if verdict.reasons or verdict.signer is None or verdict.prescription is None:
+        return verdict  # not authentic, or already refused
+    # Modules, not packages: no importlib code runs for these once they are loaded.
+    from eprescrire.dispensing.engine import gives_at_first_sight
 
-    if not verdict.authentic or verdict.reasons or verdict.signer is None:
+    if gives_at_first_sight(verdict.prescription, at):
         return verdict
-    assert verdict.prescription is not None and verdict.id is not None
+    from eprescrire.dispensing.state import state_of
+    from eprescrire.ledger.interface import History
+
+    assert verdict.id is not None
     state = state_of(verdict.prescription, verdict.signer.kid, History(verdict.id, ()))
     reasons = _what_dispense_decides(state, at, [])
     return verdict if not reasons else dataclasses.replace(verdict, reasons=reasons)
