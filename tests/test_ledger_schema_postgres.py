@@ -200,3 +200,19 @@ def test_prescription_bodies_are_stored_with_lz4_where_the_server_has_it(
             "SELECT pg_column_compression(body) FROM ledger.records WHERE kind = 'prescription'"
         ).fetchone()[0]  # type: ignore[index]
     assert (column.strip("\x00"), stored) == expected
+
+
+def test_failed_statements_are_not_logged_with_their_text(pg: Server, ledger_url: str) -> None:
+    """A refused write's statement holds the prescription: ``ledger init`` (as the superuser)
+    sets the ledger database to log a failed statement's error without its text."""
+
+    def setting(url: str) -> str:
+        with psycopg.connect(url, autocommit=True) as db:
+            return str(db.execute("SHOW log_min_error_statement").fetchone()[0])  # type: ignore[index]
+
+    plain = pg.create_database()
+    try:
+        assert setting(pg.url(plain)) == "error"  # the server's default
+    finally:
+        pg.drop(pg.url(plain))
+    assert setting(ledger_url) == "panic"

@@ -908,11 +908,22 @@ def initialise(url: str) -> tuple[int, int, str]:
             ledger_id = str(
                 db.execute("SELECT value FROM ledger.meta WHERE key = 'ledger_id'").fetchone()[0]
             )
+            _quiet_error_statements(db)
     except psycopg.Error as e:
         raise LedgerError(f"cannot initialise the ledger {location}: {_one_line(e)}") from e
     finally:
         db.close()
     return before, LATEST, ledger_id
+
+
+def _quiet_error_statements(db: Any) -> None:
+    """The server logs the text of a statement that fails (``log_min_error_statement``,
+    ``error`` by default), and a refused write's text holds the prescription: for this
+    database it logs the error alone. The setting is the superuser's; another initialiser
+    leaves it to the database administrator (docs/scaling.md)."""
+    if db.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+        name = db.execute("SELECT current_database()").fetchone()[0]
+        db.execute(f'ALTER DATABASE "{name}" SET log_min_error_statement = panic')
 
 
 def scram_verifier(password: str, iterations: int = 4096) -> str:
