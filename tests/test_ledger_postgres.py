@@ -892,7 +892,7 @@ def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
             _append_sql(db, ledger_id, pid, "dispensing", dispensing)
             db.commit()
         before, after, _ = postgres.initialise(url)
-        assert (before, after) == (4, LATEST) and LATEST == 5
+        assert (before, after) == (4, LATEST) and LATEST >= 5
         documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(3)]
         with open_ledger(a.url) as ledger:
             assert isinstance(ledger, PostgresLedger)
@@ -909,6 +909,84 @@ def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
         with open_ledger(url) as admin:
             report = admin.verify()
         assert report.ok and report.records == 9 and report.schema == [], report
+    finally:
+        pg.drop(url)
+
+
+def test_upgrade_to_one_record_check_keeps_records_and_refuses_malformed_ones(
+    pg: Server, five: d.Presented, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger written at schema version 5, upgraded by `ledger init` to version 6 (a
+    record's four checks in one constraint): its records kept and verified; a record of an
+    unknown kind, with a malformed hash or at position 0 is still refused by the table."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History, chain
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    url = pg.url(pg.create_database())
+    try:
+        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:5])
+        monkeypatch.setattr(postgres, "LATEST", 5)
+        assert postgres.initialise(url)[1] == 5
+        monkeypatch.undo()
+        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+        with _raw(url) as db:
+            ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
+        pid = five.prescription.id
+        with _raw(a.url) as db:  # as version 5's client wrote: through ledger.append
+            first = first_sight(History(pid, ()), five)[0]
+            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
+            dispensing = _dispensing(1, 2, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+            _append_sql(db, ledger_id, pid, "dispensing", dispensing)
+            db.commit()
+        before, after, _ = postgres.initialise(url)
+        assert (before, after) == (5, LATEST) and LATEST >= 6
+        with open_ledger(a.url) as ledger:
+            d.dispense(ledger, five, request_a(line=1, quantity=1), NOW)
+        with _raw(url) as db:
+            constraints = {
+                name
+                for (name,) in db.execute(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = 'ledger.records'::regclass"
+                    " AND contype = 'c'"
+                )
+            }
+        assert constraints == {"records_check"}
+        body = _dispensing(1, 1, PHARMACIST_A, FINESS_A)
+
+        def append(kind: str, uppercase: bool) -> Callable[[psycopg.Connection[Any]], Any]:
+            def statement(db: psycopg.Connection[Any]) -> None:
+                pos, prev = db.execute(
+                    "SELECT pos, hash FROM ledger.begin_update(%s)", (pid,)
+                ).fetchone()  # type: ignore[misc]
+                seq = db.execute("SELECT nextval('ledger.record_seq')").fetchone()[0]  # type: ignore[index]
+                text = chain.body_text(body)
+                at = "2026-03-02T09:00:00.000000Z"
+                digest = chain.record_hash(prev, seq, kind, pid, at, text)
+                db.execute(
+                    "SELECT ledger.append(%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (pid, uuid.uuid4(), pos, prev, [seq], [kind], at, [text],
+                     [digest.upper() if uppercase else digest]),
+                )  # fmt: skip
+
+            return statement
+
+        for kind, uppercase in (("note", False), ("dispensing", True)):
+            refused = _refused(a.url, append(kind, uppercase))
+            assert refused.startswith("23514:") and "records_check" in refused, refused
+        refused = _refused(
+            url,
+            lambda db: db.execute(
+                "INSERT INTO ledger.records (prescription_id, pos, seq, kind, recorded_at, body,"
+                " prev_hash, hash, request_id) VALUES (%s, 0, 1, 'dispensing', 'x', '{}',"
+                " repeat('a', 64), repeat('b', 64), %s)",
+                ("another", uuid.uuid4()),
+            ),
+        )
+        assert refused.startswith("23514:") and "records_check" in refused, refused
+        with open_ledger(url) as admin:
+            report = admin.verify()
+        assert report.ok and report.records == 3 and report.schema == [], report
     finally:
         pg.drop(url)
 

@@ -123,8 +123,16 @@ CASES = {
         "privileges table records altered",
     ),
     "dropped check": (
-        ("ALTER TABLE ledger.records DROP CONSTRAINT records_pos_check",),
-        "constraint records.records_pos_check is missing",
+        ("ALTER TABLE ledger.records DROP CONSTRAINT records_check",),
+        "constraint records.records_check is missing",
+    ),
+    "weakened check": (
+        (
+            "CREATE OR REPLACE FUNCTION ledger.record_ok(pos integer, kind text,"
+            " prev_hash text, hash text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE"
+            " PARALLEL SAFE AS $$ BEGIN RETURN true; END $$",
+        ),
+        "function record_ok(pos integer, kind text, prev_hash text, hash text) altered",
     ),
 }
 
