@@ -13,7 +13,17 @@ for relative figures; medians of --runs):
   same dispensings reading the history first (the attempt switched off), medians of --runs.
 
     .venv/bin/python bench/ledger_pg_parts.py [--runs 3] [--rows 4000]
+- ``--checks N`` (alone): the server's CPU per dispensing (its backend's run time from
+  /proc/PID/schedstat, in nanoseconds: utime counts in 10 ms ticks) of a warm session's first
+  writes with ``ledger.records``' checks as schema 6 has them (one constraint calling
+  ``ledger.record_ok``) and as schema 5 had them (four constraints, which PostgreSQL reads back
+  from their text and plans again in every INSERT), switched in the same database between
+  batches of N, alternately, --runs times each; medians, and the median of the paired
+  differences.
+
+    .venv/bin/python bench/ledger_pg_parts.py [--runs 3] [--rows 4000]
     .venv/bin/python bench/ledger_pg_parts.py --first-writes 200 [--runs 5]
+    .venv/bin/python bench/ledger_pg_parts.py --checks 400 [--runs 20]
 """
 
 from __future__ import annotations
@@ -158,12 +168,80 @@ def first_writes(runs: int, count: int) -> None:
         )
 
 
+_CHECKS_DROPPED = (
+    "ALTER TABLE ledger.records DROP CONSTRAINT IF EXISTS records_check,"
+    " DROP CONSTRAINT IF EXISTS records_pos_check, DROP CONSTRAINT IF EXISTS records_kind_check,"
+    " DROP CONSTRAINT IF EXISTS records_prev_hash_check,"
+    " DROP CONSTRAINT IF EXISTS records_hash_check, "
+)
+CHECKS = {
+    "schema 6 (one check)": _CHECKS_DROPPED
+    + "ADD CONSTRAINT records_check CHECK (ledger.record_ok(pos, kind, prev_hash, hash))",
+    "schema 5 (four checks)": _CHECKS_DROPPED + "ADD CONSTRAINT records_pos_check CHECK (pos >= 1),"
+    " ADD CONSTRAINT records_kind_check"
+    " CHECK (kind IN ('prescription', 'dispensing', 'cancellation', 'consent')),"
+    " ADD CONSTRAINT records_prev_hash_check"
+    """ CHECK (octet_length(prev_hash) = 64 AND prev_hash COLLATE "C" ~ '^[0-9a-f]+$'),"""
+    " ADD CONSTRAINT records_hash_check"
+    """ CHECK (octet_length(hash) = 64 AND hash COLLATE "C" ~ '^[0-9a-f]+$')""",
+}
+
+
+def _run_time(pid: int) -> float:
+    """A process's time on a CPU so far (seconds, nanosecond resolution), from /proc."""
+    with open(f"/proc/{pid}/schedstat") as stat:
+        return int(stat.read().split()[0]) / 1e9
+
+
+def checks(runs: int, count: int) -> None:
+    import psycopg
+
+    pg = ledger_pg.server()
+    url = pg.fresh_ledger()
+    figures: dict[str, list[float]] = {name: [] for name in CHECKS}
+    try:
+        url_a, rpps_a, finess_a = ledger_pg._sites(pg, url)[0]
+        documents = iter(prescriptions(runs * len(CHECKS) * (count + 10) + 4))
+        ledger = open_ledger(url_a)
+        assert isinstance(ledger, PostgresLedger)
+        request = d.Request(rpps_a, line=1, quantity=1, pharmacy=finess_a)
+        for _ in range(4):  # the session now has spare sequence numbers
+            d.dispense(ledger, next(documents), request, NOW)
+        backend = ledger._db.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(url, autocommit=True) as admin:
+            for run in range(runs):
+                names = list(CHECKS) if run % 2 == 0 else list(reversed(CHECKS))
+                for name in names:
+                    admin.execute(CHECKS[name].encode())
+                    for _ in range(10):  # statements planned again after the change
+                        d.dispense(ledger, next(documents), request, NOW)
+                    start = _run_time(backend)
+                    for _ in range(count):
+                        d.dispense(ledger, next(documents), request, NOW)
+                    figures[name].append((_run_time(backend) - start) / count)
+        ledger.close()
+    finally:
+        pg.drop(url)
+    print(f"load average after: {ledger_pg._load()}")
+    for name, values in figures.items():
+        print(
+            f"{name:24s} server CPU per dispensing, median of {runs}: {median(values) * 1e3:.3f} ms"
+        )
+    new, old = (figures[name] for name in CHECKS)
+    paired = median([a - b for a, b in zip(new, old, strict=True)]) * 1e3
+    print(f"median of the paired differences (schema 6 - schema 5): {paired:+.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--first-writes", type=int, metavar="N", help="only this part")
+    parser.add_argument("--checks", type=int, metavar="N", help="only this part")
     args = parser.parse_args()
+    if args.checks:
+        checks(args.runs, args.checks)
+        return
     if args.first_writes:
         first_writes(args.runs, args.first_writes)
         return
