@@ -30,6 +30,9 @@ off: that is what the hash chains and the signed checkpoint are for):
   reads back what it appended) with COMMIT; a prescription's first write is one (version 5):
   ``ledger.append`` at position 0 creates the chain head itself, and appends nothing to a chain
   that has records (it returns NULL).
+* A record's own checks (position, kind, hashes) are one constraint calling
+  ``ledger.record_ok`` (version 6): the same conditions, not read back and planned again by
+  every INSERT as four check constraints were.
 * Each prescription has its own hash chain (``pos`` 1, 2, ...; ``prev_hash`` of the first is
   ``sha256("eprescrire-ledger/1\\0" || ledger_id || "/" || prescription_id)``); its head row in
   ``ledger.chain_heads`` is the only lock a write takes, so different prescriptions never wait
