@@ -346,12 +346,7 @@ class PostgresLedger(Ledger):
             self._hits *= 1 - _WEIGHT
             return None
         except psycopg.OperationalError as e:
-            if self._committed_after_reconnect(prescription_id, request):
-                return tuple(written)
-            raise LedgerError(
-                f"the connection to the ledger {self.location} was lost while committing; "
-                f"the dispensing was not recorded ({_one_line(e)})"
-            ) from e
+            return self._after_lost_commit(prescription_id, request, written, e)
         except psycopg.Error as e:
             self._rollback()
             raise self._fail("the write was refused by the ledger", e) from e
@@ -496,13 +491,7 @@ class PostgresLedger(Ledger):
                 self._run(b"ROLLBACK")
         except psycopg.OperationalError as e:
             if committing and written:
-                # The reply to COMMIT was lost: the request identifier says what happened.
-                if self._committed_after_reconnect(prescription_id, request):
-                    return tuple(written)
-                raise LedgerError(
-                    f"the connection to the ledger {self.location} was lost while committing; "
-                    f"the dispensing was not recorded ({_one_line(e)})"
-                ) from e
+                return self._after_lost_commit(prescription_id, request, written, e)
             self._reset()
             raise self._fail("lost the connection to the ledger", e) from e
         except psycopg.Error as e:
@@ -581,6 +570,22 @@ class PostgresLedger(Ledger):
     @staticmethod
     def _uuid(value: uuid.UUID) -> bytes:
         return b"'%s'::uuid" % str(value).encode("ascii")
+
+    def _after_lost_commit(
+        self,
+        prescription_id: str,
+        request: uuid.UUID,
+        written: list[Record],
+        error: BaseException,
+    ) -> tuple[Record, ...]:
+        """The reply to COMMIT was lost: the request identifier says what happened. Returns
+        ``written`` when it was committed; raises :class:`LedgerError` when it was not."""
+        if self._committed_after_reconnect(prescription_id, request):
+            return tuple(written)
+        raise LedgerError(
+            f"the connection to the ledger {self.location} was lost while committing; "
+            f"the dispensing was not recorded ({_one_line(error)})"
+        ) from error
 
     def _committed_after_reconnect(self, prescription_id: str, request: uuid.UUID) -> bool:
         """Reconnect (a few tries) and ask whether ``request`` was committed. Raises
