@@ -871,26 +871,10 @@ def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
     """A ledger written at schema version 4, upgraded by `ledger init` to version 5: its
     records and chains kept and counted; a session's first writes then go in one round trip,
     and one on the chain written at version 4 reads its history."""
-    from eprescrire.dispensing.engine import first_sight
-    from eprescrire.ledger import History
-    from eprescrire.ledger.postgres_migrations import MIGRATIONS
 
     url = pg.url(pg.create_database())
     try:
-        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:4])
-        monkeypatch.setattr(postgres, "LATEST", 4)
-        assert postgres.initialise(url)[1] == 4
-        monkeypatch.undo()
-        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
-        with _raw(url) as db:
-            ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
-        pid = five.prescription.id
-        with _raw(a.url) as db:  # as version 4's client wrote: through ledger.append
-            first = first_sight(History(pid, ()), five)[0]
-            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
-            dispensing = _dispensing(1, 4, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
-            _append_sql(db, ledger_id, pid, "dispensing", dispensing)
-            db.commit()
+        a = _written_at_version(pg, url, 4, five, 4, monkeypatch)
         before, after, _ = postgres.initialise(url)
         assert (before, after) == (4, LATEST) and LATEST >= 5
         documents = [presented(issue_document(data=FIVE, now=NOW)) for _ in range(3)]
@@ -913,32 +897,50 @@ def test_upgrade_to_one_round_trip_first_writes_keeps_records_and_rules(
         pg.drop(url)
 
 
+def _written_at_version(
+    pg: Server,
+    url: str,
+    version: int,
+    five: d.Presented,
+    quantity: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Site:
+    """The database at ``url`` initialised at schema ``version``, a pharmacy site, and the
+    prescription ``five`` written as that version's client wrote (through ledger.append):
+    its prescription record and a dispensing of ``quantity`` on line 1. Returns the site."""
+    from eprescrire.dispensing.engine import first_sight
+    from eprescrire.ledger import History
+    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+
+    monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:version])
+    monkeypatch.setattr(postgres, "LATEST", version)
+    assert postgres.initialise(url)[1] == version
+    monkeypatch.undo()
+    a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
+    with _raw(url) as db:
+        ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
+    pid = five.prescription.id
+    with _raw(a.url) as db:
+        first = first_sight(History(pid, ()), five)[0]
+        _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
+        dispensing = _dispensing(1, quantity, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
+        _append_sql(db, ledger_id, pid, "dispensing", dispensing)
+        db.commit()
+    return a
+
+
 def test_upgrade_to_one_record_check_keeps_records_and_refuses_malformed_ones(
     pg: Server, five: d.Presented, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A ledger written at schema version 5, upgraded by `ledger init` to version 6 (a
     record's four checks in one constraint): its records kept and verified; a record of an
     unknown kind, with a malformed hash or at position 0 is still refused by the table."""
-    from eprescrire.dispensing.engine import first_sight
-    from eprescrire.ledger import History, chain
-    from eprescrire.ledger.postgres_migrations import MIGRATIONS
+    from eprescrire.ledger import chain
 
     url = pg.url(pg.create_database())
     try:
-        monkeypatch.setattr(postgres, "MIGRATIONS", MIGRATIONS[:5])
-        monkeypatch.setattr(postgres, "LATEST", 5)
-        assert postgres.initialise(url)[1] == 5
-        monkeypatch.undo()
-        a = pg.site(url, "pharma_a", "pharmacy", finess=FINESS_A, rpps=PHARMACIST_A)
-        with _raw(url) as db:
-            ledger_id = db.execute(_LEDGER_ID).fetchone()[0]  # type: ignore[index]
+        a = _written_at_version(pg, url, 5, five, 2, monkeypatch)
         pid = five.prescription.id
-        with _raw(a.url) as db:  # as version 5's client wrote: through ledger.append
-            first = first_sight(History(pid, ()), five)[0]
-            _append_sql(db, ledger_id, pid, "prescription", dict(first.body))
-            dispensing = _dispensing(1, 2, PHARMACIST_A, FINESS_A) | {"lane": five.kid}
-            _append_sql(db, ledger_id, pid, "dispensing", dispensing)
-            db.commit()
         before, after, _ = postgres.initialise(url)
         assert (before, after) == (5, LATEST) and LATEST >= 6
         with open_ledger(a.url) as ledger:
