@@ -18,6 +18,21 @@ line (the QR text a 2D scanner types; an image path):
   taken from that JWS (the public key loaded once): the floor of any Python verifier. Nothing
   is precomputed from the issued documents but the signer's public key.
 
+For the QR texts, two more measures:
+
+- the same bare loop in a long-lived child process of its own (this script run with
+  ``--bare-child``), fed through a pipe exactly as the counter is (one line written, its answer
+  line read, then the next). Its answer is a short fixed line, so it pays less on the pipe than
+  the counter does. Its ratio to the bare loop in the bench's process is the cost of the process
+  boundary alone, which any program reading codes on its standard input pays; the ratio of the
+  counter to it compares two such programs;
+- ``Session.check`` and the NDJSON line in the bench's process: the counter's own work, without
+  the CLI and the pipe.
+
+The four measures of QR texts take turns by blocks of ten codes, in an order that rotates, so
+that each sees the same machine: on a shared machine, speed changes from one second to the next
+by more than the differences measured.
+
 Prints medians (and quartiles) of each, and their ratio (target <= 1.2). The one-shot
 ``verify scan.png`` against a bare script is ``bench/verify_latency.py``.
 
@@ -36,13 +51,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 SCAN_DPI = 150
+#: QR texts each measure handles in turn before the next takes over.
+BLOCK = 10
 
 
 def issue(count: int) -> list[object]:
@@ -65,61 +84,76 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-#: CPU seconds per line of the sessions (first line excluded), filled by counter_session.
-SESSION_CPU: list[float] = []
-
-
-def counter_session(lines: list[str], env: dict[str, str]) -> list[float]:
-    """Latency of each line inside one counter session (write -> verdict read)."""
+def counter_command() -> list[str]:
+    """``eprescrire counter`` as a pharmacy runs it for other software (the console script)."""
     cli = shutil.which("eprescrire", path=str(Path(sys.executable).parent)) or "eprescrire"
-    process = subprocess.Popen(
-        [cli, "counter", "--trust", str(ROOT / "keys" / "demo-trust"), "--json", "--quiet"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    times = []
-    cpu_after_first = None
-    for line in lines:
-        start = time.perf_counter()
-        process.stdin.write(line.encode() + b"\r\n")
-        process.stdin.flush()
-        line_read = process.stdout.readline()
-        times.append(time.perf_counter() - start)
-        verdict = json.loads(line_read)
-        if verdict["status"] != "valid":
-            raise SystemExit(f"counter: {verdict}")
-        if cpu_after_first is None:
-            cpu_after_first = _cpu_seconds(process.pid)
-    cpu_end = _cpu_seconds(process.pid)
-    if cpu_after_first is not None and cpu_end is not None and len(lines) > 1:
-        SESSION_CPU.extend([(cpu_end - cpu_after_first) / (len(lines) - 1)] * (len(lines) - 1))
-    process.stdin.close()
-    process.wait(timeout=60)
-    if process.returncode != 0:
-        raise SystemExit(f"counter exited {process.returncode}: {process.stderr.read().decode()}")
-    return times
+    return [cli, "counter", "--trust", str(ROOT / "keys" / "demo-trust"), "--json", "--quiet"]
 
 
-def bare_loop(items: list[str], images: bool, pem: bytes) -> list[float]:
-    """QR text or image path -> seconds per item, libraries used directly."""
+class Piped:
+    """A long-lived process fed one line at a time through a pipe (CR LF after each, as a
+    scanner may end them). Each line is timed from its write to the reading of its answer
+    line, which must say ``"status": "valid"`` (parsed after the clock stops)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], label: str) -> None:
+        self.label = label
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        self.cpu_after_first: float | None = None
+        self.lines_after_first = 0
+
+    def ask(self, lines: list[str]) -> list[float]:
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None
+        times = []
+        for line in lines:
+            start = time.perf_counter()
+            stdin.write(line.encode() + b"\r\n")
+            stdin.flush()
+            answer = stdout.readline()
+            times.append(time.perf_counter() - start)
+            verdict = json.loads(answer)
+            if verdict["status"] != "valid":
+                raise SystemExit(f"{self.label}: {verdict}")
+            if self.cpu_after_first is None:
+                self.cpu_after_first = _cpu_seconds(self.process.pid)
+            else:
+                self.lines_after_first += 1
+        return times
+
+    def close(self) -> float | None:
+        """End the process; its CPU seconds per line after the first (None if unknown)."""
+        cpu_end = _cpu_seconds(self.process.pid)
+        assert self.process.stdin is not None and self.process.stderr is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+        if self.process.returncode != 0:
+            message = self.process.stderr.read().decode()
+            raise SystemExit(f"{self.label} exited {self.process.returncode}: {message}")
+        if cpu_end is None or self.cpu_after_first is None or not self.lines_after_first:
+            return None
+        return (cpu_end - self.cpu_after_first) / self.lines_after_first
+
+
+def bare_check(pem: bytes, images: bool) -> Callable[[str], None]:
+    """The bare work on one item (a QR text, or an image path when ``images``), libraries used
+    directly: raises when the code is not read or its signature does not hold."""
     import base64
 
-    import zxingcpp
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, utils
-    from PIL import Image
 
     from eprescrire import qr
 
     key = x509.load_pem_x509_certificate(pem).public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)
-    times = []
-    for item in items:
-        start = time.perf_counter()
+    if images:
+        import zxingcpp
+        from PIL import Image
+
+    def check(item: str) -> None:
         if images:
             with Image.open(item) as image:
                 codes = zxingcpp.read_barcodes(
@@ -135,21 +169,45 @@ def bare_loop(items: list[str], images: bool, pem: bytes) -> list[float]:
             int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
         )
         key.verify(der, signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256()))
+
+    return check
+
+
+def bare_loop(items: list[str], images: bool, pem: bytes) -> list[float]:
+    """QR text or image path -> seconds per item, libraries used directly."""
+    check = bare_check(pem, images)
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        check(item)
         times.append(time.perf_counter() - start)
     return times
 
 
-def session_loop(texts: list[str]) -> list[float]:
+def bare_child(pem_file: str) -> None:
+    """The bare loop over QR texts read from stdin, one per line as they arrive (CR, LF or
+    CR LF ends a line), answering each with one short line: ``--bare-child``."""
+    check = bare_check(Path(pem_file).read_bytes(), False)
+    answer = b'{"status":"valid"}\n'
+    pending = b""
+    while chunk := os.read(0, 65536):
+        *complete, pending = (pending + chunk).replace(b"\r", b"\n").split(b"\n")
+        for line in complete:
+            if line:
+                check(line.decode("ascii"))
+                os.write(1, answer)
+
+
+def session_loop(texts: list[str], session: Any = None) -> list[float]:
     """Seconds per QR text for ``counter``'s own work in this process, without the CLI and the
-    pipe: ``Session.check`` (decode, verification, the rules) and the JSON verdict."""
-    from eprescrire.services.counter import Session
-    from eprescrire.trust import TrustStore
+    pipe: ``Session.check`` (decode, verification, the rules) and the JSON verdict. A new
+    session unless one is given (:func:`new_session`)."""
     from eprescrire.verdict import Verdict
 
     # The NDJSON line counter --json writes (to_json_text before it wrote bytes).
     line = getattr(Verdict, "to_json_bytes", None) or Verdict.to_json_text
 
-    session = Session(TrustStore.open(ROOT / "keys" / "demo-trust"))
+    session = session or new_session()
     times = []
     for text in texts:
         start = time.perf_counter()
@@ -159,6 +217,61 @@ def session_loop(texts: list[str]) -> list[float]:
         if verdict.status != "valid":
             raise SystemExit(f"session: {verdict.to_json()}")
     return times
+
+
+def new_session() -> Any:
+    """A counter session over the demo trust store, in this process."""
+    from eprescrire.services.counter import Session
+    from eprescrire.trust import TrustStore
+
+    return Session(TrustStore.open(ROOT / "keys" / "demo-trust"))
+
+
+def text_round(
+    texts: list[str],
+    pem: bytes,
+    pem_file: Path,
+    env: dict[str, str],
+    results: dict[str, list[float]],
+    cpu_text: list[float],
+    cpu_bare: list[float],
+) -> None:
+    """One round over the QR texts: the four measures take turns by blocks of BLOCK codes, in
+    an order that rotates, so that each sees the same machine (load, frequency, caches)."""
+    counter = Piped(counter_command(), env, "counter")
+    child = Piped([sys.executable, __file__, "--bare-child", str(pem_file)], env, "bare")
+    results["first"] += counter.ask(texts[:1])  # the imports: reported apart
+    child.ask(texts[:1])
+    session = new_session()
+    session_loop(texts[:1], session)
+    check = bare_check(pem, False)
+    check(texts[0])
+
+    def bare(block: list[str]) -> list[float]:
+        times = []
+        cpu_start = time.process_time()
+        for item in block:
+            start = time.perf_counter()
+            check(item)
+            times.append(time.perf_counter() - start)
+        cpu_bare.append((time.process_time() - cpu_start) / len(block))
+        return times
+
+    measures = [
+        ("ct", counter.ask),
+        ("bt", bare),
+        ("pt", child.ask),
+        ("st", lambda block: session_loop(block, session)),
+    ]
+    for number, start in enumerate(range(1, len(texts), BLOCK)):
+        block = texts[start : start + BLOCK]
+        turn = number % len(measures)
+        for kind, measure in measures[turn:] + measures[:turn]:
+            results[kind] += measure(block)
+    cpu = counter.close()
+    if cpu is not None:
+        cpu_text.append(cpu)
+    child.close()
 
 
 def summary(label: str, times: list[float]) -> str:
@@ -174,7 +287,11 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=200, help="QR texts typed (>= 200)")
     parser.add_argument("--images", type=int, default=50, help="image paths (>= 50)")
     parser.add_argument("--rounds", type=int, default=3, help="sessions of each kind")
+    parser.add_argument("--bare-child", metavar="PEM", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_child:
+        bare_child(args.bare_child)
+        return
 
     from cryptography.hazmat.primitives import serialization
     from robustness import rasterise, render_pdf
@@ -204,25 +321,22 @@ def main() -> None:
             f"{len(texts)} QR texts ({len(texts[0])} characters each), {len(scans)} scans "
             f"(150 dpi A4 PNG), {args.rounds} rounds; NDJSON verdicts through a pipe"
         )
-        results: dict[str, list[float]] = {k: [] for k in ("ct", "bt", "st", "ci", "bi", "first")}
+        pem_file = directory / "signer.pem"
+        pem_file.write_bytes(pem)
+        kinds = ("ct", "bt", "pt", "st", "ci", "bi", "first")
+        results: dict[str, list[float]] = {k: [] for k in kinds}
         cpu_text: list[float] = []
         cpu_bare: list[float] = []
-        for _ in range(args.rounds):  # interleaved, so that both see the same machine load
-            SESSION_CPU.clear()
-            times = counter_session(texts, env)
-            cpu_text += SESSION_CPU
-            results["first"].append(times[0])
-            results["ct"] += times[1:]
-            cpu_start = time.process_time()
-            results["bt"] += bare_loop(texts, False, pem)
-            cpu_bare.append((time.process_time() - cpu_start) / len(texts))
-            results["st"] += session_loop(texts)
-            times = counter_session(scans, env)
-            results["first"].append(times[0])
-            results["ci"] += times[1:]
+        for _ in range(args.rounds):
+            text_round(texts, pem, pem_file, env, results, cpu_text, cpu_bare)
+            images = Piped(counter_command(), env, "counter")
+            results["first"] += images.ask(scans[:1])
+            results["ci"] += images.ask(scans[1:])
+            images.close()
             results["bi"] += bare_loop(scans, True, pem)
     print(summary("counter, QR text typed by a scanner", results["ct"]))
     print(summary("bare loop: qr.decode + ES256 verify", results["bt"]))
+    print(summary("bare loop in a child, through a pipe", results["pt"]))
     print(summary("in process: Session.check + JSON verdict", results["st"]))
     print(summary("counter, image path", results["ci"]))
     print(summary("bare: Pillow+zxing-cpp+qr.decode+ES256", results["bi"]))
@@ -233,6 +347,10 @@ def main() -> None:
     print(f"ratio counter / bare, QR texts (medians):    {ratio_text:.2f}   target <= 1.2")
     ratio_session = statistics.median(results["st"]) / statistics.median(results["bt"])
     print(f"ratio in-process session / bare, QR texts:   {ratio_session:.2f}")
+    ratio_boundary = statistics.median(results["pt"]) / statistics.median(results["bt"])
+    print(f"ratio bare child through a pipe / bare:      {ratio_boundary:.2f}   (the boundary)")
+    ratio_piped = statistics.median(results["ct"]) / statistics.median(results["pt"])
+    print(f"ratio counter / bare child, both piped:      {ratio_piped:.2f}")
     if cpu_text:
         # Wall latency through a pipe includes waking the counter process up, which a loaded
         # machine delays; CPU time per code says what the verification itself costs.
