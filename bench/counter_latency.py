@@ -175,7 +175,11 @@ def bare_check(pem: bytes, images: bool) -> Callable[[str], None]:
 
 def bare_loop(items: list[str], images: bool, pem: bytes) -> list[float]:
     """QR text or image path -> seconds per item, libraries used directly."""
-    check = bare_check(pem, images)
+    return timed(bare_check(pem, images), items)
+
+
+def timed(check: Callable[[str], None], items: list[str]) -> list[float]:
+    """Seconds ``check`` takes on each item."""
     times = []
     for item in items:
         start = time.perf_counter()
@@ -248,12 +252,8 @@ def text_round(
     check(texts[0])
 
     def bare(block: list[str]) -> list[float]:
-        times = []
         cpu_start = time.process_time()
-        for item in block:
-            start = time.perf_counter()
-            check(item)
-            times.append(time.perf_counter() - start)
+        times = timed(check, block)
         cpu_bare.append((time.process_time() - cpu_start) / len(block))
         return times
 
